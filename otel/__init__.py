@@ -1,0 +1,1 @@
+"""OpenTelemetry wiring for chatperf: names, instruments, providers and exporters."""
