@@ -1,0 +1,47 @@
+"""Read ``targets.yaml``, the one source of chatperf's performance targets.
+
+The alert rules (``otel.rules``) and the dashboard thresholds (``dashboards``) are generated from
+the figures this module returns, so a change to the file changes both, and the staleness tests
+catch a committed copy that was not regenerated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import yaml
+
+__all__ = ["TARGETS_PATH", "Targets", "load_targets"]
+
+TARGETS_PATH = Path(__file__).resolve().parents[2] / "targets.yaml"
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The four figures of ``targets.yaml``; see the comments in that file for their meaning."""
+
+    perceived_p95_seconds: float
+    cache_hit_rate_min: float
+    full_response_avg_seconds_max: float
+    error_rate_max: float
+
+    @property
+    def perceived_quantile(self) -> float:
+        """The quantile the TTFT target is stated at (the 95 in p95), which is also its SLO:
+        this share of requests must see their first token within ``perceived_p95_seconds``."""
+        return 0.95
+
+    @property
+    def availability_objective(self) -> float:
+        """SLO form of the error-rate target: this share of requests must succeed."""
+        return 1.0 - self.error_rate_max
+
+
+def load_targets(path: Path = TARGETS_PATH) -> Targets:
+    """Parse ``path``; every field must be present and numeric, unknown keys are refused."""
+    raw = yaml.safe_load(path.read_text())
+    names = {f.name for f in fields(Targets)}
+    if not isinstance(raw, dict) or set(raw) != names:
+        raise ValueError(f"{path}: expected exactly the keys {sorted(names)}, got {raw!r}")
+    return Targets(**{name: float(raw[name]) for name in names})
