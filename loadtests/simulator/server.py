@@ -19,6 +19,8 @@ from .connection import SocketExposingHandler
 __all__ = ["make_server", "serve"]
 
 _STOP_GRACE_SECONDS = 2.0
+# Load runs open hundreds of connections at once; the default backlog would make some wait.
+_LISTEN_BACKLOG = 1024
 
 _log = logging.getLogger("loadtests.simulator")
 
@@ -29,6 +31,7 @@ def make_server(config: SimulatorConfig) -> WSGIServer:
         (config.host, config.port),
         build_app(config),
         handler_class=SocketExposingHandler,
+        backlog=_LISTEN_BACKLOG,
         log=None,  # our own one line per request replaces the access log
         error_log=logging.getLogger("loadtests.simulator.server"),
     )
