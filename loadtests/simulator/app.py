@@ -128,6 +128,8 @@ def build_app(config: SimulatorConfig) -> Flask:
         if forced is not None and forced not in (*FAULT_KINDS, NO_FAULT):
             raise BadRequest(f"X-Sim-Fault must be one of {', '.join(FAULT_KINDS)} or none")
         ttft_override = _int_header("X-Sim-TTFT-Ms", 0, 3_600_000)
+        if ttft_override is None:
+            ttft_override = config.ttft_ms
         length_override = _int_header("X-Sim-Output-Tokens", 1, MAX_OUTPUT_TOKENS)
         max_tokens = _positive_int(body, "max_completion_tokens") or _positive_int(
             body, "max_tokens")

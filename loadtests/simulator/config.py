@@ -24,6 +24,8 @@ class SimulatorConfig:
     faults: tuple[tuple[str, float], ...] = ()
     stall_seconds: float = DEFAULT_STALL_SECONDS
     log_level: str = "INFO"
+    # Pins every answer's TTFT (no spread), so a client's measured TTFT can be checked against it.
+    ttft_ms: int | None = None
 
     def __post_init__(self) -> None:
         if self.profile_name not in PROFILES:
