@@ -76,7 +76,7 @@ class ManagedProcess:
         env = dict(os.environ if self.env is None else self.env)
         env.setdefault("PYTHONUNBUFFERED", "1")
         with open(self.log_path, "ab") as log:
-            self.popen = subprocess.Popen(  # noqa: S603 - argv is built by this module
+            self.popen = subprocess.Popen(
                 list(self.argv),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -137,7 +137,7 @@ def wait_for_http(
                 f" before {url} answered:\n{process.log_tail()}"
             )
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+            with urllib.request.urlopen(url, timeout=2) as response:
                 if 200 <= response.status < 300:
                     return
                 last_error = f"HTTP {response.status}"

@@ -9,7 +9,6 @@ else in the project calls ``os.getenv``: code takes a ``Settings`` and reads its
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -102,6 +101,10 @@ class Settings:
     prewarm_budget_per_minute: int = _setting(
         "CHAT_PREWARM_BUDGET_PER_MINUTE", 30, "Pre-warm generations started per minute, per worker."
     )
+    cache_breaker_seconds: float = _setting(
+        "CHAT_CACHE_BREAKER_SECONDS", 5.0,
+        "After a failed or slow Redis call, skip Redis this long, then probe it again.",
+    )
 
     # --- limits and protection ----------------------------------------------------------------
     max_body_bytes: int = _setting("CHAT_MAX_BODY_BYTES", 65_536, "Request body cap (413).")
@@ -133,17 +136,25 @@ class Settings:
     telemetry: bool = _setting(
         "CHAT_TELEMETRY", True, "Traces and per-request spans (`/metrics` is always on)."
     )
+    otel_service_name: str = _setting(
+        "OTEL_SERVICE_NAME", "chatperf", "`service.name` of every span and metric."
+    )
+    otel_traces_exporter: str = _setting(
+        "OTEL_TRACES_EXPORTER", "none",
+        "`otlp` (endpoint from `OTEL_EXPORTER_OTLP_ENDPOINT`), `console` or `none`.",
+    )
+    otel_metrics_exporter: str = _setting(
+        "OTEL_METRICS_EXPORTER", "none", "`otlp` pushes metrics too; `/metrics` is always served."
+    )
+    otel_exporter_otlp_protocol: str = _setting(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "`http/protobuf` or `grpc`."
+    )
     metrics_dir: str | None = _setting(
         "CHAT_METRICS_DIR", None,
         "Folder where workers share metric snapshots so `/metrics` and stats cover all workers."
         " `python -m service` sets a fresh one.",
     )
     log_level: str = _setting("CHAT_LOG_LEVEL", "INFO", "Log level of the service.")
-
-    @property
-    def system_prompt_version(self) -> str:
-        """A short hash of the system prompt: part of every cache key."""
-        return hashlib.sha256(self.system_prompt.encode()).hexdigest()[:12]
 
     @property
     def uses_simulator(self) -> bool:

@@ -1,0 +1,57 @@
+# chatperf — every command sets up what it needs first (.venv, install) on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 1
+SIM_PORT ?= 8001
+SIM_PROFILE ?= seed
+LOAD_ARGS ?=
+RUN_DIR ?= $(shell ls -td runs/*/ 2>/dev/null | head -1)
+
+.PHONY: help setup test test-fast lint bench serve sim load gate cache-eval soak rules dashboards up down clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install chatperf with its dev tools
+
+test: setup ## run the whole test suite (starts its own redis-server, simulator, prometheus)
+	$(PY) -m pytest
+
+test-fast: setup ## the suite without the multi-process integration tests
+	$(PY) -m pytest -m "not integration"
+
+lint: setup ## ruff
+	$(VENV)/bin/ruff check .
+
+bench: setup ## pytest-benchmark suites (cache lookup latency, telemetry overhead)
+	$(PY) -m pytest -m benchmark --benchmark-enable --benchmark-columns=min,median,max,ops
+
+serve: setup ## run the service on $(HOST):$(PORT) (starts the simulator when no upstream is set)
+	$(PY) -m service --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+sim: setup ## run the simulated OpenAI-compatible upstream on $(SIM_PORT)
+	$(PY) -m loadtests.simulator --host 127.0.0.1 --port $(SIM_PORT) --profile $(SIM_PROFILE)
+
+load: setup ## the main job: start everything, run the reference load, print the verdict
+	$(PY) -m loadtests run $(LOAD_ARGS)
+
+gate: setup ## judge a finished run folder against targets.yaml (RUN_DIR=runs/...)
+	$(PY) -m loadtests gate $(RUN_DIR)
+
+cache-eval: setup ## replay the reference workload through the cache: hit rate and precision
+	$(PY) -m loadtests cache-eval
+
+clean: ## remove the venv and generated files
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache .benchmarks *.egg-info

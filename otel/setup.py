@@ -1,0 +1,150 @@
+"""Telemetry for one service process: providers, exporters and the instruments.
+
+``init_telemetry(settings)`` builds a tracer provider (OTLP over HTTP or gRPC, console, or no
+export, chosen by the standard ``OTEL_*`` variables through ``Settings``) and a meter provider
+whose Prometheus reader feeds ``/metrics``. Each app gets its own providers and Prometheus
+registry instead of the process-global ones, so tests can build several apps in one process and
+gunicorn workers can build theirs after fork.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from opentelemetry import trace
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
+
+from otel.aggregation import SnapshotDirectory
+from otel.instruments import ChatInstruments
+
+__all__ = ["Telemetry", "init_telemetry"]
+
+_SCOPE = "chatperf"
+
+
+@dataclass
+class Telemetry:
+    """One process's telemetry: what the service records through and what it exports."""
+
+    tracer_provider: TracerProvider | None
+    meter_provider: MeterProvider
+    instruments: ChatInstruments
+    registry: CollectorRegistry
+    snapshots: SnapshotDirectory | None = None
+
+    @property
+    def tracer(self) -> trace.Tracer:
+        provider = self.tracer_provider or trace.NoOpTracerProvider()
+        return provider.get_tracer(_SCOPE)
+
+    def exposition(self) -> bytes:
+        """Prometheus text for ``/metrics``: every worker's figures when a folder is shared."""
+        if self.snapshots is not None:
+            return self.snapshots.exposition()
+        return generate_latest(self.registry)
+
+    def merged_families(self) -> list[Metric]:
+        """Every worker's metric families (this process's alone with no shared folder)."""
+        if self.snapshots is not None:
+            return self.snapshots.merged()
+        return list(self.registry.collect())
+
+    def start_background(self) -> None:
+        """Begin writing this worker's snapshots (call after fork)."""
+        if self.snapshots is not None:
+            self.snapshots.start()
+
+    def shutdown(self) -> None:
+        if self.snapshots is not None:
+            self.snapshots.stop()
+        if self.tracer_provider is not None:
+            self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()
+
+
+def _resource(service_name: str) -> Resource:
+    from service import __version__
+
+    return Resource.create(
+        {
+            "service.name": service_name,
+            "service.version": __version__,
+            "service.instance.id": f"{socket.gethostname()}-{os.getpid()}",
+        }
+    )
+
+
+def _otlp_span_exporter(protocol: str):  # type: ignore[no-untyped-def]
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    return OTLPSpanExporter()
+
+
+def _otlp_metric_exporter(protocol: str):  # type: ignore[no-untyped-def]
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    return OTLPMetricExporter()
+
+
+def init_telemetry(
+    settings,  # service.settings.Settings; untyped here so otel/ does not import service/
+    span_processors: Sequence[SpanProcessor] = (),
+    metric_readers: Sequence[MetricReader] = (),
+) -> Telemetry:
+    """Build this process's providers from ``settings``; extra processors/readers for tests."""
+    resource = _resource(settings.otel_service_name)
+    registry = CollectorRegistry(auto_describe=True)
+    readers: list[MetricReader] = [
+        PrometheusMetricReader(
+            disable_target_info=True, scope_info_enabled=False, registry=registry
+        ),
+        *metric_readers,
+    ]
+    if settings.otel_metrics_exporter == "otlp":
+        readers.append(
+            PeriodicExportingMetricReader(
+                _otlp_metric_exporter(settings.otel_exporter_otlp_protocol)
+            )
+        )
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+
+    tracer_provider: TracerProvider | None = None
+    if settings.telemetry:
+        tracer_provider = TracerProvider(resource=resource)
+        exporter_names = {
+            name.strip() for name in settings.otel_traces_exporter.split(",") if name.strip()
+        }
+        if "otlp" in exporter_names:
+            tracer_provider.add_span_processor(
+                BatchSpanProcessor(_otlp_span_exporter(settings.otel_exporter_otlp_protocol))
+            )
+        if "console" in exporter_names:
+            tracer_provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+        for processor in span_processors:
+            tracer_provider.add_span_processor(processor)
+
+    snapshots = (
+        SnapshotDirectory(Path(settings.metrics_dir), registry) if settings.metrics_dir else None
+    )
+    return Telemetry(
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        instruments=ChatInstruments.create(meter_provider.get_meter(_SCOPE)),
+        registry=registry,
+        snapshots=snapshots,
+    )

@@ -1,0 +1,79 @@
+"""The application factory: ``create_app(settings)`` builds one service app and its parts.
+
+Defaults come from the environment (``Settings.from_env``); tests pass their own settings and,
+to read spans and metrics in memory, their own ``Telemetry``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from opentelemetry.instrumentation.flask import FlaskInstrumentor
+
+from otel.setup import Telemetry, init_telemetry
+from service import errors, request_context
+from service.admission import Admission
+from service.cache import ChatCache, PrewarmScheduler
+from service.components import Components
+from service.llm.client import UpstreamClient
+from service.llm.router import ModelRouter
+from service.pipeline import ChatPipeline
+from service.routes import chat, health, openai_compat, stats
+from service.settings import Settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+# Probes and scrapes are not traced: they would drown the chat traces.
+_UNTRACED = "healthz,readyz,metrics"
+
+
+def _build_components(settings: Settings, telemetry: Telemetry) -> Components:
+    instruments = telemetry.instruments
+    tracer = telemetry.tracer
+    upstream = UpstreamClient(settings, instruments, tracer)
+    router = ModelRouter(settings)
+    cache = ChatCache.from_settings(settings, instruments) if settings.cache_enabled else None
+    admission = Admission(settings.max_streams_per_worker)
+    pipeline = ChatPipeline(settings, router, upstream, instruments, tracer, cache)
+    prewarm = None
+    if cache is not None and settings.prewarm:
+        prewarm = PrewarmScheduler(
+            settings, cache, pipeline.answer_for_prewarm, instruments,
+            busy=lambda: admission.open >= max(1, settings.max_streams_per_worker // 2),
+        )
+        pipeline.prewarm = prewarm
+    return Components(settings, telemetry, upstream, pipeline, cache, prewarm, admission)
+
+
+def create_app(settings: Settings | None = None, telemetry: Telemetry | None = None) -> Flask:
+    """Build the service; ``settings`` default to the environment."""
+    settings = settings or Settings.from_env()
+    if settings.openai_base_url is None and settings.openai_api_key is None:
+        raise ValueError(
+            "no upstream configured: set OPENAI_BASE_URL (e.g. the simulator's /v1), or use "
+            "`python -m service`, which starts the embedded simulator"
+        )
+    telemetry = telemetry or init_telemetry(settings)
+    app = Flask("service")
+    app.json.sort_keys = False
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    errors.init_app(app)
+    request_context.init_app(app, settings)
+    parts = _build_components(settings, telemetry)
+    app.extensions["chatperf"] = parts
+    for blueprint in (chat.bp, openai_compat.bp, stats.bp, health.bp):
+        app.register_blueprint(blueprint)
+    if telemetry.tracer_provider is not None:
+        FlaskInstrumentor().instrument_app(
+            app, tracer_provider=telemetry.tracer_provider,
+            meter_provider=telemetry.meter_provider, excluded_urls=_UNTRACED,
+        )
+    log.info(
+        "chatperf ready: upstream %s, cache %s, prewarm %s",
+        parts.upstream.base_url, parts.cache.backend_name if parts.cache else "off",
+        "on" if parts.prewarm else "off",
+    )
+    return app

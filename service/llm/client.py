@@ -1,0 +1,327 @@
+"""The upstream LLM, reached through the official ``openai`` SDK, as a stream of events.
+
+One retry layer only: the SDK's own retries are off (``max_retries=0``) and this client retries a
+failed call itself — bounded, honouring a capped ``Retry-After``, and only while no token has
+reached the caller. Reading happens in a helper thread (a greenlet under gevent) feeding a queue,
+so the caller can wait with deadlines: it yields ``Keepalive`` when nothing arrived for a ping
+interval (the SSE writer turns that into ``: ping``, which also reveals a vanished client), and
+raises ``UpstreamFailure`` when the first-token or idle deadline passes. Closing the generator
+closes the upstream HTTP response, so the upstream stops generating.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import openai
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from otel import semconv
+from otel.instruments import ChatInstruments
+from service.errors import UpstreamFailure
+from service.llm.router import RouteDecision
+from service.settings import Settings
+from service.timings import StreamTimings
+
+__all__ = ["Completion", "Keepalive", "TokenDelta", "UpstreamClient"]
+
+_SIMULATOR_KEY = "sk-chatperf-simulator"
+_REPORTED_TTFT_HEADER = "x-sim-ttft-ms"
+
+
+@dataclass(frozen=True)
+class TokenDelta:
+    """A piece of answer text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Keepalive:
+    """Nothing arrived for a ping interval; the caller may write a keep-alive."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The upstream finished the answer."""
+
+    finish_reason: str
+    response_model: str
+    input_tokens: int
+    output_tokens: int
+    reported_ttft_ms: float | None
+
+
+def _failure_from(exc: BaseException, retry_after_cap: float) -> UpstreamFailure:
+    """Map an SDK/transport exception to a failure the client can act on (no upstream text)."""
+    if isinstance(exc, UpstreamFailure):
+        return exc
+    if isinstance(exc, openai.RateLimitError):
+        retry_after = None
+        header = exc.response.headers.get("retry-after")
+        if header:
+            try:
+                retry_after = min(float(header), retry_after_cap)
+            except ValueError:
+                retry_after = None
+        return UpstreamFailure("upstream_rate_limited", "the upstream is rate limiting requests",
+                               retryable=True, http_status=429, retry_after=retry_after)
+    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+        return UpstreamFailure("upstream_timeout", "the upstream did not answer in time",
+                               retryable=True, http_status=504)
+    if isinstance(exc, openai.APIConnectionError | httpx.ConnectError):
+        return UpstreamFailure("upstream_unavailable", "could not connect to the upstream",
+                               retryable=True, http_status=502)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status >= 500:
+            return UpstreamFailure("upstream_unavailable", f"the upstream answered HTTP {status}",
+                                   retryable=True, http_status=502)
+        return UpstreamFailure("upstream_rejected", f"the upstream refused the request "
+                               f"(HTTP {status})", retryable=False, http_status=502)
+    if isinstance(exc, openai.APIError):
+        return UpstreamFailure("upstream_error", "the upstream reported an error mid-answer",
+                               retryable=True, http_status=502)
+    if isinstance(exc, httpx.TransportError):
+        return UpstreamFailure("upstream_interrupted", "the upstream connection broke mid-answer",
+                               retryable=True, http_status=502)
+    return UpstreamFailure("upstream_error", f"unexpected upstream failure ({type(exc).__name__})",
+                           retryable=False, http_status=502)
+
+
+class _Reader:
+    """Reads one upstream stream in a helper thread and hands chunks over through a queue."""
+
+    def __init__(self, client: openai.OpenAI, request: dict[str, Any]) -> None:
+        self.items: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.headers: httpx.Headers | None = None
+        self._client = client
+        self._request = request
+        self._stream: Any = None
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="upstream-reader", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            raw = self._client.chat.completions.with_raw_response.create(**self._request)
+            self.headers = raw.headers
+            self._stream = raw.parse()
+            if self._closed.is_set():
+                self._stream.close()
+                return
+            for chunk in self._stream:
+                if self._closed.is_set():
+                    break
+                self.items.put(("chunk", chunk))
+            self.items.put(("end", None))
+        except Exception as exc:  # handed to the caller, who maps and decides
+            if not self._closed.is_set():
+                self.items.put(("error", exc))
+
+    def close(self) -> None:
+        """Stop reading and close the HTTP response (the upstream sees the disconnect)."""
+        self._closed.set()
+        stream = self._stream
+        if stream is not None:
+            # Closing a connection that already broke may itself raise; it is closed either way.
+            with contextlib.suppress(Exception):
+                stream.close()
+
+
+class UpstreamClient:
+    """Streams answers from the configured OpenAI-compatible upstream."""
+
+    def __init__(
+        self, settings: Settings, instruments: ChatInstruments, tracer: trace.Tracer,
+        base_url: str | None = None,
+    ) -> None:
+        self._settings = settings
+        self._instruments = instruments
+        self._tracer = tracer
+        base_url = base_url or settings.openai_base_url
+        read_backstop = max(settings.upstream_first_token_timeout_seconds,
+                            settings.upstream_idle_timeout_seconds) + 5.0
+        self._client = openai.OpenAI(
+            api_key=settings.openai_api_key or _SIMULATOR_KEY,
+            base_url=base_url,
+            max_retries=0,  # our own retry layer only
+            timeout=httpx.Timeout(read_backstop, connect=settings.upstream_connect_timeout_seconds),
+        )
+        parts = urlsplit(str(self._client.base_url))
+        default_port = 443 if parts.scheme == "https" else 80
+        self._server = (parts.hostname or "", parts.port or default_port)
+
+    @property
+    def base_url(self) -> str:
+        return str(self._client.base_url)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def stream(
+        self,
+        messages: Sequence[dict[str, str]],
+        decision: RouteDecision,
+        timings: StreamTimings,
+        max_tokens: int | None = None,
+    ) -> Iterator[TokenDelta | Keepalive | Completion]:
+        """Yield the answer as it arrives; raise ``UpstreamFailure`` when it cannot finish."""
+        settings = self._settings
+        span = self._tracer.start_span(
+            semconv.genai_span_name(decision.model),
+            kind=SpanKind.CLIENT,
+            attributes={
+                semconv.GEN_AI_OPERATION_NAME: semconv.GEN_AI_OPERATION_CHAT,
+                semconv.GEN_AI_PROVIDER_NAME: "openai",
+                semconv.GEN_AI_REQUEST_MODEL: decision.model,
+                semconv.SERVER_ADDRESS: self._server[0],
+                semconv.SERVER_PORT: self._server[1],
+                semconv.ATTR_MODEL_TIER: decision.tier,
+            },
+        )
+        headers: dict[str, str] = {}
+        propagate.inject(headers, context=trace.set_span_in_context(span))
+        request = {
+            "model": decision.model,
+            "messages": list(messages),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": max_tokens or settings.max_output_tokens,
+            "extra_headers": headers,
+        }
+        started = time.monotonic()
+        error_type: str | None = None
+        response_model = decision.model
+        try:
+            attempt = 0
+            while True:
+                delivered = False
+                try:
+                    for item in self._attempt(request, timings, decision.tier):
+                        if isinstance(item, TokenDelta):
+                            delivered = True
+                        elif isinstance(item, Completion):
+                            response_model = item.response_model
+                            self._finish_span(span, item)
+                        yield item
+                    return
+                except UpstreamFailure as failure:
+                    self._instruments.upstream_errors.add(
+                        1, {semconv.LABEL_ERROR_TYPE: failure.code}
+                    )
+                    retries_left = attempt < settings.upstream_max_retries
+                    if delivered or not failure.retryable or not retries_left:
+                        raise
+                    attempt += 1
+                    span.add_event("retry", {"attempt": attempt, semconv.ERROR_TYPE: failure.code})
+                    time.sleep(failure.retry_after or min(0.25 * 2 ** (attempt - 1), 2.0))
+        except UpstreamFailure as failure:
+            error_type = failure.code
+            span.set_status(Status(StatusCode.ERROR, failure.message))
+            span.set_attribute(semconv.ERROR_TYPE, failure.code)
+            raise
+        except GeneratorExit:
+            error_type = "cancelled"
+            span.set_attribute(semconv.ERROR_TYPE, "cancelled")
+            raise
+        finally:
+            attributes = {
+                semconv.GEN_AI_OPERATION_NAME: semconv.GEN_AI_OPERATION_CHAT,
+                semconv.GEN_AI_PROVIDER_NAME: "openai",
+                semconv.GEN_AI_REQUEST_MODEL: decision.model,
+                semconv.GEN_AI_RESPONSE_MODEL: response_model,
+            }
+            if error_type:
+                attributes[semconv.ERROR_TYPE] = error_type
+            self._instruments.genai_operation_duration.record(
+                time.monotonic() - started, attributes
+            )
+            span.end()
+
+    def _finish_span(self, span: trace.Span, done: Completion) -> None:
+        span.set_attributes({
+            semconv.GEN_AI_RESPONSE_MODEL: done.response_model,
+            semconv.GEN_AI_USAGE_INPUT_TOKENS: done.input_tokens,
+            semconv.GEN_AI_USAGE_OUTPUT_TOKENS: done.output_tokens,
+            semconv.GEN_AI_RESPONSE_FINISH_REASONS: [done.finish_reason],
+        })
+        if done.reported_ttft_ms is not None:
+            span.set_attribute(semconv.ATTR_UPSTREAM_REPORTED_TTFT, done.reported_ttft_ms / 1000)
+        base = {
+            semconv.GEN_AI_OPERATION_NAME: semconv.GEN_AI_OPERATION_CHAT,
+            semconv.GEN_AI_PROVIDER_NAME: "openai",
+            semconv.GEN_AI_RESPONSE_MODEL: done.response_model,
+        }
+        usage = self._instruments.genai_token_usage
+        usage.record(done.input_tokens, {**base, semconv.GEN_AI_TOKEN_TYPE: "input"})
+        usage.record(done.output_tokens, {**base, semconv.GEN_AI_TOKEN_TYPE: "output"})
+
+    def _attempt(
+        self, request: dict[str, Any], timings: StreamTimings, tier: str
+    ) -> Iterator[TokenDelta | Keepalive | Completion]:
+        settings = self._settings
+        sent = time.monotonic()
+        timings.upstream_sent = sent
+        deadline = sent + settings.upstream_first_token_timeout_seconds
+        reader = _Reader(self._client, request)
+        finish_reason: str | None = None
+        response_model = request["model"]
+        input_tokens = output_tokens = 0
+        first = True
+        try:
+            while True:
+                wait = min(settings.ping_interval_seconds, deadline - time.monotonic())
+                try:
+                    kind, payload = reader.items.get(timeout=max(wait, 0.0))
+                except queue.Empty:
+                    if time.monotonic() >= deadline:
+                        phase = "first token" if first else "next token"
+                        raise UpstreamFailure(
+                            "upstream_timeout", f"no {phase} from the upstream in time",
+                            retryable=first, http_status=504,
+                        ) from None
+                    yield Keepalive()
+                    continue
+                if kind == "error":
+                    raise _failure_from(payload, settings.upstream_retry_after_max_seconds)
+                if kind == "end":
+                    if finish_reason is None:
+                        raise UpstreamFailure(
+                            "upstream_interrupted",
+                            "the upstream stream ended before the answer was complete",
+                            retryable=True,
+                        )
+                    reported = reader.headers.get(_REPORTED_TTFT_HEADER) if reader.headers else None
+                    yield Completion(finish_reason, response_model, input_tokens,
+                                     output_tokens, float(reported) if reported else None)
+                    return
+                chunk = payload
+                response_model = getattr(chunk, "model", None) or response_model
+                if chunk.usage is not None:
+                    input_tokens = chunk.usage.prompt_tokens or 0
+                    output_tokens = chunk.usage.completion_tokens or 0
+                for choice in chunk.choices or ():
+                    if choice.finish_reason:
+                        finish_reason = choice.finish_reason
+                    text = choice.delta.content if choice.delta else None
+                    if text:
+                        if first:
+                            first = False
+                            now = timings.mark("upstream_first_token")
+                            self._instruments.upstream_ttft.record(
+                                now - sent, {semconv.LABEL_MODEL_TIER: tier}
+                            )
+                        deadline = time.monotonic() + settings.upstream_idle_timeout_seconds
+                        yield TokenDelta(text)
+        finally:
+            reader.close()

@@ -1,0 +1,1 @@
+"""HTTP routes, one blueprint a module: chat, OpenAI-compatible, stats, health."""

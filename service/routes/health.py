@@ -1,0 +1,62 @@
+"""Liveness (``/healthz``: the process answers) and readiness (``/readyz``: its dependencies).
+
+Readiness fails only when the service cannot answer at all (the upstream is unreachable); a
+cache outage is reported as ``degraded`` with 200, because the service still answers, uncached.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from flask import Blueprint, Response, jsonify
+
+from service.components import components
+
+__all__ = ["bp"]
+
+bp = Blueprint("health", __name__)
+
+_UPSTREAM_CHECK_TTL_SECONDS = 5.0
+_last_upstream_check: dict[str, tuple[float, bool, str]] = {}
+
+
+def _upstream_ok(base_url: str, api_key: str | None) -> tuple[bool, str]:
+    """GET ``{base}/models``, remembered for a few seconds so probes stay cheap."""
+    now = time.monotonic()
+    cached = _last_upstream_check.get(base_url)
+    if cached and now - cached[0] < _UPSTREAM_CHECK_TTL_SECONDS:
+        return cached[1], cached[2]
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        response = httpx.get(f"{base_url.rstrip('/')}/models", headers=headers, timeout=2.0)
+        ok, detail = response.status_code < 500, f"HTTP {response.status_code}"
+    except httpx.HTTPError as exc:
+        ok, detail = False, type(exc).__name__
+    _last_upstream_check[base_url] = (now, ok, detail)
+    return ok, detail
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Response | tuple[Response, int]:
+    parts = components()
+    upstream_ok, upstream_detail = _upstream_ok(parts.upstream.base_url,
+                                                parts.settings.openai_api_key)
+    checks: dict[str, dict[str, str]] = {
+        "upstream": {"status": "ok" if upstream_ok else "down", "detail": upstream_detail},
+    }
+    if parts.cache is not None:
+        cache_ok, cache_detail = parts.cache.health()
+        checks["cache"] = {"status": "ok" if cache_ok else "degraded", "detail": cache_detail,
+                           "backend": parts.cache.backend_name}
+    if parts.admission.draining:
+        checks["shutdown"] = {"status": "draining", "detail": "not taking new answers"}
+    ready = upstream_ok and not parts.admission.draining
+    degraded = any(check["status"] != "ok" for check in checks.values())
+    status = "ready" if ready and not degraded else ("degraded" if ready else "unavailable")
+    return jsonify({"status": status, "checks": checks}), 200 if ready else 503

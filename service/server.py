@@ -1,0 +1,116 @@
+"""Running the service for real: gunicorn with gevent workers, and the embedded simulator.
+
+``serve()`` is what ``python -m service`` calls. With no upstream configured it first starts the
+simulated upstream (``loadtests.simulator``) and points the workers at it, saying so. Each worker
+builds its own app after fork (telemetry threads and connections do not survive a fork) and
+shares a metrics folder with its siblings so ``/metrics`` and the stats cover all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import tempfile
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from service.processes import ManagedProcess, start_simulator
+from service.settings import Settings
+
+__all__ = ["serve"]
+
+log = logging.getLogger("service")
+
+_LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s [%(request_id)s] %(message)s"
+
+
+def configure_logging(level: str) -> None:
+    from service.request_context import RequestIdFilter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+    handler.addFilter(RequestIdFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # The SDK logs every HTTP request at INFO; our own request log is enough.
+    for noisy in ("httpx", "openai", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _post_fork(server: Any, worker: Any) -> None:
+    configure_logging(os.environ.get("CHAT_LOG_LEVEL", "INFO"))
+
+
+def _worker_exit(server: Any, worker: Any) -> None:
+    app = getattr(worker, "wsgi", None)
+    parts = getattr(app, "extensions", {}).get("chatperf") if app is not None else None
+    if parts is not None:
+        parts.close()
+
+
+class _Gunicorn(BaseApplication):
+    """gunicorn configured in code, loading ``create_app()`` in each worker."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from service.app import create_app
+
+        app = create_app(Settings.from_env())
+        app.extensions["chatperf"].telemetry.start_background()
+        return app
+
+
+def serve(host: str, port: int, workers: int, settings: Settings) -> int:
+    """Run the service until SIGTERM/SIGINT; returns the exit code."""
+    configure_logging(settings.log_level)
+    simulator: ManagedProcess | None = None
+    try:
+        if settings.uses_simulator:
+            simulator = start_simulator(settings.sim_profile)
+            os.environ["OPENAI_BASE_URL"] = f"{simulator.url}/v1"
+            log.info(
+                "no OPENAI_BASE_URL or OPENAI_API_KEY: started the embedded simulator "
+                "(profile %s) at %s/v1", settings.sim_profile, simulator.url,
+            )
+        if settings.metrics_dir is None:
+            os.environ["CHAT_METRICS_DIR"] = tempfile.mkdtemp(prefix="chatperf-metrics-")
+        if settings.redis_url is None:
+            log.info("no REDIS_URL: using the in-memory cache backend (one per worker)")
+            if workers > 1:
+                log.warning(
+                    "%d workers without Redis: each worker has its own cache; set REDIS_URL to "
+                    "share it", workers,
+                )
+        options = {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "worker_class": "gevent",
+            "worker_connections": max(1000, settings.max_streams_per_worker + 100),
+            "graceful_timeout": math.ceil(settings.shutdown_grace_seconds) + 2,
+            # Streams may be quiet for a while; the worker heartbeat is separate from requests.
+            "timeout": 60,
+            "keepalive": 5,
+            "accesslog": None,
+            "errorlog": "-",
+            "loglevel": settings.log_level.lower(),
+            "post_fork": _post_fork,
+            "worker_exit": _worker_exit,
+            "proc_name": "chatperf",
+        }
+        _Gunicorn(options).run()
+        return 0
+    finally:
+        if simulator is not None:
+            simulator.stop()
+

@@ -1,0 +1,70 @@
+"""Server-Sent Events framing, written and read in one place.
+
+The service writes events with ``format_event``/``format_comment``; the OpenAI-compatible route
+writes bare ``data:`` lines; the tests and the load runner read streams with ``iter_events``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["SSEEvent", "format_comment", "format_data", "format_event", "iter_events"]
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def format_event(name: str, data: dict[str, Any]) -> str:
+    """One named event; ``data`` is JSON on a single line."""
+    return f"event: {name}\ndata: {_dumps(data)}\n\n"
+
+
+def format_data(data: dict[str, Any] | str) -> str:
+    """An unnamed ``data:`` event (the OpenAI wire format); a string is sent as is."""
+    payload = data if isinstance(data, str) else _dumps(data)
+    return f"data: {payload}\n\n"
+
+
+def format_comment(text: str = "ping") -> str:
+    """A comment line: clients ignore it, proxies see traffic (keep-alive)."""
+    return f": {text}\n\n"
+
+
+@dataclass(frozen=True)
+class SSEEvent:
+    """One parsed event; ``comment`` is set for ``:`` lines and ``event`` is then empty."""
+
+    event: str
+    data: str
+    comment: str | None = None
+
+    def json(self) -> Any:
+        return json.loads(self.data)
+
+
+def iter_events(lines: Iterable[str | bytes], include_comments: bool = False) -> Iterator[SSEEvent]:
+    """Parse an SSE body given line by line (as ``iter_lines`` yields it)."""
+    event, data = "", []
+    for raw in lines:
+        line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        line = line.rstrip("\r\n")
+        if line == "":
+            if data or event:
+                yield SSEEvent(event or "message", "\n".join(data))
+            event, data = "", []
+        elif line.startswith(":"):
+            if include_comments:
+                yield SSEEvent("", "", comment=line[1:].strip())
+        else:
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)
+    if data or event:
+        yield SSEEvent(event or "message", "\n".join(data))

@@ -1,0 +1,54 @@
+"""Shared fixtures: real processes (simulator, redis-server, the service) on free loopback ports.
+
+A fixture that needs a binary the laptop lacks skips with the reason — except under CI=true,
+where a missing part is a failure, never a silent skip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from service.processes import ManagedProcess, start_redis, start_service, start_simulator
+from tests.support import require_binary, service_env
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[ManagedProcess]:
+    """The simulated upstream with the ``fast`` profile, shared by the session."""
+    proc = start_simulator("fast", extra_args=["--seed", "7"])
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[ManagedProcess]:
+    """A throwaway redis-server for the session."""
+    require_binary("redis-server", "redis-server")
+    proc = start_redis()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def start_chat_service() -> Iterator[Callable[..., ManagedProcess]]:
+    """Start ``python -m service`` (gunicorn + gevent) with env overrides; stopped afterwards."""
+    started: list[ManagedProcess] = []
+
+    def start(upstream_url: str, workers: int = 1, **env: str) -> ManagedProcess:
+        proc = start_service(service_env(upstream_url, **env), workers=workers)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def chat_service(simulator: ManagedProcess) -> Iterator[ManagedProcess]:
+    """One service process against the fast simulator, in-memory cache, shared by a module."""
+    proc = start_service(service_env(simulator.url))
+    yield proc
+    proc.stop()
