@@ -21,6 +21,11 @@ __all__ = ["SOCKET_ENVIRON_KEY", "ClientConnection", "SocketExposingHandler"]
 
 SOCKET_ENVIRON_KEY = "chatperf.simulator.socket"
 
+# Watching the socket costs more than writing a token, so short waits (token gaps) just sleep:
+# a departed client then shows at the next write or the one after. Longer waits (TTFT, stalls)
+# watch, because nothing would be written for a long time.
+_WATCH_MIN_SECONDS = 0.05
+
 
 class SocketExposingHandler(WSGIHandler):
     """gevent's WSGI handler, plus the client socket under ``SOCKET_ENVIRON_KEY``."""
@@ -46,7 +51,7 @@ class ClientConnection:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return True
-            if self._sock is None or self._peer_talks:
+            if self._sock is None or self._peer_talks or remaining < _WATCH_MIN_SECONDS:
                 gevent.sleep(remaining)
                 return True
             readable, _, _ = gevent.select.select([self._sock], [], [], remaining)
