@@ -1,0 +1,56 @@
+"""Render the dashboards to the JSON that Grafana provisions from ``dashboards/json``.
+
+The JSON is generated, committed and checked: ``python -m dashboards build --check`` (and the
+tests) fail when a committed file differs from what the code and ``targets.yaml`` produce.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from grafana_foundation_sdk.builders import dashboard as dash_b
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+
+from dashboards import overview
+from otel.rules.targets import Targets, load_targets
+
+__all__ = ["DASHBOARDS", "JSON_DIR", "dashboard_json", "render_dashboards", "write_dashboards"]
+
+JSON_DIR = Path(__file__).resolve().parent / "json"
+# File stem (also the dashboard uid) → builder.
+DASHBOARDS: dict[str, Callable[[Targets], dash_b.Dashboard]] = {
+    overview.UID: overview.overview,
+}
+
+
+def dashboard_json(builder: dash_b.Dashboard) -> dict[str, Any]:
+    """The dashboard model as plain JSON data, panels numbered 1… in layout order."""
+    model = builder.build()
+    for number, panel in enumerate(model.panels or [], start=1):
+        panel.id_val = number
+    return json.loads(json.dumps(model, cls=JSONEncoder))
+
+
+def render_dashboards(targets: Targets | None = None) -> dict[Path, str]:
+    """Every dashboard's file path and text for ``targets`` (default: ``targets.yaml``)."""
+    targets = targets or load_targets()
+    return {
+        JSON_DIR / f"{uid}.json":
+            json.dumps(dashboard_json(build(targets)), indent=2, sort_keys=True,
+                       ensure_ascii=False) + "\n"
+        for uid, build in DASHBOARDS.items()
+    }
+
+
+def write_dashboards(check: bool = False) -> list[Path]:
+    """Write the JSON files that differ from the rendering; return them (``check``: only list)."""
+    stale = [path for path, text in render_dashboards().items()
+             if not path.exists() or path.read_text() != text]
+    if not check:
+        for path, text in render_dashboards().items():
+            if path in stale:
+                path.write_text(text)
+    return stale

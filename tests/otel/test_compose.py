@@ -1,0 +1,158 @@
+"""docker-compose.yml and the Dockerfile: structure, references and pins (no Docker needed)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+APP_IMAGE = "chatperf-app:local"
+# Services without a healthcheck, and why (the compose file says the same next to them).
+NO_HEALTHCHECK = {
+    "otel-collector": "distroless image: no shell to run a probe",
+    "locust-worker": "serves no port",
+}
+
+
+def _config(path: str) -> dict[str, Any]:
+    return yaml.safe_load((ROOT / path).read_text())
+
+
+def _ports(service: str) -> set[str]:
+    spec = SERVICES[service]
+    published = [str(p).rsplit(":", 1)[-1] for p in spec.get("ports", [])]
+    return {*published, *map(str, spec.get("expose", []))}
+
+
+def _host_port(url: str) -> tuple[str, str]:
+    host, port = re.fullmatch(r"(?:[a-z]+://)?([a-z0-9-]+):(\d+)(?:/.*)?", url).groups()
+    return host, port
+
+
+def test_expected_services_and_load_profile() -> None:
+    assert set(SERVICES) == {"redis", "simulator", "service", "otel-collector", "tempo",
+                             "prometheus", "grafana", "locust-master", "locust-worker"}
+    profiled = {name for name, spec in SERVICES.items() if spec.get("profiles")}
+    assert profiled == {"locust-master", "locust-worker"}
+    assert all(SERVICES[name]["profiles"] == ["load"] for name in profiled)
+    for name in profiled:
+        assert "loadtests/locustfile.py" in SERVICES[name]["command"]
+    assert SERVICES["locust-worker"]["deploy"]["replicas"] >= 2
+
+
+def test_images_are_pinned() -> None:
+    for name, spec in SERVICES.items():
+        image = spec["image"]
+        if image == APP_IMAGE:
+            assert spec["build"]["dockerfile"] == "Dockerfile", name
+            continue
+        repo, _, tag = image.rpartition(":")
+        assert repo and re.fullmatch(r"v?\d+\.\d+\.\d+(-[a-z0-9]+)?", tag), (name, image)
+
+
+def test_healthchecks() -> None:
+    for name, spec in SERVICES.items():
+        if name in NO_HEALTHCHECK:
+            assert "healthcheck" not in spec
+            continue
+        test = spec["healthcheck"]["test"]
+        assert test[0] in {"CMD", "CMD-SHELL"}, name
+        urls = re.findall(r"https?://127\.0\.0\.1:(\d+)", " ".join(test))
+        assert all(port in _ports(name) for port in urls), (name, urls)
+    for name, spec in SERVICES.items():
+        for dependency, condition in spec.get("depends_on", {}).items():
+            expected = ("service_started" if dependency in NO_HEALTHCHECK
+                        else "service_healthy")
+            assert condition == {"condition": expected}, (name, dependency)
+
+
+def test_every_mounted_file_exists_in_the_repo() -> None:
+    mounts = 0
+    for spec in SERVICES.values():
+        for volume in spec.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                mounts += 1
+                assert (ROOT / source).exists(), source
+                assert volume.endswith(":ro"), f"{volume}: configs are mounted read-only"
+            else:
+                assert source in COMPOSE["volumes"], source
+    assert mounts >= 6
+
+
+def _mounted(service: str, target: str) -> Path:
+    for volume in SERVICES[service]["volumes"]:
+        source, inside = volume.split(":")[:2]
+        if inside == target:
+            return ROOT / source
+    raise AssertionError(f"{service} does not mount {target}")
+
+
+def test_configs_are_the_ones_the_commands_load() -> None:
+    assert _mounted("prometheus", "/etc/prometheus/prometheus.yml") == ROOT / "otel/prometheus.yml"
+    assert _mounted("prometheus", "/etc/prometheus/rules") == ROOT / "otel/rules"
+    assert "--config.file=/etc/prometheus/prometheus.yml" in SERVICES["prometheus"]["command"]
+    collector = SERVICES["otel-collector"]
+    config = collector["command"][0].split("=", 1)[1]
+    assert _mounted("otel-collector", config) == ROOT / "otel/collector.yaml"
+    tempo = SERVICES["tempo"]["command"][0].split("=", 1)[1]
+    assert _mounted("tempo", tempo) == ROOT / "otel/tempo.yaml"
+
+
+def test_service_wiring_agrees_with_the_configs() -> None:
+    service = SERVICES["service"]
+    command = service["command"]
+    assert command[:3] == ["python", "-m", "service"]
+    assert command[command.index("--port") + 1] == "8000"
+    assert command[command.index("--workers") + 1] == "2"
+    env = service["environment"]
+    simulator = SERVICES["simulator"]["command"]
+    assert simulator[simulator.index("--profile") + 1] == "seed"
+    assert env["OPENAI_BASE_URL"] == (
+        f"http://simulator:{simulator[simulator.index('--port') + 1]}/v1"
+    )
+    assert _host_port(env["REDIS_URL"]) == ("redis", "6379")
+    otlp_host, otlp_port = _host_port(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
+    receiver = _config("otel/collector.yaml")["receivers"]["otlp"]["protocols"]
+    protocol = "http" if env["OTEL_EXPORTER_OTLP_PROTOCOL"].startswith("http") else "grpc"
+    assert otlp_host == "otel-collector"
+    assert receiver[protocol]["endpoint"].endswith(f":{otlp_port}")
+    assert otlp_port in _ports("otel-collector")
+    # Metrics are scraped, so the OTLP metrics exporter is off (no double counting).
+    assert env["OTEL_METRICS_EXPORTER"] == "none"
+    master = SERVICES["locust-master"]["command"]
+    assert master[master.index("--host") + 1] == "http://service:8000"
+
+
+def test_collector_sends_traces_to_tempo_and_metrics_to_prometheus() -> None:
+    collector = _config("otel/collector.yaml")
+    pipelines = collector["service"]["pipelines"]
+    [trace_exporter] = pipelines["traces"]["exporters"]
+    host, port = _host_port(collector["exporters"][trace_exporter]["endpoint"])
+    tempo_receiver = _config("otel/tempo.yaml")["distributor"]["receivers"]["otlp"]["protocols"]
+    assert host == "tempo" and tempo_receiver["grpc"]["endpoint"].endswith(f":{port}")
+    assert pipelines["metrics"]["exporters"] == ["prometheus"]
+    exported_port = collector["exporters"]["prometheus"]["endpoint"].rsplit(":", 1)[1]
+    scraped = {t for job in _config("otel/prometheus.yml")["scrape_configs"]
+               for sc in job["static_configs"] for t in sc["targets"]}
+    assert f"otel-collector:{exported_port}" in scraped
+
+
+@pytest.mark.parametrize("service", ["service", "simulator", "locust-master", "locust-worker"])
+def test_app_services_use_the_app_image(service: str) -> None:
+    assert SERVICES[service]["image"] == APP_IMAGE
+
+
+def test_dockerfile() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim$", text, re.M)
+    assert "pip install ." in text
+    assert re.search(r"^USER (?!root)", text, re.M)
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv"} <= set(ignored)

@@ -1,0 +1,52 @@
+"""otel/prometheus.yml: valid, loads the generated rules, scrapes what compose runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from otel.rules import RULES_PATH
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG_PATH = ROOT / "otel" / "prometheus.yml"
+CONFIG = yaml.safe_load(CONFIG_PATH.read_text())
+SERVICES = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+
+
+def _targets() -> dict[str, list[str]]:
+    return {job["job_name"]: [t for sc in job["static_configs"] for t in sc["targets"]]
+            for job in CONFIG["scrape_configs"]}
+
+
+def test_rule_files_are_the_generated_rules() -> None:
+    assert [(CONFIG_PATH.parent / f).resolve() for f in CONFIG["rule_files"]] == [RULES_PATH]
+
+
+def test_scrapes_the_service_and_the_collector() -> None:
+    targets = _targets()
+    command = SERVICES["service"]["command"]
+    assert targets["chatperf"] == [f"service:{command[command.index('--port') + 1]}"]
+    assert {"otel-collector:8888", "otel-collector:8889"} <= {
+        t for ts in targets.values() for t in ts
+    }
+    for job, addresses in targets.items():
+        for address in addresses:
+            host = address.split(":")[0]
+            assert host == "localhost" or host in SERVICES, (job, address)
+
+
+def test_promtool_check_config() -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("promtool is required under CI (Debian package prometheus)")
+        pytest.skip("promtool not installed (Debian package prometheus)")
+    result = subprocess.run([promtool, "check", "config", str(CONFIG_PATH)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 rule files found" in result.stdout + result.stderr
