@@ -151,6 +151,22 @@ def test_command_line_fault_applies_and_header_none_overrides(
     assert spared.status_code == 200
 
 
+def test_command_line_ttft_pins_every_answer_but_a_header_wins(
+    start_sim: Callable[..., ManagedProcess],
+) -> None:
+    sim = start_sim("seed", ["--ttft-ms", "0"])
+    headers = {"X-Sim-Output-Tokens": "1"}
+    pinned = [
+        httpx.post(sim.url + URL, json=chat_body(stream=False, messages=[
+            {"role": "user", "content": f"question {i}"}]), headers=headers, timeout=10)
+        for i in range(3)
+    ]
+    assert [r.headers["X-Sim-TTFT-Ms"] for r in pinned] == ["0", "0", "0"]
+    overridden = httpx.post(sim.url + URL, json=chat_body(stream=False),
+                            headers={**headers, "X-Sim-TTFT-Ms": "20"}, timeout=10)
+    assert overridden.headers["X-Sim-TTFT-Ms"] == "20"
+
+
 def test_fault_rate_hits_a_share_of_requests(start_sim: Callable[..., ManagedProcess]) -> None:
     sim = start_sim("instant", ["--fault", "status-429:0.5", "--seed", "3"])
     statuses = [

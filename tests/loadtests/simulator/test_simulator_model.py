@@ -118,5 +118,7 @@ def test_command_line_builds_the_config() -> None:
     assert (config.host, config.port, config.profile_name, config.seed) == (
         "127.0.0.1", 9100, "fast", 4)
     assert config.fault_rates == {"status-429": 0.1, "cut-mid-stream": 1.0}
+    assert config.ttft_ms is None
+    assert parse_args(["--ttft-ms", "250"]).ttft_ms == 250
     with pytest.raises(SystemExit):
         parse_args(["--fault", "status-429:1.5"])
