@@ -1,13 +1,15 @@
-"""Backpressure: a per-worker cap on open answers, and no new ones while shutting down.
+"""Backpressure and graceful shutdown: a per-worker cap on open answers, and an end to them.
 
 A worker that already streams ``CHAT_MAX_STREAMS_PER_WORKER`` answers refuses the next with
-503 and ``Retry-After`` instead of queueing it without bound; during graceful shutdown it
-refuses every new answer so the open ones can finish.
+503 and ``Retry-After`` instead of queueing it without bound. On SIGTERM it refuses every new
+answer, lets the open ones run for ``CHAT_SHUTDOWN_GRACE_SECONDS``, and past that deadline the
+stream writers end what is left with an ``error`` event ``shutting_down``.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 
 from service.errors import Overloaded
 
@@ -22,6 +24,7 @@ class Admission:
         self._open = 0
         self._lock = threading.Lock()
         self._draining = threading.Event()
+        self._deadline: float | None = None
 
     @property
     def open(self) -> int:
@@ -47,6 +50,11 @@ class Admission:
         with self._lock:
             self._open = max(0, self._open - 1)
 
-    def drain(self) -> None:
-        """Refuse new answers from now on."""
+    def begin_shutdown(self, grace_seconds: float) -> None:
+        """Refuse new answers from now on; open ones may run ``grace_seconds`` more."""
+        self._deadline = time.monotonic() + grace_seconds
         self._draining.set()
+
+    def past_deadline(self) -> bool:
+        """Whether open answers must end now (shutdown grace is over)."""
+        return self._deadline is not None and time.monotonic() >= self._deadline

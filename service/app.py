@@ -12,7 +12,7 @@ from flask import Flask
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 
 from otel.setup import Telemetry, init_telemetry
-from service import errors, request_context
+from service import errors, ratelimit, request_context
 from service.admission import Admission
 from service.cache import ChatCache, PrewarmScheduler
 from service.components import Components
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     errors.init_app(app)
     request_context.init_app(app, settings)
+    ratelimit.init_app(app, settings)
     parts = _build_components(settings, telemetry)
     app.extensions["chatperf"] = parts
     for blueprint in (chat.bp, openai_compat.bp, stats.bp, health.bp):

@@ -74,14 +74,14 @@ def read_json_body(request: Request, settings: Settings) -> dict[str, Any]:
 def _message_text(value: Any, settings: Settings, param: str) -> str:
     if not isinstance(value, str):
         raise ValidationFailed(f"'{param}' must be a string", param=param)
+    if len(value) > settings.max_message_chars:
+        raise ValidationFailed(
+            f"'{param}' has {len(value)} characters; the limit is {settings.max_message_chars}",
+            param=param,
+        )
     text = value.strip()
     if not text:
         raise ValidationFailed(f"'{param}' must not be empty", param=param)
-    if len(text) > settings.max_message_chars:
-        raise ValidationFailed(
-            f"'{param}' has {len(text)} characters; the limit is {settings.max_message_chars}",
-            param=param,
-        )
     return text
 
 

@@ -15,6 +15,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 __all__ = [
+    "SHUTTING_DOWN",
     "ApiError",
     "InvalidJSON",
     "Overloaded",
@@ -102,6 +103,12 @@ class UpstreamFailure(Exception):
 
     def event_data(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "retryable": self.retryable}
+
+
+# Sent to streams still open when the shutdown grace is over.
+SHUTTING_DOWN = UpstreamFailure(
+    "shutting_down", "the service is restarting; ask again", retryable=True, http_status=503
+)
 
 
 def error_body(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
 import sys
 import tempfile
 from typing import Any
@@ -37,12 +38,24 @@ def configure_logging(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # The SDK logs every HTTP request at INFO; our own request log is enough.
-    for noisy in ("httpx", "openai", "urllib3"):
+    for noisy in ("httpx", "httpx2", "openai", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _post_fork(server: Any, worker: Any) -> None:
     configure_logging(os.environ.get("CHAT_LOG_LEVEL", "INFO"))
+
+
+def _post_worker_init(worker: Any) -> None:
+    """On SIGTERM, stop admitting answers and start the grace period before gunicorn's exit."""
+    parts = worker.wsgi.extensions["chatperf"]
+    stop_accepting = worker.handle_exit
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        parts.admission.begin_shutdown(parts.settings.shutdown_grace_seconds)
+        stop_accepting(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def _worker_exit(server: Any, worker: Any) -> None:
@@ -97,7 +110,10 @@ def serve(host: str, port: int, workers: int, settings: Settings) -> int:
             "workers": workers,
             "worker_class": "gevent",
             "worker_connections": max(1000, settings.max_streams_per_worker + 100),
-            "graceful_timeout": math.ceil(settings.shutdown_grace_seconds) + 2,
+            # Room for the grace period, one ping interval to notice it ended, and the goodbyes.
+            "graceful_timeout": math.ceil(
+                settings.shutdown_grace_seconds + settings.ping_interval_seconds
+            ) + 3,
             # Streams may be quiet for a while; the worker heartbeat is separate from requests.
             "timeout": 60,
             "keepalive": 5,
@@ -105,6 +121,7 @@ def serve(host: str, port: int, workers: int, settings: Settings) -> int:
             "errorlog": "-",
             "loglevel": settings.log_level.lower(),
             "post_fork": _post_fork,
+            "post_worker_init": _post_worker_init,
             "worker_exit": _worker_exit,
             "proc_name": "chatperf",
         }

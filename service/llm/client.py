@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 import openai
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -75,10 +75,10 @@ def _failure_from(exc: BaseException, retry_after_cap: float) -> UpstreamFailure
                 retry_after = None
         return UpstreamFailure("upstream_rate_limited", "the upstream is rate limiting requests",
                                retryable=True, http_status=429, retry_after=retry_after)
-    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
         return UpstreamFailure("upstream_timeout", "the upstream did not answer in time",
                                retryable=True, http_status=504)
-    if isinstance(exc, openai.APIConnectionError | httpx.ConnectError):
+    if isinstance(exc, openai.APIConnectionError | httpx2.ConnectError):
         return UpstreamFailure("upstream_unavailable", "could not connect to the upstream",
                                retryable=True, http_status=502)
     if isinstance(exc, openai.APIStatusError):
@@ -91,7 +91,7 @@ def _failure_from(exc: BaseException, retry_after_cap: float) -> UpstreamFailure
     if isinstance(exc, openai.APIError):
         return UpstreamFailure("upstream_error", "the upstream reported an error mid-answer",
                                retryable=True, http_status=502)
-    if isinstance(exc, httpx.TransportError):
+    if isinstance(exc, httpx2.TransportError):
         return UpstreamFailure("upstream_interrupted", "the upstream connection broke mid-answer",
                                retryable=True, http_status=502)
     return UpstreamFailure("upstream_error", f"unexpected upstream failure ({type(exc).__name__})",
@@ -103,7 +103,7 @@ class _Reader:
 
     def __init__(self, client: openai.OpenAI, request: dict[str, Any]) -> None:
         self.items: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self.headers: httpx.Headers | None = None
+        self.headers: httpx2.Headers | None = None
         self._client = client
         self._request = request
         self._stream: Any = None
@@ -155,7 +155,9 @@ class UpstreamClient:
             api_key=settings.openai_api_key or _SIMULATOR_KEY,
             base_url=base_url,
             max_retries=0,  # our own retry layer only
-            timeout=httpx.Timeout(read_backstop, connect=settings.upstream_connect_timeout_seconds),
+            timeout=openai.Timeout(
+                read_backstop, connect=settings.upstream_connect_timeout_seconds
+            ),
         )
         parts = urlsplit(str(self._client.base_url))
         default_port = 443 if parts.scheme == "https" else 80

@@ -8,14 +8,14 @@ server span) lives until the last event is written.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 
 from service.chat_request import ChatRequest, model_choice, parse_chat_body, read_json_body
 from service.components import components
-from service.errors import ValidationFailed, error_body
+from service.errors import SHUTTING_DOWN, ValidationFailed, error_body
 from service.pipeline import Done, Failed, Meta, Ping, PipelineEvent, Token, collect_answer
 from service.sse import format_comment, format_event
 
@@ -52,9 +52,19 @@ def _chat_request() -> ChatRequest:
     return parse_chat_body(read_json_body(request, settings), settings, g.tenant)
 
 
-def render_sse(events: Iterable[PipelineEvent]) -> Iterator[str]:
-    """``meta → token… → done`` (or ``error``), with ``: ping`` while waiting."""
+def render_sse(
+    events: Iterator[PipelineEvent], must_stop: Callable[[], bool] = lambda: False
+) -> Iterator[str]:
+    """``meta → token… → done`` (or ``error``), with ``: ping`` while waiting.
+
+    ``must_stop`` is checked after every event: when the shutdown grace is over the stream
+    ends with an ``error`` event instead of being cut silently.
+    """
     for event in events:
+        if must_stop() and not isinstance(event, Done | Failed):
+            events.close()
+            yield format_event("error", SHUTTING_DOWN.event_data())
+            return
         if isinstance(event, Token):
             yield format_event("token", {"delta": event.delta})
         elif isinstance(event, Meta):
@@ -74,7 +84,8 @@ def chat_stream() -> Response:
     parts.admission.admit()
     events = parts.pipeline.run(chat, g.request_id, "stream", g.timings)
     response = Response(
-        stream_with_context(render_sse(events)), mimetype="text/event-stream",
+        stream_with_context(render_sse(events, parts.admission.past_deadline)),
+        mimetype="text/event-stream",
         headers=SSE_HEADERS,
     )
     # The WSGI server closes every response, even one whose body never started.

@@ -1,4 +1,4 @@
-"""Liveness (``/healthz``: the process answers) and readiness (``/readyz``: its dependencies).
+"""Liveness (``/healthz``), readiness (``/readyz``) and the API description (``/openapi.json``).
 
 Readiness fails only when the service cannot answer at all (the upstream is unreachable); a
 cache outage is reported as ``degraded`` with 200, because the service still answers, uncached.
@@ -12,6 +12,7 @@ import httpx
 from flask import Blueprint, Response, jsonify
 
 from service.components import components
+from service.openapi import build_openapi
 
 __all__ = ["bp"]
 
@@ -60,3 +61,8 @@ def readyz() -> Response | tuple[Response, int]:
     degraded = any(check["status"] != "ok" for check in checks.values())
     status = "ready" if ready and not degraded else ("degraded" if ready else "unavailable")
     return jsonify({"status": status, "checks": checks}), 200 if ready else 503
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(build_openapi(components().settings))

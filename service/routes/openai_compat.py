@@ -9,14 +9,14 @@ in-band ``error`` object, which the SDK raises as an ``APIError`` — never a si
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 
 from service.chat_request import ChatMessage, ChatRequest, model_choice, read_json_body
 from service.components import components
-from service.errors import UpstreamFailure, ValidationFailed, error_body
+from service.errors import SHUTTING_DOWN, UpstreamFailure, ValidationFailed, error_body
 from service.pipeline import Done, Failed, Meta, Ping, PipelineEvent, Token, collect_answer
 from service.routes.chat import SSE_HEADERS
 from service.settings import Settings
@@ -105,10 +105,13 @@ def _failure_response(failure: UpstreamFailure) -> tuple[Response, int]:
 class _Chunks:
     """Renders pipeline events as ``chat.completion.chunk`` objects."""
 
-    def __init__(self, completion_id: str, model: str, include_usage: bool) -> None:
+    def __init__(
+        self, completion_id: str, model: str, include_usage: bool, must_stop: Callable[[], bool]
+    ) -> None:
         self.completion_id = completion_id
         self.model = model
         self.include_usage = include_usage
+        self.must_stop = must_stop
         self.created = int(time.time())
 
     def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> str:
@@ -121,6 +124,11 @@ class _Chunks:
     def render(self, first: list[PipelineEvent], rest: Iterator[PipelineEvent]) -> Iterator[str]:
         yield self.chunk({"role": "assistant", "content": ""})
         for event in _chain(first, rest):
+            if self.must_stop() and not isinstance(event, Done | Failed):
+                rest.close()
+                yield format_data(error_body(SHUTTING_DOWN.code, SHUTTING_DOWN.message,
+                                             "server_error"))
+                return
             if isinstance(event, Token):
                 yield self.chunk({"content": event.delta})
             elif isinstance(event, Ping):
@@ -174,7 +182,8 @@ def chat_completions() -> Response | tuple[Response, int]:
                 break
         model = next((e.model for e in first if isinstance(e, Meta)), requested_model)
         cache = next((e.cache for e in first if isinstance(e, Meta)), "miss")
-        body = _Chunks(completion_id, model, include_usage).render(first, events)
+        chunks = _Chunks(completion_id, model, include_usage, parts.admission.past_deadline)
+        body = chunks.render(first, events)
         response = Response(stream_with_context(body), mimetype="text/event-stream",
                             headers={**SSE_HEADERS, "X-Cache": cache})
         response.call_on_close(parts.admission.release)

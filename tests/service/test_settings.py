@@ -1,0 +1,47 @@
+"""Settings come from the environment once, with clear errors, and the README lists them all."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from service.settings import Settings, SettingsError, settings_table
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_defaults_need_no_environment() -> None:
+    settings = Settings.from_env({})
+    assert settings.uses_simulator
+    assert settings.fast_model == "gpt-4o-mini" and settings.smart_model == "gpt-4o"
+    assert settings.redis_url is None and settings.prewarm is True
+
+
+def test_values_are_parsed_by_type() -> None:
+    settings = Settings.from_env({
+        "CHAT_PREWARM": "0", "CHAT_CACHE_TTL_SECONDS": "60", "CHAT_PING_INTERVAL_SECONDS": "0.5",
+        "CHAT_API_KEYS": "k1, k2,", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+    })
+    assert settings.prewarm is False
+    assert settings.cache_ttl_seconds == 60
+    assert settings.ping_interval_seconds == 0.5
+    assert settings.api_keys == ("k1", "k2")
+    assert not settings.uses_simulator
+
+
+@pytest.mark.parametrize(("name", "value"), [("CHAT_PREWARM", "maybe"),
+                                              ("CHAT_CACHE_TTL_SECONDS", "a day")])
+def test_a_bad_value_names_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_the_readme_lists_every_setting_as_the_code_defines_it() -> None:
+    text = README.read_text()
+    match = re.search(r"<!-- settings-table:start -->\n(.*?)\n<!-- settings-table:end -->",
+                      text, re.S)
+    assert match, "README lacks the settings table markers"
+    assert match.group(1) == settings_table(), "README settings table is stale: " \
+        "paste the output of `python -m service settings`"
