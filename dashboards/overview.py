@@ -81,7 +81,7 @@ def _target_row(t: Targets) -> list:
         ),
         "Error rate": (
             promql.error_ratio(RANGE, by="", matchers=scope),
-            "percentunit", "Requests with any outcome but ok / all requests.",
+            "percentunit", "Requests that ended in an error event / all requests.",
         ),
     }
     panels = []
@@ -179,10 +179,13 @@ def _traffic_row() -> list:
     by_route = f"{semconv.LABEL_ROUTE}, {semconv.LABEL_OUTCOME}"
     requests = promql.sum_rate(semconv.PROM_REQUESTS, RATE, by=by_route,
                                matchers=[INSTANCE, ROUTE])
-    failed = [INSTANCE, ROUTE, f'{semconv.LABEL_OUTCOME}!="{promql.OUTCOME_OK}"']
+    failed = [INSTANCE, ROUTE, f'{semconv.LABEL_OUTCOME}="{promql.OUTCOME_ERROR}"']
+    all_by_route = promql.sum_rate(semconv.PROM_REQUESTS, RATE, by=semconv.LABEL_ROUTE,
+                                   matchers=[INSTANCE, ROUTE])
     # `or ... * 0` keeps a zero line per route while nothing failed, instead of "No data".
-    errors = (f"{promql.sum_rate(semconv.PROM_REQUESTS, RATE, by=by_route, matchers=failed)}"
-              f" or ({requests} * 0)")
+    failed_by_route = promql.sum_rate(semconv.PROM_REQUESTS, RATE, by=semconv.LABEL_ROUTE,
+                                      matchers=failed)
+    errors = f"{failed_by_route} or ({all_by_route} * 0)"
     upstream_errors = promql.sum_rate(semconv.PROM_UPSTREAM_ERRORS, RATE,
                                       by=semconv.LABEL_ERROR_TYPE, matchers=[INSTANCE])
     upstream = f"{upstream_errors} or on() vector(0)"
@@ -195,9 +198,9 @@ def _traffic_row() -> list:
     return [
         time_series("Requests by route and outcome", "Chat requests per second.",
                     [(requests, "{{route}} {{outcome}}")], "reqps", stacked=True),
-        time_series("Errors by route", "Failed requests per second by route and outcome, and"
+        time_series("Errors by route", "Failed requests per second by route, and"
                     " failed upstream calls by error type (0 when none).",
-                    [(errors, "{{route}} {{outcome}}"), (upstream, "upstream {{error_type}}")],
+                    [(errors, "{{route}} failed"), (upstream, "upstream {{error_type}}")],
                     "reqps"),
         time_series("Active streams", "Answers being streamed right now, by route.",
                     [(streams, "{{route}}")], "short", span=8),

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from otel import semconv
 
 __all__ = [
+    "OUTCOME_ERROR",
     "OUTCOME_OK",
     "error_ratio",
     "goodput_rate",
@@ -27,8 +28,11 @@ __all__ = [
     "sum_rate",
 ]
 
-# Request outcome recorded for a request that was answered in full (chat.requests `outcome`).
+# chat.requests `outcome`: "ok" answered in full; "error" ended with an error event (a failure);
+# "cancelled" the client left mid-stream; the quick route records "hit"/"miss". Only "error"
+# counts against the error-rate target.
 OUTCOME_OK = "ok"
+OUTCOME_ERROR = "error"
 _MISS = f'{semconv.LABEL_CACHE_HIT}="false"'
 
 
@@ -113,7 +117,7 @@ def miss_mean_duration(window: str, *, by: str = "job", matchers: Sequence[str] 
 
 
 def error_ratio(window: str, *, by: str = "job", matchers: Sequence[str] = ()) -> str:
-    """Failed requests / requests (every ``outcome`` other than ``ok`` counts as failed)."""
-    failed = f'{semconv.LABEL_OUTCOME}!="{OUTCOME_OK}"'
+    """Failed requests (``outcome="error"``) / all requests."""
+    failed = f'{semconv.LABEL_OUTCOME}="{OUTCOME_ERROR}"'
     errors = sum_rate(semconv.PROM_REQUESTS, window, by=by, matchers=[failed, *matchers])
     return f"{errors} / {sum_rate(semconv.PROM_REQUESTS, window, by=by, matchers=matchers)}"
