@@ -1,0 +1,168 @@
+"""Locust event hooks: chatperf's options, the mix, per-request samples, and the progress file.
+
+Each finished request becomes Locust entries (so Locust's stats, CSVs and web UI show TTFT, time
+to ``meta``, inter-token latency, full response, cache outcome and model) and one raw sample.
+Samples travel the way Locust's own stats do: a worker attaches them to its periodic report to
+the master, and only the master (or a local runner) writes ``samples.jsonl`` — so the samples and
+Locust's totals are counted from the same reports, on one machine or several.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import events
+from locust.runners import MasterRunner, WorkerRunner
+
+from loadtests.measure import Sample
+from loadtests.shapes import DEFAULT_SHAPE, SHAPES
+from loadtests.users.mix import DEFAULT_MIX, MIXES, apply_mix
+
+__all__ = ["Progress", "record"]
+
+_REPORT_KEY = "chatperf_samples"
+_MAX_NAMES = 20  # cap on distinct model names shown, as Locust's own OTel exporter does
+
+_buffer: list[dict[str, Any]] = []
+_model_names: set[str] = set()
+
+
+class Progress:
+    """Running totals over the samples this process wrote, for the live progress line."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.requests = self.errors = self.hits = self.lookups = 0
+        self.ttft_ms: list[float] = []
+        self.closed = False
+        self._file = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
+
+    def add(self, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            self.requests += 1
+            self.errors += not record["ok"]
+            if record["cache"] is not None:
+                self.lookups += 1
+                self.hits += record["cache"] == "hit"
+            if record["ttft_ms"] is not None:
+                self.ttft_ms.append(record["ttft_ms"])
+            if self._file is not None:
+                self._file.write(json.dumps(record) + "\n")
+        if self._file is not None:
+            self._file.flush()
+
+    def snapshot(self, users: int) -> dict[str, Any]:
+        ttft = sorted(self.ttft_ms)
+        p95 = ttft[min(len(ttft) - 1, int(0.95 * len(ttft)))] / 1000 if ttft else None
+        return {"time": time.time(), "users": users, "requests": self.requests,
+                "errors": self.errors, "ttft_p95_s": p95,
+                "hit_rate": self.hits / self.lookups if self.lookups else None}
+
+    def close(self) -> None:
+        self.closed = True
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+_progress = Progress(None)
+
+
+def _fire(environment: Any, request_type: str, name: str, ms: float | None,
+          length: int = 0, exception: Exception | None = None) -> None:
+    if ms is None and exception is None:
+        return
+    environment.events.request.fire(
+        request_type=request_type, name=name, response_time=ms or 0.0,
+        response_length=length, exception=exception, context={},
+    )
+
+
+def record(environment: Any, sample: Sample) -> None:
+    """Report one finished request to Locust (one entry per figure) and keep its raw sample."""
+    kind = "SSE" if sample.kind == "chat" else sample.kind.upper()
+    if sample.kind != "quick":
+        _fire(environment, kind, "meta", sample.meta_ms)
+        _fire(environment, kind, "ttft", sample.ttft_ms)
+        _fire(environment, kind, "inter_token", sample.itl_ms)
+        error = RuntimeError(sample.error) if sample.error else None
+        _fire(environment, kind, "full_response", sample.total_ms, sample.output_tokens, error)
+    if sample.cache is not None:
+        outcome = f"hit:{sample.tier}" if sample.cache == "hit" else "miss"
+        _fire(environment, "CACHE", outcome, sample.ttft_ms or sample.total_ms)
+    if sample.model:
+        if len(_model_names) < _MAX_NAMES:
+            _model_names.add(sample.model)
+        name = sample.model if sample.model in _model_names else "other"
+        _fire(environment, "MODEL", name, sample.total_ms, sample.output_tokens)
+    record_dict = sample.as_dict()
+    record_dict["users"] = environment.runner.user_count if environment.runner else 0
+    if isinstance(environment.runner, WorkerRunner):
+        _buffer.append(record_dict)
+    else:
+        _progress.add([record_dict])
+
+
+@events.init_command_line_parser.add_listener
+def on_init_command_line_parser(parser: Any, **_kwargs: Any) -> None:
+    """chatperf's own options; each also readable from a ``CHATPERF_*`` variable."""
+    parser.add_argument("--mix", choices=list(MIXES), default=DEFAULT_MIX,
+                        env_var="CHATPERF_MIX", help="scenario mix (user classes and weights)")
+    parser.add_argument("--load-shape", choices=SHAPES, default=DEFAULT_SHAPE,
+                        env_var="CHATPERF_SHAPE", help="load shape over the run")
+    parser.add_argument("--arrival-rate", type=float, default=5.0, env_var="CHATPERF_ARRIVAL_RATE",
+                        help="requests started per second with --load-shape arrival")
+    parser.add_argument("--think-time", default="1,3", env_var="CHATPERF_THINK_TIME",
+                        help="seconds a user waits between requests: MIN,MAX")
+    parser.add_argument("--workload-seed", type=int, default=0, env_var="CHATPERF_WORKLOAD_SEED",
+                        help="seed of the workload's session generator")
+    parser.add_argument("--samples-file", default="", env_var="CHATPERF_SAMPLES_FILE",
+                        help="append one JSON line per finished request here (master/local)")
+    parser.add_argument("--progress-file", default="", env_var="CHATPERF_PROGRESS_FILE",
+                        help="rewrite running totals here every second (master/local)")
+
+
+@events.init.add_listener
+def on_init(environment: Any, **_kwargs: Any) -> None:
+    """Apply the mix; wire samples from workers to the master; start the progress writer."""
+    global _progress
+    options = environment.parsed_options
+    apply_mix(environment, options.mix)
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    _progress = Progress(Path(options.samples_file) if options.samples_file else None)
+    if isinstance(environment.runner, MasterRunner):
+        environment.events.worker_report.add_listener(_on_worker_report)
+    if options.progress_file:
+        gevent.spawn(_write_progress, environment, Path(options.progress_file))
+
+
+@events.report_to_master.add_listener
+def on_report_to_master(data: dict[str, Any], **_kwargs: Any) -> None:
+    """Worker: send the samples finished since the last report along with Locust's stats."""
+    data[_REPORT_KEY] = list(_buffer)
+    _buffer.clear()
+
+
+def _on_worker_report(data: dict[str, Any], **_kwargs: Any) -> None:
+    _progress.add(data.get(_REPORT_KEY) or [])
+
+
+@events.quit.add_listener
+def on_quit(**_kwargs: Any) -> None:
+    """Close the samples file once Locust has received its last reports."""
+    _progress.close()
+
+
+def _write_progress(environment: Any, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    while not _progress.closed:
+        runner = environment.runner
+        tmp.write_text(json.dumps(_progress.snapshot(runner.user_count if runner else 0)))
+        os.replace(tmp, path)
+        gevent.sleep(1.0)
