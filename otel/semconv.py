@@ -69,6 +69,10 @@ ATTR_OUTPUT_CHUNKS = "chat.output.chunks"
 # Time to first token the upstream itself reported (simulator header), seconds.
 ATTR_UPSTREAM_REPORTED_TTFT = "chat.upstream.reported_ttft_s"
 
+# --- HTTP headers --------------------------------------------------------------------------------
+# W3C Trace Context level 2 response header: ``00-{trace id}-{server span id}-{flags}``.
+HEADER_TRACE_RESPONSE = "traceresponse"
+
 # --- metrics (DESIGN §4) -----------------------------------------------------------------------
 METRIC_TTFT = "chat.time_to_first_token"  # histogram, s
 METRIC_RESPONSE_DURATION = "chat.response.duration"  # histogram, s

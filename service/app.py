@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
-from opentelemetry.instrumentation.flask import FlaskInstrumentor
 
+from otel.flask_tracing import instrument_app
 from otel.setup import Telemetry, init_telemetry
 from service import errors, ratelimit, request_context
 from service.admission import Admission
@@ -68,10 +68,7 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
     for blueprint in (chat.bp, openai_compat.bp, stats.bp, health.bp):
         app.register_blueprint(blueprint)
     if telemetry.tracer_provider is not None:
-        FlaskInstrumentor().instrument_app(
-            app, tracer_provider=telemetry.tracer_provider,
-            meter_provider=telemetry.meter_provider, excluded_urls=_UNTRACED,
-        )
+        instrument_app(app, telemetry.tracer_provider, telemetry.meter_provider, _UNTRACED)
     log.info(
         "chatperf ready: upstream %s, cache %s, prewarm %s",
         parts.upstream.base_url, parts.cache.backend_name if parts.cache else "off",

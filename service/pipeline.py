@@ -148,6 +148,7 @@ class _RequestState:
     cache_hit: bool = False
     model_tier: str = "unknown"
     outcome: str = "cancelled"  # until proven otherwise: a client that left mid-stream
+    error_type: str | None = None  # the failure's code when outcome is "error"
     answer: list[str] = field(default_factory=list)
 
 
@@ -227,7 +228,7 @@ class ChatPipeline:
             else:
                 yield from self._generate(request, request_id, state)
         except UpstreamFailure as failure:
-            state.outcome = "error"
+            state.outcome, state.error_type = "error", failure.code
             yield Failed(failure)
         finally:
             self._record(state)
@@ -370,6 +371,13 @@ class ChatPipeline:
             attributes={**self._span_attributes(state), semconv.ATTR_OUTPUT_CHUNKS: timings.tokens},
         )
         if state.outcome != "ok":
+            error_type = state.error_type or state.outcome
             span.set_status(Status(StatusCode.ERROR, state.outcome))
-            span.set_attribute(semconv.ERROR_TYPE, state.outcome)
+            span.set_attribute(semconv.ERROR_TYPE, error_type)
+            if state.error_type is not None:
+                # An SSE stream that ends in `error` is still HTTP 200: mark the request's
+                # server span so a trace search for failed requests finds it.
+                server_span = trace.get_current_span()
+                server_span.set_status(Status(StatusCode.ERROR, state.error_type))
+                server_span.set_attribute(semconv.ERROR_TYPE, state.error_type)
         span.end(end_time=timings.epoch_ns(timings.finished))

@@ -122,7 +122,7 @@ def build_app(config: SimulatorConfig) -> Flask:
     @app.post("/v1/chat/completions")
     def chat_completions() -> Response:
         arrived = time.monotonic()
-        request_id = f"sim-{stats.request_arrived()}"
+        request_id = f"sim-{stats.request_arrived(request.headers.get('traceparent'))}"
         body = _parse_body()
         forced = request.headers.get("X-Sim-Fault")
         if forced is not None and forced not in (*FAULT_KINDS, NO_FAULT):

@@ -28,12 +28,15 @@ class SimStats:
         self.requests = 0
         self.open_streams = 0
         self.tokens_sent = 0
+        # The W3C ``traceparent`` of the latest request, to check a client propagates its trace.
+        self.last_traceparent: str | None = None
         self._ended: Counter[str] = Counter()
         self._faults: Counter[str] = Counter()
 
-    def request_arrived(self) -> int:
+    def request_arrived(self, traceparent: str | None = None) -> int:
         """Count a chat-completion request; returns its sequence number (1-based)."""
         self.requests += 1
+        self.last_traceparent = traceparent
         return self.requests
 
     def fault_injected(self, kind: str) -> None:
@@ -55,5 +58,6 @@ class SimStats:
             "cancelled_streams": self._ended[Outcome.CANCELLED],
             "faulted_streams": self._ended[Outcome.FAULTED],
             "tokens_sent": self.tokens_sent,
+            "last_traceparent": self.last_traceparent,
             "faults_injected": dict(self._faults),
         }
