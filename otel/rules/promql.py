@@ -107,8 +107,15 @@ def hit_ratio(
     hit_by = ", ".join(filter(None, [by, split]))
     hits = sum_rate(semconv.PROM_CACHE_LOOKUPS, window, by=hit_by, matchers=[hit, *matchers])
     lookups = sum_rate(semconv.PROM_CACHE_LOOKUPS, window, by=by, matchers=matchers)
-    join = f" ignoring ({split}) group_left" if split else ""
-    return f"{hits} /{join} {lookups}"
+    if split:
+        return f"{hits} / ignoring ({split}) group_left {lookups}"
+    return _share(hits, lookups)
+
+
+def _share(part: str, whole: str) -> str:
+    """``part / whole`` that reads 0, not "no data", while ``part`` has no series yet (a counter
+    that was never incremented, e.g. no error so far, is absent rather than 0)."""
+    return f"({part} or {whole} * 0) / {whole}"
 
 
 def miss_mean_duration(window: str, *, by: str = "job", matchers: Sequence[str] = ()) -> str:
@@ -120,4 +127,4 @@ def error_ratio(window: str, *, by: str = "job", matchers: Sequence[str] = ()) -
     """Failed requests (``outcome="error"``) / all requests."""
     failed = f'{semconv.LABEL_OUTCOME}="{OUTCOME_ERROR}"'
     errors = sum_rate(semconv.PROM_REQUESTS, window, by=by, matchers=[failed, *matchers])
-    return f"{errors} / {sum_rate(semconv.PROM_REQUESTS, window, by=by, matchers=matchers)}"
+    return _share(errors, sum_rate(semconv.PROM_REQUESTS, window, by=by, matchers=matchers))

@@ -1,0 +1,213 @@
+"""Every dashboard query and recording rule returns data from a real Prometheus.
+
+A real Prometheus (Debian package) scrapes a real service (2 gunicorn workers, simulator profile
+``fast``) every second with the generated rules loaded; after ~100 streamed chat requests, every
+PromQL expression in ``dashboards/json`` (template variables substituted) and every recording
+rule must return at least one finite sample, and every template variable must have values.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from dashboards.build import JSON_DIR
+from otel.rules import RULES_PATH
+from service.processes import (
+    LOOPBACK,
+    ManagedProcess,
+    free_port,
+    start_service,
+    start_simulator,
+    wait_for_http,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+# What Grafana would put in for the template variables ("All") and its built-in intervals.
+SUBSTITUTIONS = {"$instance": ".*", "$route": ".*", "$__rate_interval": "1m",
+                 "$__range": "5m", "$__interval": "15s"}
+QUESTIONS = [
+    "What is Redis?", "How do I reset my password?", "Compare PostgreSQL and MySQL for analytics",
+    "Write a Python function that reverses a list", "What are your opening hours?",
+]
+REQUESTS = 100
+PACE_SECONDS = 0.1  # between request starts
+
+
+@pytest.fixture(scope="module")
+def prometheus_binary() -> str:
+    path = shutil.which("prometheus")
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("prometheus is required under CI (Debian package prometheus)")
+        pytest.skip("prometheus not installed (Debian package prometheus)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def stack(prometheus_binary: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    tmp = tmp_path_factory.mktemp("prometheus")
+    simulator = start_simulator("fast")
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("OTEL_", "REDIS_URL", "OPENAI_", "CHAT_"))}
+    env.update(OPENAI_BASE_URL=f"{simulator.url}/v1", OPENAI_API_KEY="sk-test",
+               OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none")
+    processes: list[ManagedProcess] = [simulator]
+    try:
+        service = start_service(env, workers=2)
+        processes.append(service)
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(RULES_PATH)],
+            "scrape_configs": [{"job_name": "chatperf",
+                                "static_configs": [{"targets": [f"{LOOPBACK}:{service.port}"]}]}],
+        }
+        (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
+        port = free_port()
+        prometheus = ManagedProcess("prometheus", [
+            prometheus_binary, f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address={LOOPBACK}:{port}",
+        ], port).start()
+        processes.append(prometheus)
+        wait_for_http(f"{prometheus.url}/-/ready", 30, prometheus)
+        yield {"service": service.url, "prometheus": prometheus.url}
+    finally:
+        for process in reversed(processes):
+            process.stop()
+
+
+def _stream(service: str, message: str) -> str:
+    with httpx.stream("POST", f"{service}/api/chat/stream", json={"message": message},
+                      timeout=60) as response:
+        response.raise_for_status()
+        return "".join(response.iter_text())
+
+
+def _query(prometheus: str, expr: str) -> list[dict[str, Any]]:
+    answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=10).json()
+    assert answer["status"] == "success", (expr, answer)
+    return answer["data"]["result"]
+
+
+def _finite(result: list[dict[str, Any]]) -> bool:
+    return any(math.isfinite(float(sample["value"][1])) for sample in result)
+
+
+def _dashboard_queries() -> list[tuple[str, str]]:
+    """(where, PromQL with variables substituted) for every Prometheus query in the dashboards."""
+    found = []
+    for path in sorted(JSON_DIR.glob("*.json")):
+        for panel in json.loads(path.read_text())["panels"]:
+            for target in panel.get("targets", []):
+                if target["datasource"]["type"] != "prometheus":
+                    continue
+                expr = target["expr"]
+                for variable, value in SUBSTITUTIONS.items():
+                    expr = expr.replace(variable, value)
+                assert "$" not in expr, f"unsubstituted variable in {expr}"
+                found.append((f"{path.stem} / {panel['title']} / {target['refId']}", expr))
+    return found
+
+
+@pytest.fixture(scope="module")
+def loaded(stack: dict) -> dict:
+    """The stack after the load, once Prometheus has scraped it and evaluated the rules."""
+    # One request first, so every series exists before the load; then the load paced over
+    # ~10 s, so the 1 s scrapes see counters grow (rate() of a counter that never moved is 0).
+    _stream(stack["service"], QUESTIONS[0])
+    time.sleep(2.5)
+    messages = [QUESTIONS[i % len(QUESTIONS)] for i in range(REQUESTS - 1)]
+
+    def paced(index_message: tuple[int, str]) -> str:
+        time.sleep(index_message[0] * PACE_SECONDS)
+        return _stream(stack["service"], index_message[1])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        bodies = list(pool.map(paced, enumerate(messages)))
+    assert all("event: done" in body for body in bodies), [b[-300:] for b in bodies
+                                                          if "event: done" not in b][:3]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        total = _query(stack["prometheus"], 'sum(chat_requests_total{route="stream"})')
+        if total and float(total[0]["value"][1]) >= REQUESTS:
+            break
+        time.sleep(0.5)
+    time.sleep(3)  # a few more scrapes and rule evaluations after the last count
+    return stack
+
+
+def test_load_was_scraped(loaded: dict) -> None:
+    [total] = _query(loaded["prometheus"], 'sum(chat_requests_total{route="stream"})')
+    assert float(total["value"][1]) == REQUESTS
+    [hits] = _query(loaded["prometheus"], 'sum(chat_cache_lookups_total{result="hit"})')
+    assert float(hits["value"][1]) > 0, "repeated questions must hit the cache"
+
+
+@pytest.mark.parametrize(("where", "expr"), _dashboard_queries(),
+                         ids=[w for w, _ in _dashboard_queries()])
+def test_dashboard_query_returns_data(loaded: dict, where: str, expr: str) -> None:
+    result = _query(loaded["prometheus"], expr)
+    assert result and _finite(result), f"{where}: no finite sample for {expr}: {result}"
+
+
+def _template_queries() -> list[tuple[str, str, str]]:
+    queries = []
+    for path in sorted(JSON_DIR.glob("*.json")):
+        for variable in json.loads(path.read_text())["templating"]["list"]:
+            match = re.fullmatch(r"label_values\((.+), (\w+)\)", variable["query"])
+            assert match, variable["query"]
+            selector = match.group(1)
+            for name, value in SUBSTITUTIONS.items():
+                selector = selector.replace(name, value)
+            queries.append((variable["name"], selector, match.group(2)))
+    return queries
+
+
+@pytest.mark.parametrize(("name", "selector", "label"), _template_queries())
+def test_template_variable_has_values(loaded: dict, name: str, selector: str, label: str) -> None:
+    url = f"{loaded['prometheus']}/api/v1/label/{label}/values"
+    answer = httpx.get(url, params={"match[]": selector}, timeout=10).json()
+    assert answer["status"] == "success" and answer["data"], (name, selector, answer)
+
+
+def _recorded() -> list[str]:
+    groups = yaml.safe_load(RULES_PATH.read_text())["groups"]
+    return [rule["record"] for group in groups for rule in group["rules"] if "record" in rule]
+
+
+@pytest.mark.parametrize("record", _recorded())
+def test_recording_rule_returns_data(loaded: dict, record: str) -> None:
+    deadline = time.monotonic() + 15
+    result = _query(loaded["prometheus"], record)
+    while not result and time.monotonic() < deadline:
+        time.sleep(0.5)
+        result = _query(loaded["prometheus"], record)
+    assert result and _finite(result), f"{record}: {result}"
+    assert {sample["metric"]["job"] for sample in result} == {"chatperf"}
+
+
+def test_no_rule_failed_to_evaluate(loaded: dict) -> None:
+    answer = httpx.get(f"{loaded['prometheus']}/api/v1/rules", timeout=10).json()
+    rules = [rule for group in answer["data"]["groups"] for rule in group["rules"]]
+    committed = yaml.safe_load(RULES_PATH.read_text())["groups"]
+    assert len(rules) == sum(len(group["rules"]) for group in committed)
+    assert [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"] == []
+
+
+def test_healthy_run_raises_no_alert(loaded: dict) -> None:
+    # Fast upstream, repeated questions, no faults: every target is met, so no alert may even
+    # be pending (conditions are checked at once; only `for` delays firing).
+    alerts = _query(loaded["prometheus"], "ALERTS")
+    assert alerts == [], [sample["metric"] for sample in alerts]
