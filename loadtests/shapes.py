@@ -1,22 +1,14 @@
-"""Load shapes selectable by name (``--load-shape``): steady, ramp, spike and fixed arrival rate.
+"""Load shapes selectable by name: steady, ramp, spike and fixed arrival rate.
 
-Locust uses the first ``LoadTestShape`` it finds in the locustfile, so there is one shape class,
-``NamedShape``, that reads the common options (``--users``, ``--spawn-rate``, ``--run-time``) and
-the chosen name, and asks a small stage table what to run at each moment. ``arrival`` is the open
-model: Locust stays closed-loop underneath, but every user is paced with ``constant_throughput``
-so that the pool together starts ``--arrival-rate`` requests a second whatever the latency, as
-long as the pool is large enough (users >= rate * slowest request time; the report shows the rate
-achieved).
+The stage table and ``stage_at`` are plain Python, free of Locust, so the runner (which must not
+import Locust: importing it monkey-patches the process for gevent) can offer the names, and tests
+can check the stages without a running Locust. ``loadtests.users.pacing`` turns them into the
+Locust shape class and the users' wait times.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from locust import LoadTestShape, between, constant_throughput
-
-__all__ = ["DEFAULT_SHAPE", "SHAPES", "NamedShape", "stage_at", "wait_time_for"]
+__all__ = ["DEFAULT_SHAPE", "SHAPES", "stage_at"]
 
 DEFAULT_SHAPE = "steady"
 SHAPES = ("steady", "ramp", "spike", "arrival")
@@ -43,24 +35,3 @@ def stage_at(name: str, elapsed_s: float, run_time_s: float, users: int,
         if share < end:
             return max(1, round(users * user_share)), spawn_rate * rate_factor
     return None
-
-
-def wait_time_for(options: Any) -> Callable[[Any], float]:
-    """The users' wait time: think time, or the pacing that holds a fixed arrival rate."""
-    if options.load_shape == "arrival":
-        per_user = options.arrival_rate / max(1, options.num_users)
-        return constant_throughput(per_user)
-    low, _, high = options.think_time.partition(",")
-    return between(float(low), float(high or low))
-
-
-class NamedShape(LoadTestShape):
-    """The shape named by ``--load-shape``, sized by ``--users``/``--spawn-rate``/``--run-time``."""
-
-    use_common_options = True
-
-    def tick(self) -> tuple[int, float] | None:
-        options = self.runner.environment.parsed_options
-        run_time = float(options.run_time or 60)
-        return stage_at(options.load_shape, self.get_run_time(), run_time,
-                        int(options.num_users or 1), float(options.spawn_rate or 1))

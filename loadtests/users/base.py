@@ -18,7 +18,7 @@ from requests import RequestException, Response
 
 from loadtests.hooks import record
 from loadtests.measure import Sample, new_request_headers
-from loadtests.shapes import wait_time_for
+from loadtests.users.pacing import wait_time_for
 from loadtests.workload import Turn, Workload
 
 __all__ = ["WorkloadUser"]

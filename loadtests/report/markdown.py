@@ -1,0 +1,38 @@
+"""``gate.md``: the verdict as Markdown, fit for a CI job summary (``$GITHUB_STEP_SUMMARY``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from loadtests.report.table import format_value
+
+__all__ = ["render_markdown"]
+
+
+def render_markdown(summary: Mapping[str, Any]) -> str:
+    """Targets, baseline comparisons and the run's key figures as Markdown tables."""
+    mark = {True: "✅ PASS", False: "❌ FAIL"}
+    lines = [f"## chatperf load gate: {summary['verdict'].upper()}", "",
+             "| target | threshold | measured | result |", "|---|---|---|---|"]
+    for t in summary["targets"]:
+        lines.append(f"| {t['label']} | {t['op']} {format_value(t['threshold'], t['unit'])} "
+                     f"| {format_value(t['measured'], t['unit'])} | {mark[t['passed']]} |")
+    if summary.get("baseline"):
+        lines += ["", "| vs baseline | baseline | measured | allowed | result |",
+                  "|---|---|---|---|---|"]
+        for b in summary["baseline"]:
+            lines.append(f"| {b['metric']} | {b['baseline']} | {b['measured']} "
+                         f"| {b['limit_text']} | {mark[b['passed']]} |")
+    overhead = summary.get("service_overhead_ms")
+    lines += [
+        "", f"- requests: {summary['requests']}, errors: {summary['errors']} "
+        f"({format_value(summary['error_rate'], 'ratio')}), goodput: "
+        f"{format_value(summary['goodput'], 'ratio')}",
+        f"- TTFT p50 / p95 / p99: {format_value(summary['ttft_p50_s'], 's')} / "
+        f"{format_value(summary['ttft_p95_s'], 's')} / {format_value(summary['ttft_p99_s'], 's')}",
+        f"- service overhead: {format_value(overhead, 'ms')}",
+        f"- run: `{summary['run'].get('id', '')}`, profile `{summary['run'].get('profile')}`, "
+        f"{summary['run'].get('users')} users, {summary['run'].get('duration_s')} s",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,27 @@
+"""``python -m loadtests run``: parse the options, run, exit 0 on pass, 1 on a miss, 2 if stuck."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from loadtests.runner.config import parse_args
+from loadtests.runner.run import HarnessError, run_load
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_args(argv)
+    try:
+        result = run_load(config)
+    except HarnessError as exc:
+        print(f"harness error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: everything this run started has been stopped", file=sys.stderr)
+        return 130
+    except (OSError, ValueError) as exc:  # unreadable targets file, run folder not writable
+        print(f"harness error: {exc}", file=sys.stderr)
+        return 2
+    return 0 if result.passed else 1

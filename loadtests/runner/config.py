@@ -1,0 +1,114 @@
+"""Options of one load run, from the command line and the standard environment variables.
+
+Everything the runner reads from the environment (``OPENAI_BASE_URL``, ``REDIS_URL``,
+``GRAFANA_URL``/``GRAFANA_TOKEN``) is read here, once, next to the flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from loadtests.shapes import DEFAULT_SHAPE, SHAPES
+from loadtests.simulator.profiles import PROFILES
+from loadtests.users.mix import DEFAULT_MIX, MIXES
+
+__all__ = ["RunConfig", "parse_args", "parse_duration"]
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
+
+
+def parse_duration(text: str) -> int:
+    """Seconds from ``90``, ``90s``, ``2m``, ``1m30s`` or ``1h``."""
+    match = _DURATION.match(text.strip())
+    if not match or not any(match.groups()):
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use e.g. 60s, 2m, 1m30s)")
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise argparse.ArgumentTypeError("duration must be positive")
+    return total
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One load run. Defaults make plain ``make load`` a meaningful one-minute run."""
+
+    users: int = 25
+    spawn_rate: float = 5.0
+    duration_s: int = 60
+    profile: str = "seed"
+    shape: str = DEFAULT_SHAPE
+    mix: str = DEFAULT_MIX
+    arrival_rate: float = 5.0
+    think_time: str = "1,3"
+    workload_seed: int = 0
+    sim_args: tuple[str, ...] = ()
+    targets: Path = Path("targets.yaml")
+    out: Path = Path("runs")
+    host: str | None = None
+    workers: int = 0
+    service_workers: int = 1
+    stop_timeout_s: int = 20
+    upstream_url: str | None = None  # OPENAI_BASE_URL: a real upstream, no simulator
+    redis_url: str | None = None  # REDIS_URL: an existing Redis, no throwaway one
+    grafana_url: str | None = None
+    grafana_token: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **options: object) -> RunConfig:
+        env = os.environ if environ is None else environ
+        return cls(upstream_url=env.get("OPENAI_BASE_URL") or None,
+                   redis_url=env.get("REDIS_URL") or None,
+                   grafana_url=env.get("GRAFANA_URL") or None,
+                   grafana_token=env.get("GRAFANA_TOKEN") or None, **options)  # type: ignore[arg-type]
+
+
+def _parser() -> argparse.ArgumentParser:
+    d = RunConfig()
+    p = argparse.ArgumentParser(
+        prog="python -m loadtests run",
+        description="Start the simulator, Redis (if installed) and the service as needed, run "
+                    "Locust headless, print the verdict against targets.yaml and write a run "
+                    "folder (summary.json, samples.jsonl, Locust CSVs, report.html).",
+    )
+    p.add_argument("--users", type=int, default=d.users, help=f"peak users (default {d.users})")
+    p.add_argument("--spawn-rate", type=float, default=d.spawn_rate,
+                   help=f"users started per second (default {d.spawn_rate:g})")
+    p.add_argument("--duration", type=parse_duration, default=d.duration_s,
+                   help=f"how long load is applied, e.g. 60s, 2m (default {d.duration_s}s)")
+    p.add_argument("--profile", choices=list(PROFILES), default=d.profile,
+                   help="simulator latency profile (ignored with OPENAI_BASE_URL or --host)")
+    p.add_argument("--shape", choices=SHAPES, default=d.shape, help="load shape")
+    p.add_argument("--mix", choices=list(MIXES), default=d.mix, help="scenario mix")
+    p.add_argument("--arrival-rate", type=float, default=d.arrival_rate,
+                   help="requests started per second with --shape arrival")
+    p.add_argument("--think-time", default=d.think_time,
+                   help=f"seconds between a user's requests, MIN,MAX (default {d.think_time})")
+    p.add_argument("--workload-seed", type=int, default=d.workload_seed,
+                   help="seed of the users' question sessions")
+    p.add_argument("--sim-arg", action="append", default=[], dest="sim_args", metavar="ARG",
+                   help="extra simulator argument, repeatable (e.g. --sim-arg=--ttft-ms=200)")
+    p.add_argument("--targets", type=Path, default=d.targets, help="targets file")
+    p.add_argument("--out", type=Path, default=d.out, help="parent of the run folder")
+    p.add_argument("--host", default=None,
+                   help="load this running service instead of starting one (e.g. http://h:8000)")
+    p.add_argument("--workers", type=int, default=d.workers,
+                   help="Locust worker processes (0: one local process; N: master + N workers)")
+    p.add_argument("--service-workers", type=int, default=d.service_workers,
+                   help="gunicorn workers of the started service")
+    p.add_argument("--stop-timeout", type=int, default=d.stop_timeout_s, dest="stop_timeout_s",
+                   help="seconds users get to finish their request at the end")
+    return p
+
+
+def parse_args(argv: Sequence[str] | None = None,
+               environ: Mapping[str, str] | None = None) -> RunConfig:
+    args = vars(_parser().parse_args(argv))
+    args["duration_s"] = args.pop("duration")
+    args["sim_args"] = tuple(args["sim_args"])
+    return RunConfig.from_env(environ, **args)

@@ -1,0 +1,150 @@
+"""One load run from start to verdict: the function behind ``python -m loadtests run``.
+
+Order matters: the run folder first (so a failure still leaves its logs), then the stack, the
+service's counters before, Locust, the counters after, and only then the summary — derived in
+``loadtests.summary`` — and the writers, which read nothing but that summary.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import signal
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from loadtests.report import render_html, verdict_table
+from loadtests.runner.config import RunConfig
+from loadtests.runner.locust_process import LocustFailed, LocustFiles, run_locust
+from loadtests.runner.service_stats import snapshot, wait_ready
+from loadtests.runner.stack import start_stack
+from loadtests.summary import build_summary, load_targets
+from service.processes import ManagedProcess, ProcessFailed
+
+__all__ = ["HarnessError", "RunResult", "run_load"]
+
+
+class HarnessError(RuntimeError):
+    """Raised when the run could not be made or judged (not when the service missed a target)."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    summary: dict[str, Any]
+    pids: tuple[int, ...]  # every process the run started, for callers that check cleanup
+
+    @property
+    def passed(self) -> bool:
+        return self.summary["verdict"] == "pass"
+
+
+def _read_samples(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    with open(path, encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def _locust_entries(csv_prefix: Path) -> dict[str, int]:
+    """Request counts per Locust entry (``"SSE ttft"``, ``"POST /api/chat/stream"``, …)."""
+    path = csv_prefix.with_name(csv_prefix.name + "_stats.csv")
+    if not path.exists():
+        return {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {f"{row['Type']} {row['Name']}".strip(): int(row["Request Count"])
+                for row in csv.DictReader(handle) if row["Name"] != "Aggregated"}
+
+
+def _annotate(config: RunConfig, summary: dict[str, Any], out: TextIO) -> None:
+    if not config.grafana_url:
+        return
+    from dashboards.grafana_client import annotate_run  # only needed when Grafana is set
+
+    run = summary["run"]
+    text = (f"chatperf load run {run['id']}: {summary['verdict']} · TTFT p95 "
+            f"{summary['ttft_p95_s']} s · hit rate {summary['cache_hit_rate']}")
+    try:
+        annotate_run(config.grafana_url, config.grafana_token or "", run["started_epoch_s"],
+                     run["finished_epoch_s"], summary["verdict"], text)
+    except Exception as exc:  # an annotation must never fail the run
+        out.write(f"grafana annotation failed: {exc}\n")
+
+
+def _keep_logs(processes: list[ManagedProcess], logs: Path) -> None:
+    """Copy the logs of the processes started outside the run folder into it."""
+    for proc in processes:
+        if proc.log_path and proc.log_path.exists() and proc.log_path.parent != logs:
+            shutil.copy(proc.log_path, logs / f"{proc.name}.log")
+
+
+def _raise_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
+    """Run the load, write the run folder, print the verdict; raise ``HarnessError`` if stuck."""
+    targets = load_targets(config.targets)
+    run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    run_dir = config.out / run_id
+    suffix = 1
+    while run_dir.exists():
+        run_dir, suffix = config.out / f"{run_id}-{suffix}", suffix + 1
+    files = LocustFiles(run_dir)
+    files.logs.mkdir(parents=True)
+    # SIGTERM (CI cancelling the job) must unwind like Ctrl-C so every child is stopped.
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm) if in_main else None
+    processes: list[ManagedProcess] = []
+    try:
+        with ExitStack() as stack:
+            try:
+                stack_info = start_stack(config, stack, processes)
+                out.write(f"chatperf load: {stack_info.describe()}\n")
+                wait_ready(stack_info.host)
+                before = snapshot(stack_info.host)
+                out.write(f"running {config.users} users ({config.shape}, mix {config.mix}) for "
+                          f"{config.duration_s}s → {run_dir}\n")
+                started = time.time()
+                run_locust(config, stack_info.host, files, stack, processes, out)
+                finished = time.time()
+                after = snapshot(stack_info.host)
+            except (ProcessFailed, LocustFailed) as exc:
+                raise HarnessError(str(exc)) from exc
+            finally:
+                _keep_logs(processes, files.logs)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+    pids = tuple(p.pid for p in processes)
+    samples = _read_samples(files.samples)
+    if not samples:
+        raise HarnessError(f"no requests finished; see {files.logs}")
+    run_meta = {
+        "id": run_dir.name, "started_epoch_s": started, "finished_epoch_s": finished,
+        "duration_s": config.duration_s, "users": config.users, "spawn_rate": config.spawn_rate,
+        "shape": config.shape, "mix": config.mix, "think_time": config.think_time,
+        "profile": None if (config.host or config.upstream_url) else config.profile,
+        "host": stack_info.host, "upstream": stack_info.upstream,
+        "cache_backend": stack_info.cache_backend, "locust_workers": config.workers,
+        "service_workers": None if config.host else config.service_workers,
+        "targets_file": str(config.targets),
+        "options": {k: str(v) for k, v in asdict(config).items() if "token" not in k},
+    }
+    summary = build_summary(samples, targets, run_meta, before, after,
+                            _locust_entries(files.csv_prefix))
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    table = verdict_table(summary)
+    (run_dir / "verdict.txt").write_text(table + "\n")
+    (run_dir / "report.html").write_text(render_html(summary))
+    files.progress.unlink(missing_ok=True)
+    out.write(f"\n{table}\n\nrun folder: {run_dir} (report.html, summary.json, samples.jsonl)\n")
+    _annotate(config, summary, out)
+    return RunResult(run_dir, summary, pids)

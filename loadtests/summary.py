@@ -1,0 +1,234 @@
+"""Every figure of a load run, derived in one place from the raw samples and the service's stats.
+
+``summary.json`` is the contract: the verdict table, ``report.html``, ``gate.md`` and
+``junit.xml`` only read it. Percentiles come from all samples (linear interpolation between
+closest ranks), never from averages of averages; the targets come from ``targets.yaml`` and
+the same ``evaluate`` judges a run at its end and again in the gate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "TARGETS",
+    "build_summary",
+    "evaluate",
+    "load_targets",
+    "percentile",
+]
+
+# targets.yaml key → (summary field, comparison, label, unit)
+TARGETS: Mapping[str, tuple[str, str, str, str]] = {
+    "perceived_p95_seconds": ("ttft_p95_s", "<=", "perceived response (TTFT) p95", "s"),
+    "cache_hit_rate_min": ("cache_hit_rate", ">=", "cache hit rate", "ratio"),
+    "full_response_avg_seconds_max": (
+        "full_response_avg_s", "<=", "full response mean (cache misses)", "s"),
+    "error_rate_max": ("error_rate", "<=", "error rate", "ratio"),
+}
+STREAM_KINDS = ("chat", "openai")
+_HIT_RATE_AGREEMENT = 0.01  # samples and the service may differ by rounding, no more
+_SERIES_POINTS = 40
+_HISTOGRAM_BINS = 40
+
+
+def load_targets(path: Path) -> dict[str, float]:
+    """The targets file as numbers; unknown or missing keys are an error, not a silent pass."""
+    raw = yaml.safe_load(Path(path).read_text())
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping of targets")
+    unknown = sorted(set(raw) - set(TARGETS))
+    if unknown:
+        raise ValueError(f"{path}: unknown targets {', '.join(unknown)}")
+    return {key: float(value) for key, value in raw.items()}
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q`` quantile (0-1) of ``values``, linearly interpolated; ``None`` when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = q * (len(ordered) - 1)
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def evaluate(summary: Mapping[str, Any], targets: Mapping[str, float]) -> list[dict[str, Any]]:
+    """Each target's threshold, measured value and result; no data is a failure."""
+    results = []
+    for key, threshold in targets.items():
+        field, op, label, unit = TARGETS[key]
+        measured = summary.get(field)
+        if measured is None:
+            passed = False
+        else:
+            passed = measured <= threshold if op == "<=" else measured >= threshold
+        results.append({"target": key, "label": label, "metric": field, "op": op,
+                        "threshold": threshold, "measured": measured, "unit": unit,
+                        "passed": passed})
+    return results
+
+
+def _is_good(sample: Mapping[str, Any], targets: Mapping[str, float]) -> bool:
+    """Met every latency target a single request can meet (the full-response one per request)."""
+    if not sample["ok"]:
+        return False
+    if sample["kind"] not in STREAM_KINDS:
+        return True
+    ttft_limit = targets.get("perceived_p95_seconds", math.inf) * 1000
+    full_limit = targets.get("full_response_avg_seconds_max", math.inf) * 1000
+    ttft_ok = sample["ttft_ms"] is not None and sample["ttft_ms"] <= ttft_limit
+    full_ok = sample["cache"] == "hit" or (sample["total_ms"] or math.inf) <= full_limit
+    return ttft_ok and full_ok
+
+
+def _service_figures(before: Mapping[str, Any] | None,
+                     after: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Hit rate and overhead over the run: the service's counters at the end minus the start."""
+    if not before or not after:
+        return {"cache_lookups_service": None, "cache_hit_rate_service": None,
+                "service_ttft_mean_ms": None, "upstream_ttft_mean_ms": None,
+                "service_overhead_ms": None}
+    cache0, cache1 = before["cache"], after["cache"]
+    lookups = cache1["lookups"] - cache0["lookups"]
+    hits = cache1["hits"] - cache0["hits"]
+
+    def delta(stat: str) -> float | None:
+        count = total = 0.0
+        for name, figures in after["openai"]["models"].items():
+            old = before["openai"]["models"].get(name, {}).get(stat, {})
+            new = figures[stat]
+            count += new["count"] - old.get("count", 0)
+            total += new["count"] * (new["mean"] or 0) - old.get("count", 0) * (
+                old.get("mean") or 0)
+        return total / count * 1000 if count else None
+
+    service_ttft, upstream_ttft = delta("ttft_s"), delta("upstream_ttft_s")
+    overhead = (service_ttft - upstream_ttft
+                if service_ttft is not None and upstream_ttft is not None else None)
+    tiers = Counter(cache1.get("hits_by_tier") or {})
+    tiers.subtract(cache0.get("hits_by_tier") or {})
+    return {
+        "cache_lookups_service": lookups,
+        "cache_hit_rate_service": _round(hits / lookups) if lookups else None,
+        "cache_hits_by_tier_service": {k: v for k, v in tiers.items() if v},
+        "service_ttft_mean_ms": _round(service_ttft, 2),
+        "upstream_ttft_mean_ms": _round(upstream_ttft, 2),
+        "service_overhead_ms": _round(overhead, 2),
+    }
+
+
+def _series(samples: Sequence[Mapping[str, Any]], start: float, end: float) -> dict[str, Any]:
+    """Figures per time bucket, by completion time: throughput, errors, hit rate, full response."""
+    bucket = max(1.0, math.ceil((end - start) / _SERIES_POINTS))
+    n = max(1, math.ceil((end - start) / bucket))
+    done = [[] for _ in range(n)]
+    for s in samples:
+        finished = s["started_epoch_s"] + (s["total_ms"] or 0) / 1000
+        done[min(n - 1, max(0, int((finished - start) // bucket)))].append(s)
+    hits = lookups = 0
+    series: dict[str, list[Any]] = {"t_s": [], "requests_per_s": [], "errors": [],
+                                    "hit_rate_cumulative": [], "full_response_avg_s": [],
+                                    "ttft_p95_s": [], "users": []}
+    for i, group in enumerate(done):
+        hits += sum(s["cache"] == "hit" for s in group)
+        lookups += sum(s["cache"] is not None for s in group)
+        misses = [s["total_ms"] / 1000 for s in group
+                  if s["ok"] and s["cache"] == "miss" and s["kind"] in STREAM_KINDS]
+        ttft = [s["ttft_ms"] / 1000 for s in group if s["ttft_ms"] is not None]
+        series["t_s"].append((i + 1) * bucket)
+        series["requests_per_s"].append(_round(len(group) / bucket, 3))
+        series["errors"].append(sum(not s["ok"] for s in group))
+        series["hit_rate_cumulative"].append(_round(hits / lookups) if lookups else None)
+        series["full_response_avg_s"].append(_round(_mean(misses), 3))
+        series["ttft_p95_s"].append(_round(percentile(ttft, 0.95), 3))
+        series["users"].append(max((s.get("users", 0) for s in group), default=None))
+    return {"bucket_s": bucket, **series}
+
+
+def _histogram(values_s: Sequence[float], limit_s: float) -> dict[str, list[float]]:
+    top = max([limit_s * 1.5, *values_s]) if values_s else limit_s * 1.5
+    width = top / _HISTOGRAM_BINS
+    counts = [0] * _HISTOGRAM_BINS
+    for value in values_s:
+        counts[min(_HISTOGRAM_BINS - 1, int(value / width))] += 1
+    return {"edges_s": [round(i * width, 4) for i in range(_HISTOGRAM_BINS + 1)],
+            "counts": counts}
+
+
+def build_summary(
+    samples: Sequence[Mapping[str, Any]],
+    targets: Mapping[str, float],
+    run: Mapping[str, Any],
+    service_before: Mapping[str, Any] | None = None,
+    service_after: Mapping[str, Any] | None = None,
+    locust_entries: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """The whole ``summary.json`` of one run, verdict included."""
+    start, end = run["started_epoch_s"], run["finished_epoch_s"]
+    streams = [s for s in samples if s["kind"] in STREAM_KINDS]
+    ttft = [s["ttft_ms"] / 1000 for s in streams if s["ttft_ms"] is not None]
+    misses = [s["total_ms"] / 1000 for s in streams if s["ok"] and s["cache"] == "miss"]
+    looked_up = [s for s in samples if s["cache"] is not None]
+    hit_rate_samples = (sum(s["cache"] == "hit" for s in looked_up) / len(looked_up)
+                        if looked_up else None)
+    errors = [s for s in samples if not s["ok"]]
+    transport = [s["ttft_ms"] - s["server_ttft_ms"] for s in streams
+                 if s["ttft_ms"] is not None and s["server_ttft_ms"] is not None]
+    service = _service_figures(service_before, service_after)
+    hit_rate = service["cache_hit_rate_service"]
+    summary: dict[str, Any] = {
+        "schema": 1,
+        "run": dict(run),
+        "requests": len(samples),
+        "requests_by_kind": dict(Counter(s["kind"] for s in samples)),
+        "requests_by_turn": dict(Counter(s["turn"] for s in samples)),
+        "errors": len(errors),
+        "error_rate": _round(len(errors) / len(samples)) if samples else None,
+        "errors_by_reason": dict(Counter(s["error"] for s in errors).most_common(10)),
+        "throughput_rps": _round(len(samples) / (end - start), 3) if end > start else None,
+        "ttft_samples": len(ttft),
+        "ttft_p50_s": _round(percentile(ttft, 0.50)),
+        "ttft_p95_s": _round(percentile(ttft, 0.95)),
+        "ttft_p99_s": _round(percentile(ttft, 0.99)),
+        "ttft_mean_s": _round(_mean(ttft)),
+        "meta_p95_s": _round(percentile(
+            [s["meta_ms"] / 1000 for s in streams if s["meta_ms"] is not None], 0.95)),
+        "inter_token_mean_ms": _round(_mean(
+            [s["itl_ms"] for s in streams if s["itl_ms"] is not None]), 3),
+        "full_response_samples": len(misses),
+        "full_response_avg_s": _round(_mean(misses)),
+        "full_response_p95_s": _round(percentile(misses, 0.95)),
+        "cache_lookups_samples": len(looked_up),
+        "cache_hit_rate_samples": _round(hit_rate_samples),
+        "cache_hits_by_tier_samples": dict(Counter(
+            s["tier"] for s in looked_up if s["cache"] == "hit")),
+        **service,
+        "cache_hit_rate": hit_rate if hit_rate is not None else _round(hit_rate_samples),
+        "cache_hit_rate_agree": (hit_rate is None or hit_rate_samples is None
+                                 or abs(hit_rate - hit_rate_samples) <= _HIT_RATE_AGREEMENT),
+        "transport_overhead_ms": _round(percentile(transport, 0.5), 2),
+        "models": dict(Counter(s["model"] for s in streams if s["model"])),
+        "goodput": _round(sum(_is_good(s, targets) for s in samples) / len(samples))
+        if samples else None,
+        "locust_entries": dict(locust_entries or {}),
+        "series": _series(samples, start, end),
+        "ttft_histogram": _histogram(ttft, targets.get("perceived_p95_seconds", 1.0)),
+    }
+    summary["targets"] = evaluate(summary, targets)
+    summary["verdict"] = "pass" if all(t["passed"] for t in summary["targets"]) else "fail"
+    return summary
