@@ -12,7 +12,7 @@ SIM_PROFILE ?= seed
 LOAD_ARGS ?=
 RUN_DIR ?= $(shell ls -td runs/*/ 2>/dev/null | head -1)
 
-.PHONY: help setup test test-fast lint bench serve sim load gate cache-eval soak rules dashboards up down clean
+.PHONY: help setup test test-fast lint bench serve sim load gate cache-eval soak rules dashboards up down load-up clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,23 @@ gate: setup ## judge a finished run folder against targets.yaml (RUN_DIR=runs/..
 
 cache-eval: setup ## replay the reference workload through the cache: hit rate and precision
 	$(PY) -m loadtests cache-eval
+
+rules: setup ## regenerate the Prometheus rules from targets.yaml and run promtool on them
+	$(PY) -m otel.rules
+	promtool check rules otel/rules/chatperf.rules.yml
+	promtool test rules otel/rules/tests/*.yml
+
+dashboards: setup ## regenerate the Grafana dashboard JSON from dashboards/
+	$(PY) -m dashboards build
+
+up: ## the whole stack in Docker: redis, simulator, service, collector, tempo, prometheus, grafana
+	docker compose up -d --build
+
+load-up: ## the stack plus Locust master and workers (compose profile "load")
+	docker compose --profile load up -d --build
+
+down: ## stop the Docker stack
+	docker compose --profile load down
 
 clean: ## remove the venv and generated files
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache .benchmarks *.egg-info

@@ -86,8 +86,6 @@ def _message_text(value: Any, settings: Settings, param: str) -> str:
 
 
 def _history(value: Any, settings: Settings) -> tuple[ChatMessage, ...]:
-    if value is None:
-        return ()
     if not isinstance(value, list):
         raise ValidationFailed("'history' must be a list of {role, content}", param="history")
     if len(value) > settings.max_history_messages:
@@ -112,8 +110,6 @@ def _history(value: Any, settings: Settings) -> tuple[ChatMessage, ...]:
 
 def model_choice(value: Any, settings: Settings) -> str:
     """``auto``/``fast``/``smart``, or a configured model name mapped to its tier."""
-    if value is None:
-        return "auto"
     aliases = {settings.fast_model: "fast", settings.smart_model: "smart", "chatperf": "auto"}
     if isinstance(value, str) and (value in MODEL_CHOICES or value in aliases):
         return aliases.get(value, value)
@@ -130,13 +126,13 @@ def parse_chat_body(body: dict[str, Any], settings: Settings, tenant: str) -> Ch
     if "message" not in body:
         raise ValidationFailed("'message' is required", param="message")
     session_id = body.get("session_id")
-    if session_id is not None and (not isinstance(session_id, str) or len(session_id) > 128):
+    if "session_id" in body and (not isinstance(session_id, str) or len(session_id) > 128):
         raise ValidationFailed("'session_id' must be a string of at most 128 characters",
                                param="session_id")
     return ChatRequest(
         message=_message_text(body["message"], settings, "message"),
-        history=_history(body.get("history"), settings),
-        model_choice=model_choice(body.get("model"), settings),
+        history=_history(body["history"], settings) if "history" in body else (),
+        model_choice=model_choice(body["model"], settings) if "model" in body else "auto",
         session_id=session_id,
         tenant=tenant,
     )

@@ -8,11 +8,14 @@ carries what that event needs.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "SHUTTING_DOWN",
@@ -148,7 +151,16 @@ def _http_error_response(exc: HTTPException) -> Response:
     return response
 
 
+def _unexpected_error_response(exc: Exception) -> Response:
+    log.exception("unhandled error", exc_info=exc)
+    response = jsonify(error_body("internal_error", "the service failed; this is a bug",
+                                  "server_error"))
+    response.status_code = 500
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Answer every refused request with the JSON error body, never an HTML page."""
     app.register_error_handler(ApiError, _api_error_response)
     app.register_error_handler(HTTPException, _http_error_response)
+    app.register_error_handler(Exception, _unexpected_error_response)

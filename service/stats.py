@@ -148,7 +148,8 @@ def cache_stats(view: MetricView, backend: Mapping[str, object]) -> dict[str, ob
     """Lookups, hits, hit rate, hits by tier, hit latency, pre-warm, and the backend's own view."""
     results = view.by_label(semconv.PROM_CACHE_LOOKUPS, semconv.LABEL_RESULT)
     hits, misses = results.get("hit", 0.0), results.get("miss", 0.0)
-    lookups = hits + misses
+    # A lookup Redis could not answer is a lookup that missed: outages lower the hit rate.
+    lookups = sum(results.values())
     by_tier = view.by_label(semconv.PROM_CACHE_LOOKUPS, semconv.LABEL_TIER,
                             **{semconv.LABEL_RESULT: "hit"})
     prewarm = view.by_label(semconv.PROM_CACHE_PREWARM, semconv.LABEL_OUTCOME)

@@ -290,7 +290,7 @@ class UpstreamClient:
                         phase = "first token" if first else "next token"
                         raise UpstreamFailure(
                             "upstream_timeout", f"no {phase} from the upstream in time",
-                            retryable=first, http_status=504,
+                            retryable=True, http_status=504,
                         ) from None
                     yield Keepalive()
                     continue

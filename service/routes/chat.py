@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 
-from service.chat_request import ChatRequest, model_choice, parse_chat_body, read_json_body
+from service.chat_request import ChatRequest, parse_chat_body, read_json_body
 from service.components import components
 from service.errors import SHUTTING_DOWN, ValidationFailed, error_body
 from service.pipeline import Done, Failed, Meta, Ping, PipelineEvent, Token, collect_answer
@@ -96,15 +96,7 @@ def chat_stream() -> Response:
 @bp.route("/api/chat/quick", methods=["GET", "POST"])
 def chat_quick() -> Response:
     """Answer from the cache at once, or say there is nothing; never calls the upstream."""
-    settings = components().settings
-    if request.method == "GET":
-        chat = parse_chat_body(
-            {"message": request.args.get("message", ""),
-             "model": model_choice(request.args.get("model"), settings)},
-            settings, g.tenant,
-        )
-    else:
-        chat = _chat_request()
+    chat = _chat_request()
     hit = components().pipeline.quick(chat)
     if hit is None:
         return jsonify({"hit": False})

@@ -83,7 +83,7 @@ def _parse(body: dict[str, Any], settings: Settings) -> tuple[ChatRequest, bool,
     options = body.get("stream_options") or {}
     if not isinstance(options, dict):
         raise ValidationFailed("'stream_options' must be an object", param="stream_options")
-    requested_model = body.get("model", "auto")
+    requested_model = body.get("model", "auto")  # OpenAI requires it; we default to routing
     chat = ChatRequest(
         message=question,
         history=tuple(turns[:-1]),

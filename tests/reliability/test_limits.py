@@ -1,0 +1,76 @@
+"""Backpressure and limits: refuse early and clearly instead of queueing without bound."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pytest
+
+from service.processes import ManagedProcess
+from tests.support import stream_chat
+
+
+def test_body_message_and_history_caps(start_chat_service, simulator: ManagedProcess) -> None:
+    service = start_chat_service(simulator.url, CHAT_MAX_BODY_BYTES="2000",
+                                 CHAT_MAX_MESSAGE_CHARS="100", CHAT_MAX_HISTORY_MESSAGES="2")
+    url = f"{service.url}/api/chat/stream"
+    too_big = httpx.post(url, json={"message": "x" * 3000})
+    assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "payload_too_large"
+    too_long = httpx.post(url, json={"message": "x" * 101})
+    assert too_long.status_code == 422 and "100" in too_long.json()["error"]["message"]
+    history = [{"role": "user", "content": "hi"}] * 3
+    too_much = httpx.post(url, json={"message": "hello", "history": history})
+    assert too_much.status_code == 422 and too_much.json()["error"]["param"] == "history"
+
+
+def test_a_full_worker_answers_503_with_retry_after(
+    start_faulty_simulator, start_chat_service
+) -> None:
+    simulator = start_faulty_simulator("stall-first-token", stall_seconds=5)
+    service = start_chat_service(simulator.url, CHAT_MAX_STREAMS_PER_WORKER="2",
+                                 CHAT_UPSTREAM_FIRST_TOKEN_TIMEOUT_SECONDS="3",
+                                 CHAT_UPSTREAM_MAX_RETRIES="0", CHAT_PING_INTERVAL_SECONDS="0.5")
+    opened = threading.Barrier(3)
+
+    def hold_a_stream(index: int) -> None:
+        with httpx.Client(timeout=10) as client, client.stream(
+            "POST", f"{service.url}/api/chat/stream", json={"message": f"slow {index}"}
+        ) as response:
+            assert response.status_code == 200
+            opened.wait()
+            for _ in response.iter_lines():
+                pass
+
+    holders = [threading.Thread(target=hold_a_stream, args=(i,)) for i in range(2)]
+    for thread in holders:
+        thread.start()
+    opened.wait(timeout=10)
+    refused = httpx.post(f"{service.url}/api/chat/stream", json={"message": "one more"})
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "overloaded"
+    assert int(refused.headers["retry-after"]) >= 1
+    for thread in holders:
+        thread.join(timeout=15)
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_rate_limit_per_client(
+    start_chat_service, simulator: ManagedProcess, redis_server: ManagedProcess, backend: str
+) -> None:
+    env = {"CHAT_RATE_LIMIT": "3/minute", "CHAT_CACHE_NAMESPACE": f"rl-{backend}"}
+    if backend == "redis":
+        env["REDIS_URL"] = f"redis://127.0.0.1:{redis_server.port}/0"
+    service = start_chat_service(simulator.url, **env)
+    statuses = []
+    for index in range(4):
+        response, _ = stream_chat(service.url, {"message": f"question {index}"},
+                                  headers={"X-Tenant": "acme"})
+        statuses.append(response.status_code)
+    assert statuses == [200, 200, 200, 429]
+    limited = httpx.post(f"{service.url}/api/chat/stream", json={"message": "again"},
+                         headers={"X-Tenant": "acme"})
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    other, _ = stream_chat(service.url, {"message": "question 0"}, headers={"X-Tenant": "beta"})
+    assert other.status_code == 200

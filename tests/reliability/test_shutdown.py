@@ -1,0 +1,54 @@
+"""SIGTERM: stop accepting, let open streams finish within the grace, end the rest, exit 0."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import httpx
+
+from service.processes import ManagedProcess
+from service.sse import iter_events
+
+
+def test_sigterm_finishes_open_streams_then_ends_the_rest(
+    start_faulty_simulator, start_chat_service
+) -> None:
+    # Every answer stalls mid-stream, so without shutdown it would never finish.
+    simulator = start_faulty_simulator("stall-mid-stream", stall_seconds=60)
+    service: ManagedProcess = start_chat_service(
+        simulator.url, CHAT_SHUTDOWN_GRACE_SECONDS="1", CHAT_PING_INTERVAL_SECONDS="0.25",
+        CHAT_UPSTREAM_IDLE_TIMEOUT_SECONDS="60",
+    )
+    events: list = []
+    first_token = threading.Event()
+
+    def read_stream() -> None:
+        with httpx.Client(timeout=30) as client, client.stream(
+            "POST", f"{service.url}/api/chat/stream", json={"message": "A long answer please"}
+        ) as response:
+            for event in iter_events(response.iter_lines()):
+                events.append(event)
+                if event.event == "token":
+                    first_token.set()
+
+    reader = threading.Thread(target=read_stream)
+    reader.start()
+    assert first_token.wait(10)
+    assert service.popen is not None
+    service.popen.send_signal(signal.SIGTERM)  # to gunicorn's master, as an orchestrator would
+    time.sleep(0.3)
+    refused = None
+    try:
+        refused = httpx.post(f"{service.url}/api/chat/stream", json={"message": "new"},
+                             timeout=5).status_code
+    except httpx.TransportError:
+        refused = "connection refused"
+    reader.join(timeout=20)
+
+    assert refused in (503, "connection refused")
+    assert events[-1].event == "error"
+    assert events[-1].json()["code"] == "shutting_down"
+    assert "done" not in [event.event for event in events]
+    assert service.popen.wait(timeout=20) == 0
