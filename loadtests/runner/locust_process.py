@@ -36,6 +36,9 @@ class LocustFiles:
         self.run_dir = run_dir
         self.csv_prefix = run_dir / "locust"
         self.html = run_dir / "locust.html"
+        # Locust rewrites its CSVs once a second, so they may miss the last second; the JSON
+        # file is written once, at exit, from the final totals.
+        self.json_prefix = run_dir / "locust_stats"
         self.samples = run_dir / "samples.jsonl"
         self.progress = run_dir / "progress.json"
         self.logs = run_dir / "logs"
@@ -52,7 +55,7 @@ def _master_argv(config: RunConfig, host: str, files: LocustFiles, port: int) ->
             "--host", host, "--users", str(config.users), "--spawn-rate", str(config.spawn_rate),
             "--run-time", f"{config.duration_s}s", "--stop-timeout", str(config.stop_timeout_s),
             "--csv", str(files.csv_prefix), "--csv-full-history", "--html", str(files.html),
-            "--only-summary", "--samples-file", str(files.samples),
+            "--json-file", str(files.json_prefix), "--samples-file", str(files.samples),
             "--progress-file", str(files.progress)]
     if config.workers:
         argv += ["--master", "--master-bind-host", LOOPBACK, "--master-bind-port", str(port),

@@ -7,7 +7,6 @@ service's counters before, Locust, the counters after, and only then the summary
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import signal
@@ -53,14 +52,13 @@ def _read_samples(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in lines if line.strip()]
 
 
-def _locust_entries(csv_prefix: Path) -> dict[str, int]:
-    """Request counts per Locust entry (``"SSE ttft"``, ``"POST /api/chat/stream"``, …)."""
-    path = csv_prefix.with_name(csv_prefix.name + "_stats.csv")
+def _locust_entries(json_prefix: Path) -> dict[str, int]:
+    """Locust's final request count per entry (``"SSE ttft"``, ``"POST /api/chat/stream"``…)."""
+    path = json_prefix.with_name(json_prefix.name + ".json")
     if not path.exists():
         return {}
-    with open(path, newline="", encoding="utf-8") as handle:
-        return {f"{row['Type']} {row['Name']}".strip(): int(row["Request Count"])
-                for row in csv.DictReader(handle) if row["Name"] != "Aggregated"}
+    return {f"{entry['method']} {entry['name']}": int(entry["num_requests"])
+            for entry in json.loads(path.read_text())}
 
 
 def _annotate(config: RunConfig, summary: dict[str, Any], out: TextIO) -> None:
@@ -139,7 +137,7 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
         "options": {k: str(v) for k, v in asdict(config).items() if "token" not in k},
     }
     summary = build_summary(samples, targets, run_meta, before, after,
-                            _locust_entries(files.csv_prefix))
+                            _locust_entries(files.json_prefix))
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     table = verdict_table(summary)
     (run_dir / "verdict.txt").write_text(table + "\n")
