@@ -1,0 +1,157 @@
+"""Reads a question once into the parts the variation and semantic tiers compare.
+
+Both tiers and the guards need the same facts — intent (what kind of answer is wanted), the
+content words in one vocabulary, names, numbers, negation — so they are derived here, once per
+question, and cached: the same popular questions are analysed over and over.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from service.cache import lexicon
+from service.cache.normalize import normalize, words
+
+__all__ = ["Analysis", "analyse", "stem"]
+
+_CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][A-Za-z0-9]+)")
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A question's comparable parts; see ``analyse``."""
+
+    normalized: str  # the exact tier's key text
+    intent: str  # cost | reason | where | time | quantity | who | how | what | yesno | none
+    content: frozenset[str]  # stems of meaning-bearing words, synonyms resolved, no names
+    entities: frozenset[str]  # plan/product names, numbers, capitalised unknown names
+    entity_order: tuple[str, ...]  # names as ordered: "Asana with Jira" is not "Jira with Asana"
+    markers: frozenset[str]  # NEG, FUTURE, QUANTITY
+    bound: tuple[str, ...]  # order-sensitive parts: "from:asana", "to:trello"
+    terms: tuple[str, ...]  # every stem in order (content + entities), for the n-gram model
+    category: str | None
+    refers_back: bool  # needs the conversation to be understood ("and for teams?")
+
+
+def stem(word: str) -> str:
+    """A light suffix stripper: enough to make "stored", "storing" and "store" agree."""
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    for suffix in ("ing", "ed", "es", "s", "e"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            if suffix == "s" and word.endswith(("ss", "us", "is")):
+                return word
+            return word[: -len(suffix)]
+    return word
+
+
+def _rewrite(tokens: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    longest = max(len(p) for p in lexicon.PHRASES)
+    while i < len(tokens):
+        for size in range(min(longest, len(tokens) - i), 1, -1):
+            replacement = lexicon.PHRASES.get(tuple(tokens[i : i + size]))
+            if replacement is not None:
+                out.extend(replacement)
+                i += size
+                break
+        else:
+            out.append(lexicon.SYNONYMS.get(tokens[i], tokens[i]))
+            i += 1
+    return out
+
+
+def _directed(tokens: list[str], i: int) -> bool:
+    """Whether word ``i`` is the end of a direction ("into Trello", "Telegram to LinkedIn").
+
+    "to" only counts between two meaning-bearing words, so "want to cancel" stays unbound.
+    """
+    before = tokens[i - 1] if i > 0 else ""
+    if before in ("from", "into"):
+        return True
+    if before != "to" or i < 2:
+        return False
+    return tokens[i - 2] not in lexicon.STOPWORDS and tokens[i - 2] not in lexicon.MARKERS
+
+
+def _intent(tokens: list[str]) -> str:
+    if "cost" in tokens:
+        return "cost"
+    for token in tokens:
+        if token in lexicon.INTENT_WORDS:
+            return lexicon.INTENT_WORDS[token]
+    if tokens and tokens[0] in lexicon.YES_NO_OPENERS:
+        return "yesno"
+    return "none"
+
+
+def _capitalised(text: str) -> set[str]:
+    """Words written with a capital inside a sentence: likely names we have no list for."""
+    return {m.group(1).casefold() for m in _CAPITALISED.finditer(text)} - {"i"}
+
+
+def _category(stems: set[str]) -> str | None:
+    best, best_score = None, 0
+    for category, vocabulary in lexicon.CATEGORY_WORDS.items():
+        score = sum(1 for s in stems if s in vocabulary or any(s.startswith(v) for v in vocabulary
+                                                                if len(v) >= 5))
+        if score > best_score:
+            best, best_score = category, score
+    return best
+
+
+@functools.lru_cache(maxsize=65_536)
+def analyse(question: str) -> Analysis:
+    """Everything the matchers compare about ``question``."""
+    normalized = normalize(question)
+    raw_words = words(question)
+    tokens = _rewrite(normalized.split())
+    names = _capitalised(unicodedata.normalize("NFKC", question)) - lexicon.PRODUCT_WORDS
+    content: set[str] = set()
+    entities: set[str] = set()
+    markers: set[str] = set()
+    bound: list[str] = []
+    terms: list[str] = []
+    for i, token in enumerate(tokens):
+        if token in lexicon.MARKERS:
+            markers.add(token)
+            continue
+        if token in lexicon.STOPWORDS or token in lexicon.PRODUCT_WORDS:
+            continue
+        if _directed(tokens, i):
+            bound.append(f"{tokens[i - 1]}:{token}")
+        if token in lexicon.ENTITY_WORDS or token in names or any(c.isdigit() for c in token):
+            entities.add(token)
+            terms.append(token)
+            continue
+        stemmed = stem(token)
+        content.add(stemmed)
+        terms.append(stemmed)
+    starts_back = bool(raw_words) and (
+        raw_words[0] in lexicon.REFERS_BACK_START
+        or " ".join(raw_words[:2]) in lexicon.REFERS_BACK_START
+    )
+    intent = _intent(tokens)
+    # Too little said to stand alone ("Which providers?") means it leans on the conversation.
+    informative = len(content) + len(entities) + (intent == "cost")
+    refers_back = (
+        starts_back or any(w in lexicon.REFERS_BACK_WORDS for w in raw_words) or informative < 2
+    )
+    return Analysis(
+        normalized=normalized,
+        intent=intent,
+        content=frozenset(content),
+        entities=frozenset(entities),
+        entity_order=tuple(dict.fromkeys(t for t in terms if t in entities)),
+        markers=frozenset(markers),
+        bound=tuple(sorted(bound)),
+        terms=tuple(terms),
+        category=_category(content | entities | ({"cost"} if intent == "cost" else set())),
+        refers_back=refers_back,
+    )

@@ -1,0 +1,218 @@
+"""``ChatCache``: the tiers in order (exact, variation, semantic) over one backend.
+
+Lookups and stores never raise and never wait long: backend calls are time-boxed, failures go
+through the circuit breaker and are counted as ``cache_lookups{result="error"}``, and the caller
+then simply answers uncached. Counters go to ``ChatInstruments`` only (the stats route reads
+them merged over all workers); ``describe()`` adds what only the backend knows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import threading
+import time
+from typing import Any
+
+from otel import semconv
+from otel.instruments import ChatInstruments
+from service.cache.analysis import Analysis, analyse
+from service.cache.backend import Backend, BackendError, Found, LogRecord, MemoryBackend
+from service.cache.breaker import CircuitBreaker
+from service.cache.model import CachedAnswer, CacheHit, CacheScope
+from service.cache.redis_backend import RedisBackend
+from service.cache.semantic import DEFAULT_THRESHOLD, SemanticIndex, similarity
+from service.cache.variations import variation_key
+
+__all__ = ["TIERS", "ChatCache"]
+
+TIERS = ("exact", "variation", "semantic")
+log = logging.getLogger(__name__)
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
+
+
+class ChatCache:
+    """The answer cache; see docs/cache.md for how each tier decides."""
+
+    def __init__(self, backend: Backend, *, namespace: str = "chatperf", max_entries: int = 50_000,
+                 threshold: float = DEFAULT_THRESHOLD, breaker_seconds: float = 5.0,
+                 instruments: ChatInstruments | None = None, enabled: bool = True,
+                 tiers: tuple[str, ...] = TIERS) -> None:
+        self.backend = backend
+        self.backend_name = backend.name
+        self.namespace = namespace
+        self.enabled = enabled
+        self.tiers = tiers
+        self.index = SemanticIndex(max_entries, threshold)
+        self._instruments = instruments
+        self._breaker = CircuitBreaker(breaker_seconds)
+        self._backend_errors = 0
+        self._sync_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Any, instruments: ChatInstruments | None = None) -> ChatCache:
+        """Redis when ``settings.redis_url`` is set, else the in-memory backend."""
+        backend: Backend
+        if settings.redis_url:
+            backend = RedisBackend(settings.redis_url, settings.cache_namespace,
+                                   settings.cache_ttl_seconds, settings.cache_max_entries,
+                                   settings.cache_timeout_ms)
+        else:
+            backend = MemoryBackend(settings.cache_ttl_seconds, settings.cache_max_entries)
+        return cls(backend, namespace=settings.cache_namespace,
+                   max_entries=settings.cache_max_entries,
+                   threshold=settings.cache_semantic_threshold or DEFAULT_THRESHOLD,
+                   breaker_seconds=settings.cache_breaker_seconds, instruments=instruments,
+                   enabled=settings.cache_enabled)
+
+    # --- keys ----------------------------------------------------------------------------------
+    @staticmethod
+    def scope_key(scope: CacheScope, analysis: Analysis) -> str:
+        """A self-contained question's answer does not depend on the conversation before it."""
+        if not analysis.refers_back and scope.context:
+            scope = dataclasses.replace(scope, context="")
+        return scope.key
+
+    def _keys(self, scope_key: str, analysis: Analysis) -> tuple[str, str | None]:
+        exact = f"{self.namespace}:e:{scope_key}:{_digest(analysis.normalized)}"
+        canonical = variation_key(analysis) if "variation" in self.tiers else None
+        alias = f"{self.namespace}:v:{scope_key}:{_digest(canonical)}" if canonical else None
+        return exact, alias
+
+    # --- the two operations --------------------------------------------------------------------
+    def lookup(self, question: str, scope: CacheScope, count: bool = True) -> CacheHit | None:
+        """The cached answer to ``question`` in ``scope``, or None (miss, disabled or outage).
+
+        ``count=False`` leaves the lookup out of the metrics (the quick check is not traffic).
+        """
+        if not self.enabled:
+            return None
+        started = time.perf_counter()
+        result, hit = "miss", None
+        try:
+            if not self._breaker.allow():
+                result = "error"
+            else:
+                hit = self._lookup(question, scope, count)
+                self._breaker.success()
+                result = "hit" if hit else "miss"
+        except BackendError as exc:
+            self._failed(exc)
+            result = "error"
+        except Exception:  # a bug here must cost a cache miss, never the answer
+            log.exception("cache lookup failed")
+            result = "error"
+        attrs = {semconv.LABEL_RESULT: result, semconv.LABEL_TIER: hit.tier if hit else "none"}
+        if count and self._instruments is not None:
+            self._instruments.cache_lookups.add(1, attrs)
+            self._instruments.cache_lookup_duration.record(time.perf_counter() - started, attrs)
+        return hit
+
+    def _lookup(self, question: str, scope: CacheScope, count: bool) -> CacheHit | None:
+        analysis = analyse(question)
+        scope_key = self.scope_key(scope, analysis)
+        exact_key, alias_key = self._keys(scope_key, analysis)
+        found = self.backend.get(exact_key, alias_key)
+        if found is not None:
+            return self._hit(found, found.tier, 1.0, analysis, count)
+        if "semantic" not in self.tiers:
+            return None
+        self._sync()
+        for match in self.index.search(scope_key, analysis):
+            found = self.backend.get(match.entry_key, None)
+            if found is not None:
+                return self._hit(found, "semantic", round(match.score, 4), analysis, count)
+            self.index.remove(scope_key, match.entry_key)  # expired or evicted meanwhile
+        return None
+
+    def _hit(self, found: Found, tier: str, score: float, analysis: Analysis,
+             count: bool) -> CacheHit:
+        entry = CachedAnswer.from_json(found.payload)
+        if count and found.first_prewarm_use and self._instruments is not None:
+            self._instruments.cache_prewarm.add(1, {semconv.LABEL_OUTCOME: "used"})
+        return CacheHit(entry=entry, tier=tier, similarity=score, category=analysis.category)
+
+    def store(self, question: str, scope: CacheScope, answer: CachedAnswer) -> None:
+        """Cache ``answer`` for ``question`` in ``scope``; failures only count as errors."""
+        if not self.enabled or not self._breaker.allow():
+            return
+        try:
+            analysis = analyse(question)
+            scope_key = self.scope_key(scope, analysis)
+            exact_key, alias_key = self._keys(scope_key, analysis)
+            wasted = self.backend.put(exact_key, alias_key, answer.to_json(), answer.prewarmed,
+                                      LogRecord(scope_key, exact_key, question))
+            self._breaker.success()
+        except BackendError as exc:
+            self._failed(exc)
+            return
+        except Exception:
+            log.exception("cache store failed")
+            return
+        if wasted and self._instruments is not None:
+            self._instruments.cache_prewarm.add(wasted, {semconv.LABEL_OUTCOME: "wasted"})
+
+    def contains(self, question: str, scope: CacheScope) -> bool:
+        """Whether a lookup would hit, without counting it (pre-warm uses this)."""
+        try:
+            return self.enabled and self._breaker.allow() and (
+                self._lookup(question, scope, count=False) is not None
+            )
+        except Exception:
+            return False
+
+    def _sync(self) -> None:
+        """Feed the semantic index with questions stored since the last lookup, by any worker."""
+        with self._sync_lock:
+            for record in self.backend.tail():
+                self.index.add(record.scope, record.entry_key, analyse(record.question))
+
+    def _failed(self, exc: BackendError) -> None:
+        self._backend_errors += 1
+        self._breaker.failure(str(exc))
+        log.warning("cache backend unavailable, answering uncached: %s", exc)
+
+    # --- introspection -------------------------------------------------------------------------
+    def similarity(self, a: str, b: str) -> float:
+        """The semantic tier's score of two questions (flat IDF), for tests and tuning."""
+        return similarity(analyse(a), analyse(b))
+
+    def describe(self) -> dict[str, Any]:
+        """What only the backend knows, for ``/api/cache/stats``."""
+        info: dict[str, Any] = {
+            "backend": self.backend_name, "entries": None, "bytes": None,
+            "backend_errors": self._backend_errors, "semantic_index": len(self.index),
+            "semantic_threshold": self.index.threshold, "tiers": list(self.tiers),
+        }
+        if not self.enabled:
+            return {**info, "status": "disabled", "detail": "cache disabled (CHAT_CACHE=0)"}
+        ok, detail = self.health()
+        if ok:
+            try:
+                info["entries"], info["bytes"] = self.backend.stats()
+            except BackendError as exc:
+                self._failed(exc)
+                ok, detail = False, str(exc)
+        return {**info, "status": "ok" if ok else "degraded", "detail": detail}
+
+    def health(self) -> tuple[bool, str]:
+        """For ``/readyz``: (ok, detail). Probes the backend unless the breaker is open."""
+        if not self.enabled:
+            return True, "cache disabled"
+        if not self._breaker.allow():
+            return False, (f"{self.backend_name} unavailable ({self._breaker.last_error});"
+                           f" retrying in {self._breaker.seconds_left():.1f}s")
+        try:
+            self.backend.ping()
+        except BackendError as exc:
+            self._failed(exc)
+            return False, str(exc)
+        self._breaker.success()
+        return True, f"{self.backend_name} ok"
+
+    def close(self) -> None:
+        self.backend.close()

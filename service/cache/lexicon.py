@@ -1,0 +1,207 @@
+"""What the matchers know about English questions to a product assistant: data, no logic.
+
+Phrase rewrites and synonyms turn paraphrases into one vocabulary; the marker tokens (``NEG``,
+``FUTURE``, ``QUANTITY``) carry meaning the guards compare; the category words sort questions
+into the five categories; the follow-ups are what people typically ask next in a category.
+Kept apart from the code so a product team can extend the vocabulary without reading it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CATEGORY_FOLLOW_UPS",
+    "CATEGORY_WORDS",
+    "ENTITY_WORDS",
+    "INTENT_WORDS",
+    "MARKERS",
+    "PHRASES",
+    "PRODUCT_WORDS",
+    "REFERS_BACK_START",
+    "REFERS_BACK_WORDS",
+    "STOPWORDS",
+    "SYNONYMS",
+    "YES_NO_OPENERS",
+]
+
+# Multi-word rewrites, applied longest first on normalised words. Upper-case results are markers.
+PHRASES: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("how", "much", "of"): ("QUANTITY",),
+    ("how", "many"): ("QUANTITY",),
+    ("how", "big"): ("size",),
+    ("how", "large"): ("size",),
+    ("how", "far", "back"): ("QUANTITY",),
+    ("how", "long"): ("when",),
+    ("how", "fast"): ("when",),
+    ("how", "quickly"): ("when",),
+    ("how", "soon"): ("when",),
+    ("how", "much"): ("cost",),
+    ("how", "come"): ("why",),
+    ("how", "to"): ("how",),
+    ("what", "are", "steps", "to"): ("how",),
+    ("what", "is", "way", "to"): ("how",),
+    ("what", "is", "best", "way", "to"): ("how",),
+    ("what", "is", "process", "to"): ("how",),
+    ("free", "trial"): ("trial",),
+    ("trial", "period"): ("trial",),
+    ("for", "free"): ("trial",),
+    ("free", "plan"): ("plan_free",),
+    ("free", "tier"): ("plan_free",),
+    ("team", "plan"): ("plan_team",),
+    ("teams", "plan"): ("plan_team",),
+    ("business", "plan"): ("plan_business",),
+    ("pro", "plan"): ("plan_pro",),
+    ("starter", "plan"): ("plan_starter",),
+    ("enterprise", "plan"): ("plan_enterprise",),
+    ("get", "in", "touch", "with"): ("contact",),
+    ("talk", "to"): ("contact",),
+    ("customer", "support"): ("support",),
+    ("support", "team"): ("support",),
+    ("sign", "up"): ("register",),
+    ("log", "in"): ("login",),
+    ("sign", "in"): ("login",),
+    ("single", "sign", "on"): ("sso",),
+    ("two", "factor"): ("2fa",),
+    ("2", "factor"): ("2fa",),
+    ("api", "key"): ("apikey",),
+    ("api", "keys"): ("apikey",),
+    ("chat", "widget"): ("widget",),
+    ("web", "site"): ("website",),
+    ("once", "a", "year"): ("annual",),
+    ("plan", "to"): ("FUTURE",),
+    ("going", "to"): ("FUTURE",),
+    ("in", "future"): ("FUTURE",),
+    ("self", "host"): ("selfhost",),
+    ("self", "hosting"): ("selfhost",),
+    ("self", "hosted"): ("selfhost",),
+    ("on", "premise"): ("selfhost",),
+    ("own", "servers"): ("selfhost",),
+    ("data", "center"): ("region",),
+    ("data", "centers"): ("region",),
+    ("set", "up"): ("setup",),
+    ("setting", "up"): ("setup",),
+    ("node", "js"): ("node",),
+    ("get", "a", "copy", "of"): ("export",),
+    ("without", "internet", "connection"): ("offline",),
+    ("without", "an", "internet", "connection"): ("offline",),
+    ("no", "connection"): ("offline",),
+    ("no", "internet"): ("offline",),
+    ("offline", "mode"): ("offline",),
+    ("do", "you", "support"): ("do", "you", "offer"),
+    ("number", "of"): ("QUANTITY",),
+}
+
+SYNONYMS: dict[str, str] = {
+    **dict.fromkeys(("price", "prices", "pricing", "charge", "charges", "fee", "fees", "costs",
+                     "expensive", "cheap", "cheaper"), "cost"),
+    **dict.fromkeys(("pay", "paying", "payments"), "payment"),
+    **dict.fromkeys(("bot", "chatbot", "ai"), "assistant"),
+    **dict.fromkeys(("chat", "chats", "conversations"), "conversation"),
+    **dict.fromkeys(("answers", "reply", "replies", "response", "responses", "respond",
+                     "responds"), "answer"),
+    **dict.fromkeys(("instantly", "immediate", "immediately", "fast", "quick"), "instant"),
+    **dict.fromkeys(("reach", "contacting"), "contact"),
+    **dict.fromkeys(("remove", "erase", "close", "deleting"), "delete"),
+    **dict.fromkeys(("download",), "export"),
+    **dict.fromkeys(("forgotten", "lost"), "forgot"),
+    **dict.fromkeys(("configure", "create", "setting"), "setup"),
+    **dict.fromkeys(("installing", "installation"), "install"),
+    **dict.fromkeys(("embed", "put", "insert"), "add"),
+    **dict.fromkeys(("integrates", "integration", "integrations", "connect", "connector"),
+                    "integrate"),
+    **dict.fromkeys(("supported", "supports", "provide", "provides", "offers"), "offer"),
+    **dict.fromkeys(("apps", "application", "applications", "tool", "tools"), "app"),
+    **dict.fromkeys(("site", "webpage"), "website"),
+    **dict.fromkeys(("docs", "documents", "documentation"), "document"),
+    **dict.fromkeys(("keep", "kept", "hold", "held", "saved", "stored", "storing"), "store"),
+    **dict.fromkeys(("pwd", "passwords"), "password"),
+    **dict.fromkeys(("yearly", "annually"), "annual"),
+    **dict.fromkeys(("trained", "training"), "train"),
+    **dict.fromkeys(("encrypted", "encryption", "encrypts"), "encrypt"),
+    **dict.fromkeys(("maximum", "max", "largest", "biggest", "big", "large"), "size"),
+    **dict.fromkeys(("try",), "trial"),
+    **dict.fromkeys(("not", "no", "never", "without", "cannot", "nor"), "NEG"),
+    **dict.fromkeys(("many", "count"), "QUANTITY"),
+    **dict.fromkeys(("js",), "javascript"),
+    **dict.fromkeys(("nodejs",), "node"),
+    **dict.fromkeys(("pro",), "plan_pro"),
+    **dict.fromkeys(("enterprise",), "plan_enterprise"),
+    **dict.fromkeys(("starter",), "plan_starter"),
+}
+
+# Tokens that say what kind of answer is wanted; the first one found decides the intent.
+INTENT_WORDS: dict[str, str] = {
+    "cost": "cost", "why": "reason", "where": "where", "when": "time", "QUANTITY": "quantity",
+    "who": "who", "how": "how", "what": "what", "which": "what",
+}
+YES_NO_OPENERS = frozenset(
+    {"is", "are", "do", "does", "did", "can", "could", "will", "would", "should", "am", "have",
+     "has", "was", "were", "may"}
+)
+# Meaning the guards compare as a set: a question with "not" never matches one without.
+MARKERS = frozenset({"NEG", "FUTURE", "QUANTITY"})
+
+# Names whose difference always means a different question (plans, products, formats…).
+ENTITY_WORDS = frozenset(
+    {"plan_free", "plan_team", "plan_business", "plan_pro", "plan_starter", "plan_enterprise",
+     "slack", "zoom", "salesforce", "hubspot", "jira", "github", "gitlab", "google", "microsoft",
+     "paypal", "stripe", "python", "javascript", "typescript", "java", "ruby", "php", "node",
+     "docker", "kubernetes", "ios", "android", "windows", "mac", "macos", "linux", "csv", "json",
+     "pdf", "euro", "euros", "usd", "dollar", "dollars", "japanese", "english", "french", "german",
+     "spanish", "chinese", "berlin", "saml"}
+)
+# The product's own name says nothing about which question it is.
+PRODUCT_WORDS = frozenset({"nimbus"})
+
+STOPWORDS = frozenset(
+    {"i", "me", "my", "mine", "you", "your", "yours", "we", "us", "our", "they", "them", "their",
+     "it", "its", "this", "that", "these", "those", "there", "here", "is", "are", "was", "were",
+     "be", "been", "being", "am", "do", "does", "did", "can", "could", "will", "would", "should",
+     "shall", "may", "might", "must", "have", "has", "had", "get", "got", "to", "of", "in", "on",
+     "at", "for", "from", "with", "by", "about", "as", "into", "and", "or", "but", "if", "then",
+     "than", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "some",
+     "any", "all", "each", "every", "also", "too", "very", "so", "out", "offer", "available",
+     "possible", "exist", "way", "best", "need", "want", "like", "know", "find", "see", "look",
+     "locate", "located", "one", "someone", "anything", "something", "cost", "option", "options",
+     "ways", "make", "makes", "go", "work", "works", "working", "explain", "tell", "up",
+     "step", "steps", "process"}
+)
+
+# A question that refers back to the conversation needs its context in the key.
+REFERS_BACK_WORDS = frozenset(
+    {"it", "its", "that", "this", "those", "these", "they", "them", "their", "one", "ones",
+     "same", "instead", "else", "either"}
+)
+REFERS_BACK_START = frozenset({"and", "also", "but", "then", "what about", "how about"})
+
+# Which category a question belongs to: the category with most of these stems wins.
+CATEGORY_WORDS: dict[str, frozenset[str]] = {
+    "pricing": frozenset(
+        {"cost", "trial", "discount", "refund", "cancel", "subscription", "bill", "billing",
+         "invoice", "payment", "seat", "annual", "monthly", "prorat", "plan"}
+    ),
+    "features": frozenset(
+        {"include", "feature", "integrate", "app", "language", "format", "offline", "mobile",
+         "sso", "2fa", "upload", "size", "file", "limit", "slack"}
+    ),
+    "support": frozenset(
+        {"support", "contact", "help", "password", "reset", "account", "delete", "hour",
+         "ticket", "bug", "status", "outage", "down", "sla", "report"}
+    ),
+    "implementation": frozenset(
+        {"install", "sdk", "api", "apikey", "webhook", "widget", "add", "website", "docker",
+         "selfhost", "stream", "node", "python", "javascript", "code", "setup", "rate"}
+    ),
+    "how-it-works": frozenset(
+        {"assistant", "generat", "answer", "train", "model", "data", "store", "encrypt",
+         "accurat", "search", "document", "remember", "memory", "instant", "region"}
+    ),
+}
+
+# What people typically ask next after a question of a category (standalone questions).
+CATEGORY_FOLLOW_UPS: dict[str, tuple[str, ...]] = {
+    "pricing": ("Is there a free trial?", "Do you offer a discount for annual billing?"),
+    "features": ("Which integrations do you support?",),
+    "support": ("What are your support hours?",),
+    "implementation": ("Where do I find my API key?", "What are the API rate limits?"),
+    "how-it-works": ("Is my data used to train the model?",),
+}

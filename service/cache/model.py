@@ -1,0 +1,61 @@
+"""The cache's value types: what scopes an answer, what is stored, what a hit returns.
+
+They are plain frozen dataclasses so the pipeline, the stats route and the tests share one
+vocabulary, and so an entry can round-trip through JSON for the Redis backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+__all__ = ["CacheHit", "CacheScope", "CachedAnswer"]
+
+
+@dataclass(frozen=True)
+class CacheScope:
+    """What changes the right answer; every key includes all of it."""
+
+    tenant: str = "public"
+    system_prompt_version: str = ""
+    model_choice: str = "auto"
+    context: str = ""
+
+    @property
+    def key(self) -> str:
+        """A short stable digest; tenants never share one, so answers never cross them."""
+        parts = (self.tenant, self.system_prompt_version, self.model_choice, self.context)
+        raw = "\x1f".join(parts)
+        return hashlib.blake2b(raw.encode(), digest_size=12).hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    """One finished answer as the pipeline produced it."""
+
+    question: str
+    answer: str
+    model: str
+    model_tier: str
+    input_tokens: int
+    output_tokens: int
+    created_at: float
+    prewarmed: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> CachedAnswer:
+        return cls(**json.loads(raw))
+
+
+@dataclass(frozen=True)
+class CacheHit:
+    """A lookup that found an answer: the entry, the tier that matched and how closely."""
+
+    entry: CachedAnswer
+    tier: str  # "exact" | "variation" | "semantic"
+    similarity: float
+    category: str | None

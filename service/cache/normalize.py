@@ -1,0 +1,85 @@
+"""The exact tier's normaliser: two spellings of one question get one key.
+
+Only differences that can never change the answer are removed — Unicode form, case, spacing,
+punctuation, contractions, articles and politeness filler ("hi", "please", "can you tell me") —
+so the exact tier stays exact. Everything smarter lives in the variation and semantic tiers.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = ["normalize", "words"]
+
+# Typographic apostrophes (U+2019, U+2018, U+00B4) and backticks all mean "'".
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
+_CONTRACTIONS = (
+    (re.compile(r"\bcan't\b"), "can not"),
+    (re.compile(r"\bwon't\b"), "will not"),
+    (re.compile(r"\bshan't\b"), "shall not"),
+    (re.compile(r"n't\b"), " not"),
+    (re.compile(r"\b(what|where|how|who|when|why|it|that|there|here|which)'s\b"), r"\1 is"),
+    (re.compile(r"'re\b"), " are"),
+    (re.compile(r"'ll\b"), " will"),
+    (re.compile(r"'ve\b"), " have"),
+    (re.compile(r"\bi'm\b"), "i am"),
+    (re.compile(r"'d\b"), " would"),
+    (re.compile(r"'s\b"), ""),  # possessive: "the assistant's answers" = "the assistant answers"
+    # The same contractions typed without the apostrophe, as people do on phones.
+    (re.compile(r"\b(what|where|how|who|that)s\b"), r"\1 is"),
+    (re.compile(r"\b(do|does|did|is|are|was|were|has|have|could|would|should)nt\b"), r"\1 not"),
+    (re.compile(r"\bcant\b"), "can not"),
+    (re.compile(r"\bim\b"), "i am"),
+)
+# Keep decimals ("1.5") and c++ / c# / .net style names; everything else non-word is a break.
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[a-z0-9]+(?:\+\+|#)?")
+_FILLER_ANYWHERE = frozenset(
+    {"please", "pls", "plz", "kindly", "just", "actually", "basically", "the", "a", "an"}
+)
+_FILLER_EDGES = frozenset(
+    {"hi", "hello", "hey", "ok", "okay", "so", "well", "um", "uh", "thanks", "thx", "cheers"}
+)
+_FILLER_PHRASES = (
+    ("can", "you", "tell", "me"),
+    ("could", "you", "tell", "me"),
+    ("i", "would", "like", "to", "know"),
+    ("i", "want", "to", "know"),
+    ("i", "was", "wondering"),
+    ("do", "you", "know"),
+    ("quick", "question"),
+    ("thank", "you"),
+    ("tell", "me"),
+)
+
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens of ``text`` with contractions expanded; no filler removed."""
+    text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).casefold()
+    for pattern, replacement in _CONTRACTIONS:
+        text = pattern.sub(replacement, text)
+    return _TOKEN.findall(text)
+
+
+def _drop_phrases(tokens: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        for phrase in _FILLER_PHRASES:
+            if tuple(tokens[i : i + len(phrase)]) == phrase:
+                i += len(phrase)
+                break
+        else:
+            out.append(tokens[i])
+            i += 1
+    return out
+
+
+def normalize(text: str) -> str:
+    """The exact-tier key text: ``"Hi! What's the price of Pro?"`` → ``"what is price of pro"``."""
+    tokens = [t for t in _drop_phrases(words(text)) if t not in _FILLER_ANYWHERE]
+    while tokens and tokens[0] in _FILLER_EDGES:
+        tokens.pop(0)
+    while tokens and tokens[-1] in _FILLER_EDGES:
+        tokens.pop()
+    return " ".join(tokens)

@@ -1,0 +1,150 @@
+"""The Redis backend: one cache shared by every worker and process, surviving restarts.
+
+Layout under the namespace ``ns``: ``ns:e:<scope>:<hash>`` a hash (payload, alias) with a TTL;
+``ns:v:<scope>:<hash>`` a variation alias naming an entry key; ``<entry>:pw`` set while a
+pre-warmed entry is unused; ``ns:lru`` a sorted set of entry keys by last use, trimmed on store
+(the size bound); ``ns:log`` a capped stream of stored questions that each worker's semantic
+index tails. Lookup and store are Lua scripts, so each is one round trip. Every call is time-boxed
+by socket time-outs and never retried here: the circuit breaker decides when to try again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from service.cache.backend import BackendError, Found, LogRecord
+
+__all__ = ["RedisBackend"]
+
+_LOOKUP = """
+local function hit(k, tier)
+  local p = redis.call('HGET', k, 'p')
+  if not p then return false end
+  redis.call('ZADD', KEYS[3], 'XX', ARGV[1], k)
+  return {tier, k, p, redis.call('DEL', k .. ':pw')}
+end
+local r = hit(KEYS[1], 'exact')
+if r then return r end
+if KEYS[2] ~= '' then
+  local target = redis.call('GET', KEYS[2])
+  if target then return hit(target, 'variation') end
+end
+return false
+"""
+
+_STORE = """
+local entry, alias, lru, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local ttl, now, max = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('HSET', entry, 'p', ARGV[1], 'a', alias)
+redis.call('PEXPIRE', entry, ttl)
+if alias ~= '' then redis.call('SET', alias, entry, 'PX', ttl) end
+if ARGV[5] == '1' then redis.call('SET', entry .. ':pw', '1', 'PX', ttl)
+else redis.call('DEL', entry .. ':pw') end
+redis.call('ZADD', lru, now, entry)
+redis.call('XADD', log, 'MAXLEN', '~', ARGV[8], '*', 's', ARGV[6], 'k', entry, 'q', ARGV[7])
+-- members unused for longer than the TTL have expired already
+redis.call('ZREMRANGEBYSCORE', lru, '-inf', now - tonumber(ttl) / 1000)
+local wasted = 0
+local over = redis.call('ZCARD', lru) - max
+if over > 0 then
+  local victims = redis.call('ZPOPMIN', lru, over)
+  for i = 1, #victims, 2 do
+    local k = victims[i]
+    local a = redis.call('HGET', k, 'a')
+    if a and a ~= '' and redis.call('GET', a) == k then redis.call('DEL', a) end
+    wasted = wasted + redis.call('DEL', k .. ':pw')
+    redis.call('DEL', k)
+  end
+end
+return wasted
+"""
+
+_TAIL_BATCH = 2_000
+_TAIL_BATCHES = 5  # per call; a worker that starts late catches up over a few lookups
+_BYTES_SAMPLE = 20
+
+
+class RedisBackend:
+    name = "redis"
+
+    def __init__(self, url: str, namespace: str, ttl_seconds: float, max_entries: int,
+                 timeout_ms: int) -> None:
+        timeout = timeout_ms / 1000
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0), retry_on_timeout=False, decode_responses=True,
+        )
+        self.namespace = namespace
+        self._ttl_ms = int(ttl_seconds * 1000)
+        self._max_entries = max_entries
+        self._lru = f"{namespace}:lru"
+        self._log = f"{namespace}:log"
+        self._lookup = self._client.register_script(_LOOKUP)
+        self._store = self._client.register_script(_STORE)
+        self._last_id = "-"
+        self._tail_lock = threading.Lock()
+
+    def get(self, exact_key: str, alias_key: str | None) -> Found | None:
+        try:
+            result = self._lookup(keys=[exact_key, alias_key or "", self._lru], args=[time.time()])
+        except (redis.RedisError, OSError) as exc:
+            raise BackendError(f"redis lookup: {exc}") from exc
+        if not result:
+            return None
+        tier, entry_key, payload, first = result
+        return Found(tier, entry_key, payload, bool(first))
+
+    def put(self, entry_key: str, alias_key: str | None, payload: str, prewarmed: bool,
+            record: LogRecord) -> int:
+        try:
+            wasted = self._store(
+                keys=[entry_key, alias_key or "", self._lru, self._log],
+                args=[payload, self._ttl_ms, time.time(), self._max_entries,
+                      "1" if prewarmed else "0", record.scope, record.question,
+                      self._max_entries * 2],
+            )
+        except (redis.RedisError, OSError) as exc:
+            raise BackendError(f"redis store: {exc}") from exc
+        return int(wasted)
+
+    def tail(self) -> list[LogRecord]:
+        records: list[LogRecord] = []
+        # One tailer at a time: two would read the same batch and move the cursor twice.
+        with self._tail_lock:
+            for _ in range(_TAIL_BATCHES):
+                start = "-" if self._last_id == "-" else f"({self._last_id}"
+                try:
+                    batch = self._client.xrange(self._log, min=start, count=_TAIL_BATCH)
+                except (redis.RedisError, OSError) as exc:
+                    raise BackendError(f"redis tail: {exc}") from exc
+                for stream_id, fields in batch:
+                    records.append(LogRecord(fields["s"], fields["k"], fields["q"]))
+                    self._last_id = stream_id
+                if len(batch) < _TAIL_BATCH:
+                    break
+        return records
+
+    def stats(self) -> tuple[int, int]:
+        try:
+            entries = int(self._client.zcard(self._lru))
+            sample = self._client.zrandmember(self._lru, _BYTES_SAMPLE) or []
+            sizes = [self._client.memory_usage(key) or 0 for key in sample]
+        except (redis.RedisError, OSError) as exc:
+            raise BackendError(f"redis stats: {exc}") from exc
+        # Bytes are estimated from a sample: MEMORY USAGE on every key would block Redis.
+        average = sum(sizes) / len(sizes) if sizes else 0
+        return entries, int(average * entries)
+
+    def ping(self) -> None:
+        try:
+            self._client.ping()
+        except (redis.RedisError, OSError) as exc:
+            raise BackendError(f"redis ping: {exc}") from exc
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,272 @@
+"""The semantic tier: a TF-IDF model over words and character n-grams, with guards.
+
+Runs offline on a couple of CPU cores with nothing to download: each cached question becomes a
+sparse vector of word stems and character trigrams (trigrams absorb typos and word forms), IDF
+comes from the cached questions themselves. A candidate must pass the guards before its score
+counts — same intent, same names and numbers, same negation and markers, and no word swapped
+for another — because lexical similarity alone cannot tell "How much is Pro?" from "What is
+in Pro?". Only then is cosine similarity compared with the calibrated threshold.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.cache.analysis import Analysis
+
+__all__ = ["DEFAULT_THRESHOLD", "SemanticIndex", "SemanticMatch", "passes_guards", "similarity"]
+
+# Calibrated on the tuning part of the reference workload (docs/cache.md, "Calibration").
+DEFAULT_THRESHOLD = 0.45
+_CHAR_WEIGHT = 0.5  # trigrams help with typos, but words carry the meaning
+_SHORTLIST = 24  # candidates scored exactly, after a cheap word-overlap pre-ranking
+# A word in at least this share of cached questions (and 3 of them) is generic, not a subject.
+_GENERIC_SHARE = 0.05
+
+
+@dataclass(frozen=True)
+class SemanticMatch:
+    entry_key: str
+    score: float
+    question: Analysis
+
+
+def _trigrams(word: str) -> set[str]:
+    padded = f"#{word}#"
+    return {padded[i : i + 3] for i in range(len(padded) - 2)}
+
+
+def _features(analysis: Analysis) -> Counter[str]:
+    features: Counter[str] = Counter()
+    for term in analysis.terms:
+        features["w:" + term] += 1
+        for gram in _trigrams(term):
+            features["c:" + gram] += 1
+    return features
+
+
+def _edits(a: str, b: str) -> int:
+    """Optimal string alignment distance: typos are single edits or swapped neighbours."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, previous2[j - 2] + 1)
+            current.append(cost)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def _same_word(a: str, b: str) -> bool:
+    """A typo keeps the first letter and about the length; "uninstall" is not "install"."""
+    if a[0] != b[0] or abs(len(a) - len(b)) > 1 or min(len(a), len(b)) < 4:
+        return False
+    return _edits(a, b) <= (1 if min(len(a), len(b)) < 8 else 2)
+
+
+# A bare keyword query ("reset password") may stand for a how/what/yes-no question, but not
+# for one that asks for a price, a time, a place, a reason or a number.
+_GENERIC_INTENTS = frozenset({"none", "how", "what", "yesno"})
+
+
+def _intents_agree(a: str, b: str) -> bool:
+    return a == b or ("none" in (a, b) and a in _GENERIC_INTENTS and b in _GENERIC_INTENTS)
+
+
+def _order_in(terms: tuple[str, ...], names: frozenset[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(t for t in terms if t in names))
+
+
+def passes_guards(query: Analysis, cached: Analysis,
+                  generic: Callable[[str], bool] = lambda word: False) -> bool:
+    """Whether ``cached`` may answer ``query`` at all, before similarity is considered.
+
+    ``generic(word)`` says a word is common among cached questions; only such words may be
+    present on one side only. A rare word on one side ("stop streaming", "reset my API key")
+    names a different action or subject.
+    """
+    if query.markers != cached.markers or query.bound != cached.bound:
+        return False
+    if not _intents_agree(query.intent, cached.intent):
+        return False
+    q_terms, c_terms = set(query.terms), set(cached.terms)
+    if not (query.entities <= c_terms and cached.entities <= q_terms):
+        return False
+    for side, other in ((query, cached), (cached, query)):
+        ordered = side.entity_order
+        if len(ordered) > 1 and _order_in(other.terms, side.entities) != ordered:
+            return False
+    only_q = [w for w in query.content - cached.content if w not in cached.entities]
+    only_c = [w for w in cached.content - query.content if w not in query.entities]
+    # Words that are misspellings of a word on the other side count as the same word.
+    unmatched_q = [w for w in only_q if not any(_same_word(w, o) for o in only_c)]
+    unmatched_c = [w for w in only_c if not any(_same_word(w, o) for o in only_q)]
+    if unmatched_q and unmatched_c:
+        return False  # a word swapped for another: a different subject or action
+    return all(generic(w) for w in unmatched_q + unmatched_c)
+
+
+class _Idf:
+    """Document frequencies over every indexed question; IDF follows what is cached."""
+
+    def __init__(self) -> None:
+        self.df: Counter[str] = Counter()
+        self.docs = 0
+
+    def add(self, features: Counter[str], sign: int) -> None:
+        self.docs += sign
+        for feature in features:
+            self.df[feature] += sign
+
+    def generic(self, word: str) -> bool:
+        df = self.df.get("w:" + word, 0)
+        return df >= 3 and df >= _GENERIC_SHARE * self.docs
+
+    def weight(self, feature: str) -> float:
+        idf = math.log((1 + self.docs) / (1 + self.df.get(feature, 0))) + 1.0
+        return idf * (_CHAR_WEIGHT if feature.startswith("c:") else 1.0)
+
+
+def _vector(features: Counter[str], idf: _Idf) -> tuple[dict[str, float], float]:
+    vector = {f: (1 + math.log(n)) * idf.weight(f) for f, n in features.items()}
+    return vector, math.sqrt(sum(v * v for v in vector.values())) or 1.0
+
+
+def similarity(a: Analysis, b: Analysis, idf: _Idf | None = None) -> float:
+    """Cosine similarity of two questions' TF-IDF vectors (flat IDF when none is given)."""
+    idf = idf or _Idf()
+    va, na = _vector(_features(a), idf)
+    vb, nb = _vector(_features(b), idf)
+    return sum(w * vb.get(f, 0.0) for f, w in va.items()) / (na * nb)
+
+
+@dataclass
+class _Doc:
+    scope: str
+    entry_key: str
+    analysis: Analysis
+    features: Counter[str]
+
+
+class _Postings:
+    """Which document slots contain a term, as a set plus a numpy copy rebuilt when it changed."""
+
+    __slots__ = ("_array", "slots")
+
+    def __init__(self) -> None:
+        self.slots: set[int] = set()
+        self._array: np.ndarray | None = None
+
+    def add(self, slot: int) -> None:
+        self.slots.add(slot)
+        self._array = None
+
+    def discard(self, slot: int) -> None:
+        self.slots.discard(slot)
+        self._array = None
+
+    def array(self) -> np.ndarray:
+        if self._array is None:
+            self._array = np.fromiter(self.slots, dtype=np.int64, count=len(self.slots))
+        return self._array
+
+
+class SemanticIndex:
+    """Cached questions per scope, searchable by similarity; bounded, oldest dropped first.
+
+    Candidates come from an inverted index of word terms, scored with numpy over document
+    slots (so a common word in 10 000 questions costs microseconds); only a short list of them
+    gets the exact guarded cosine.
+    """
+
+    def __init__(self, max_docs: int, threshold: float = DEFAULT_THRESHOLD) -> None:
+        self.threshold = threshold
+        self._max_docs = max_docs
+        self._slots: OrderedDict[tuple[str, str], int] = OrderedDict()  # oldest first
+        self._docs: list[_Doc | None] = []
+        self._free: list[int] = []
+        self._length = np.zeros(0)  # 1/sqrt(terms) per slot: short questions are not drowned
+        self._postings: dict[tuple[str, str], _Postings] = {}
+        self._idf = _Idf()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def add(self, scope: str, entry_key: str, analysis: Analysis) -> None:
+        key = (scope, entry_key)
+        with self._lock:
+            if key in self._slots:
+                self._slots.move_to_end(key)
+                return
+            doc = _Doc(scope, entry_key, analysis, _features(analysis))
+            slot = self._free.pop() if self._free else len(self._docs)
+            if slot == len(self._docs):
+                self._docs.append(None)
+                if slot >= len(self._length):
+                    self._length = np.concatenate([self._length, np.zeros(max(64, slot))])
+            self._docs[slot] = doc
+            self._length[slot] = 1.0 / math.sqrt(max(1, len(set(analysis.terms))))
+            self._slots[key] = slot
+            self._idf.add(doc.features, +1)
+            for term in set(analysis.terms):
+                self._postings.setdefault((scope, term), _Postings()).add(slot)
+            while len(self._slots) > self._max_docs:
+                self._drop(next(iter(self._slots)))
+
+    def remove(self, scope: str, entry_key: str) -> None:
+        with self._lock:
+            if (scope, entry_key) in self._slots:
+                self._drop((scope, entry_key))
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        slot = self._slots.pop(key)
+        doc = self._docs[slot]
+        assert doc is not None
+        self._docs[slot] = None
+        self._length[slot] = 0.0
+        self._free.append(slot)
+        self._idf.add(doc.features, -1)
+        for term in set(doc.analysis.terms):
+            postings = self._postings.get((doc.scope, term))
+            if postings is not None:
+                postings.discard(slot)
+                if not postings.slots:
+                    del self._postings[(doc.scope, term)]
+
+    def search(self, scope: str, query: Analysis, limit: int = 3) -> list[SemanticMatch]:
+        """The best guarded matches at or above the threshold, best first."""
+        with self._lock:
+            overlap = np.zeros(len(self._docs))
+            for term in set(query.terms):
+                postings = self._postings.get((scope, term))
+                if postings is not None:
+                    overlap[postings.array()] += self._idf.weight("w:" + term)
+            overlap *= self._length[: len(overlap)]
+            found = int(np.count_nonzero(overlap))
+            if not found:
+                return []
+            shortlist = min(_SHORTLIST, found)
+            best = np.argpartition(-overlap, shortlist - 1)[:shortlist]
+            q_vector, q_norm = _vector(_features(query), self._idf)
+            matches = []
+            for slot in best[np.argsort(-overlap[best])]:
+                doc = self._docs[int(slot)]
+                if doc is None or not passes_guards(query, doc.analysis, self._idf.generic):
+                    continue
+                d_vector, d_norm = _vector(doc.features, self._idf)
+                dot = sum(w * d_vector.get(f, 0.0) for f, w in q_vector.items())
+                score = dot / (q_norm * d_norm)
+                if score >= self.threshold:
+                    matches.append(SemanticMatch(doc.entry_key, score, doc.analysis))
+        matches.sort(key=lambda m: m.score, reverse=True)
+        return matches[:limit]

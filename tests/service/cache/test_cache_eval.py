@@ -1,0 +1,57 @@
+"""The reference workload through the real cache: hit rate target and precision floor."""
+
+from __future__ import annotations
+
+import pytest
+
+from loadtests.__main__ import main as loadtests_main
+from loadtests.cache_eval import PRECISION_FLOOR, evaluate, memory_cache, redis_cache_factory
+from loadtests.workload import KINDS, PARTS, Workload
+from service.processes import ManagedProcess
+
+HIT_RATE_TARGET = 0.28  # targets.yaml cache_hit_rate_min
+
+
+@pytest.fixture(scope="module")
+def workload() -> Workload:
+    return Workload.load()
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_hit_rate_and_precision_on_each_part(workload: Workload, part: str) -> None:
+    result = evaluate(workload, part, 1500, seed=11, make_cache=memory_cache)
+    assert result.precision >= PRECISION_FLOOR, result.false_examples
+    assert result.hit_rate >= HIT_RATE_TARGET
+    # the hit rate comes from the matcher, not from identical strings
+    assert result.identical_repeats / result.requests < HIT_RATE_TARGET
+    assert result.by_tier["variation"] > 0 and result.by_tier["semantic"] > 0
+    assert result.hit_rate > result.exact_only_hit_rate
+    assert set(result.by_kind) == set(KINDS)
+
+
+def test_parts_do_not_share_questions(workload: Workload) -> None:
+    tuning = {c.question for c in workload.part("tuning")}
+    heldout = {c.question for c in workload.part("heldout")}
+    assert tuning and heldout and not tuning & heldout
+    assert not set(workload.long_tail["tuning"]) & set(workload.long_tail["heldout"])
+
+
+def test_sessions_are_seeded(workload: Workload) -> None:
+    import random
+    first = [workload.sample_session(random.Random(3)) for _ in range(3)]
+    again = [workload.sample_session(random.Random(3)) for _ in range(3)]
+    assert first == again
+
+
+def test_through_redis_matches_memory(workload: Workload, redis_server: ManagedProcess) -> None:
+    url = f"redis://127.0.0.1:{redis_server.port}/0"
+    via_redis = evaluate(workload, "heldout", 300, seed=5, make_cache=redis_cache_factory(url))
+    in_memory = evaluate(workload, "heldout", 300, seed=5, make_cache=memory_cache)
+    assert (via_redis.hits, via_redis.false_hits) == (in_memory.hits, in_memory.false_hits)
+
+
+def test_command_prints_both_parts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert loadtests_main(["cache-eval", "--requests", "400", "--seed", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "[tuning]" in out and "[heldout]" in out and "precision" in out
+    assert loadtests_main(["no-such-command"]) == 2

@@ -1,0 +1,99 @@
+"""Variation and semantic matchers: tables of pairs that must match and must not."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.cache.analysis import analyse
+from service.cache.semantic import DEFAULT_THRESHOLD, SemanticIndex
+from service.cache.variations import CATEGORIES, variation_key
+
+VARIATIONS = [  # same canonical key: recognised paraphrase, synonym or word order
+    ("How much does the Pro plan cost?", "What's the price of the Pro plan?"),
+    ("How much does the Pro plan cost?", "how much is pro"),
+    ("How do I contact support?", "How do I get in touch with support?"),
+    ("How do I contact support?", "How can I reach customer support?"),
+    ("How do I cancel my subscription?", "What are the steps to cancel my subscription?"),
+    ("Where do I find my API key?", "Where can I get my API key?"),
+    ("How do I set up webhooks?", "How can I configure webhooks?"),
+    ("Do you offer a free trial?", "Is there a free trial?"),
+    ("How do I export all my data?", "How can I download all of my data?"),
+    ("How do I delete my account?", "How can I remove my account?"),
+]
+NEAR_MISSES = [  # must never share a key nor match semantically
+    ("How much is the Pro plan?", "What is in the Pro plan?"),
+    ("How much does the Pro plan cost?", "How much does the Team plan cost?"),
+    ("Can I get a refund after 30 days?", "Can I get a refund after 60 days?"),
+    ("Is my data used to train the model?", "Is my data not used to train the model?"),
+    ("Does Nimbus integrate with Slack?", "Does Nimbus integrate with Zoom?"),
+    ("How do I install the Python SDK?", "How do I uninstall the Python SDK?"),
+    ("How do I install the Python SDK?", "How do I install the JavaScript SDK?"),
+    ("Which integrations do you support?", "Which integrations do you plan to support?"),
+    ("Can I move my Asana data into Trello?", "Can I move my Trello data into Asana?"),
+    ("can i move my asana data into trello", "can i move my trello data into asana"),
+    ("How do I stream responses from the API?", "How do I stop streaming responses from the API?"),
+    ("Where do I find my API key?", "How do I reset my API key?"),
+    ("Where is my data stored?", "How long is my data stored?"),
+    ("What is the maximum file upload size?", "What is the maximum number of files I can upload?"),
+    ("How do I delete webhooks?", "How do I set up webhooks?"),
+    ("contact support", "When can I reach support?"),
+]
+SEMANTIC_HITS = [  # not the same canonical key, but the same question
+    ("How do I reset my password?", "How do I reset my pasword?"),  # typo
+    ("How do I contact support?", "contact support"),  # bare keywords
+    ("What are the API rate limits?", "What are the API rate limts?"),
+]
+
+
+def _semantic(stored: str, asked: str) -> list:
+    index = SemanticIndex(max_docs=100)
+    index.add("scope", "entry", analyse(stored))
+    return index.search("scope", analyse(asked))
+
+
+@pytest.mark.parametrize(("a", "b"), VARIATIONS)
+def test_variations_share_a_canonical_key(a: str, b: str) -> None:
+    key = variation_key(analyse(a))
+    assert key is not None and key == variation_key(analyse(b))
+    assert key.split("|")[0] in CATEGORIES
+
+
+@pytest.mark.parametrize(("a", "b"), NEAR_MISSES)
+def test_near_misses_never_match(a: str, b: str) -> None:
+    key = variation_key(analyse(a))
+    assert key is None or key != variation_key(analyse(b))
+    assert _semantic(a, b) == [] and _semantic(b, a) == []
+
+
+@pytest.mark.parametrize(("stored", "asked"), SEMANTIC_HITS)
+def test_semantic_matches_with_score(stored: str, asked: str) -> None:
+    matches = _semantic(stored, asked)
+    assert matches, f"{asked!r} should match {stored!r}"
+    assert DEFAULT_THRESHOLD <= matches[0].score <= 1.0
+
+
+def test_semantic_search_stays_in_its_scope() -> None:
+    index = SemanticIndex(max_docs=100)
+    index.add("tenant-a", "entry", analyse("How do I reset my password?"))
+    assert index.search("tenant-b", analyse("How do I reset my pasword?")) == []
+
+
+def test_semantic_index_is_bounded() -> None:
+    index = SemanticIndex(max_docs=3)
+    for i in range(5):
+        index.add("scope", f"e{i}", analyse(f"Does Nimbus integrate with Tool{i}?"))
+    assert len(index) == 3
+    assert index.search("scope", analyse("Does Nimbus integrate with Tool0?")) == []
+
+
+@pytest.mark.parametrize(("question", "refers_back"), [
+    ("And for the Team plan?", True),
+    ("How long does it last?", True),
+    ("Which providers?", True),
+    ("How much does the Pro plan cost?", False),
+    ("how much is pro", False),
+    ("Do you offer a discount for annual billing?", False),
+    ("Can I opt out?", True),  # opt out of what: only the conversation says
+])
+def test_follow_ups_are_recognised(question: str, refers_back: bool) -> None:
+    assert analyse(question).refers_back is refers_back

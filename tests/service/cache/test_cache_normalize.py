@@ -1,0 +1,36 @@
+"""The exact tier's normaliser: spellings of one question share a key, other questions do not."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.cache.normalize import normalize
+
+SAME = [
+    ("How much does the Pro plan cost?", "how much does pro plan cost"),
+    ("Hi! How much does the Pro plan cost??", "how much does the pro plan cost"),
+    ("\uff28\uff2f\uff37 much does the Pro plan cost", "how much does pro plan cost"),  # NFKC
+    ("What\u2019s your refund policy?", "what is your refund policy"),
+    ("whats your refund policy", "What's your refund policy?"),
+    ("Can you tell me how to reset my password, please?", "how to reset my password"),
+    ("How   do I\tcancel my subscription ?", "how do i cancel my subscription"),
+    ("I don't see my API key", "i do not see my api key"),
+    ("hey, is there a free trial? thanks", "Is there a free trial"),
+]
+DIFFERENT = [
+    ("How much does the Pro plan cost?", "How much does the Team plan cost?"),
+    ("How do I install the SDK?", "How do I uninstall the SDK?"),
+    ("Can I get a refund after 30 days?", "Can I get a refund after 60 days?"),
+    ("Is my data used to train the model?", "Is my data not used to train the model?"),
+    ("How do I reset my password?", "How do I reset my API key?"),
+]
+
+
+@pytest.mark.parametrize(("a", "b"), SAME)
+def test_same_question_same_key(a: str, b: str) -> None:
+    assert normalize(a) == normalize(b)
+
+
+@pytest.mark.parametrize(("a", "b"), DIFFERENT)
+def test_different_questions_different_keys(a: str, b: str) -> None:
+    assert normalize(a) != normalize(b)
