@@ -38,14 +38,14 @@ def parse_duration(text: str) -> int:
 class RunConfig:
     """One load run. Defaults make plain ``make load`` a meaningful one-minute run."""
 
-    users: int = 25
+    users: int = 30
     spawn_rate: float = 5.0
     duration_s: int = 60
     profile: str = "seed"
     shape: str = DEFAULT_SHAPE
     mix: str = DEFAULT_MIX
     arrival_rate: float = 5.0
-    think_time: str = "1,3"
+    think_time: str = "0.5,2"
     workload_seed: int = 0
     sim_args: tuple[str, ...] = ()
     targets: Path = Path("targets.yaml")
