@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,7 +135,10 @@ def init_telemetry(
                 BatchSpanProcessor(_otlp_span_exporter(settings.otel_exporter_otlp_protocol))
             )
         if "console" in exporter_names:
-            tracer_provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+            # Today's stdout, not the one the SDK module saw at import.
+            tracer_provider.add_span_processor(
+                BatchSpanProcessor(ConsoleSpanExporter(out=sys.stdout))
+            )
         for processor in span_processors:
             tracer_provider.add_span_processor(processor)
 
