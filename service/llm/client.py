@@ -61,7 +61,9 @@ class Completion:
     reported_ttft_ms: float | None
 
 
-def _failure_from(exc: BaseException, retry_after_cap: float) -> UpstreamFailure:
+def _failure_from(
+    exc: BaseException, retry_after_cap: float, mid_stream: bool
+) -> UpstreamFailure:
     """Map an SDK/transport exception to a failure the client can act on (no upstream text)."""
     if isinstance(exc, UpstreamFailure):
         return exc
@@ -78,7 +80,12 @@ def _failure_from(exc: BaseException, retry_after_cap: float) -> UpstreamFailure
     if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
         return UpstreamFailure("upstream_timeout", "the upstream did not answer in time",
                                retryable=True, http_status=504)
-    if isinstance(exc, openai.APIConnectionError | httpx2.ConnectError):
+    if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
+        # The SDK reports a connection lost mid-body like one never made; the phase tells apart.
+        if mid_stream:
+            return UpstreamFailure("upstream_interrupted",
+                                   "the upstream connection broke mid-answer",
+                                   retryable=True, http_status=502)
         return UpstreamFailure("upstream_unavailable", "could not connect to the upstream",
                                retryable=True, http_status=502)
     if isinstance(exc, openai.APIStatusError):
@@ -90,9 +97,6 @@ def _failure_from(exc: BaseException, retry_after_cap: float) -> UpstreamFailure
                                f"(HTTP {status})", retryable=False, http_status=502)
     if isinstance(exc, openai.APIError):
         return UpstreamFailure("upstream_error", "the upstream reported an error mid-answer",
-                               retryable=True, http_status=502)
-    if isinstance(exc, httpx2.TransportError):
-        return UpstreamFailure("upstream_interrupted", "the upstream connection broke mid-answer",
                                retryable=True, http_status=502)
     return UpstreamFailure("upstream_error", f"unexpected upstream failure ({type(exc).__name__})",
                            retryable=False, http_status=502)
@@ -295,7 +299,8 @@ class UpstreamClient:
                     yield Keepalive()
                     continue
                 if kind == "error":
-                    raise _failure_from(payload, settings.upstream_retry_after_max_seconds)
+                    raise _failure_from(payload, settings.upstream_retry_after_max_seconds,
+                                        mid_stream=not first)
                 if kind == "end":
                     if finish_reason is None:
                         raise UpstreamFailure(
