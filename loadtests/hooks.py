@@ -46,7 +46,7 @@ class Progress:
         for record in records:
             self.requests += 1
             self.errors += not record["ok"]
-            if record["cache"] is not None:
+            if record["cache"] is not None and record["kind"] != "quick":
                 self.lookups += 1
                 self.hits += record["cache"] == "hit"
             if record["ttft_ms"] is not None:
@@ -93,8 +93,10 @@ def record(environment: Any, sample: Sample) -> None:
         error = RuntimeError(sample.error) if sample.error else None
         _fire(environment, kind, "full_response", sample.total_ms, sample.output_tokens, error)
     if sample.cache is not None:
+        # Quick checks are not lookups in the service's cache counters: kept apart.
         outcome = f"hit:{sample.tier}" if sample.cache == "hit" else "miss"
-        _fire(environment, "CACHE", outcome, sample.ttft_ms or sample.total_ms)
+        _fire(environment, "QUICK" if sample.kind == "quick" else "CACHE", outcome,
+              sample.ttft_ms or sample.total_ms)
     if sample.model:
         if len(_model_names) < _MAX_NAMES:
             _model_names.add(sample.model)

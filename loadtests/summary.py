@@ -145,8 +145,8 @@ def _series(samples: Sequence[Mapping[str, Any]], start: float, end: float) -> d
                                     "hit_rate_cumulative": [], "full_response_avg_s": [],
                                     "ttft_p95_s": [], "users": []}
     for i, group in enumerate(done):
-        hits += sum(s["cache"] == "hit" for s in group)
-        lookups += sum(s["cache"] is not None for s in group)
+        hits += sum(s["cache"] == "hit" for s in group if s["kind"] in STREAM_KINDS)
+        lookups += sum(s["cache"] is not None for s in group if s["kind"] in STREAM_KINDS)
         misses = [s["total_ms"] / 1000 for s in group
                   if s["ok"] and s["cache"] == "miss" and s["kind"] in STREAM_KINDS]
         ttft = [s["ttft_ms"] / 1000 for s in group if s["ttft_ms"] is not None]
@@ -183,7 +183,9 @@ def build_summary(
     streams = [s for s in samples if s["kind"] in STREAM_KINDS]
     ttft = [s["ttft_ms"] / 1000 for s in streams if s["ttft_ms"] is not None]
     misses = [s["total_ms"] / 1000 for s in streams if s["ok"] and s["cache"] == "miss"]
-    looked_up = [s for s in samples if s["cache"] is not None]
+    # Quick checks are not cache lookups in the service's counters; they get their own rate.
+    looked_up = [s for s in streams if s["cache"] is not None]
+    quick = [s for s in samples if s["kind"] == "quick" and s["cache"] is not None]
     hit_rate_samples = (sum(s["cache"] == "hit" for s in looked_up) / len(looked_up)
                         if looked_up else None)
     errors = [s for s in samples if not s["ok"]]
@@ -217,6 +219,8 @@ def build_summary(
         "cache_hit_rate_samples": _round(hit_rate_samples),
         "cache_hits_by_tier_samples": dict(Counter(
             s["tier"] for s in looked_up if s["cache"] == "hit")),
+        "quick_hit_rate": _round(sum(s["cache"] == "hit" for s in quick) / len(quick))
+        if quick else None,
         **service,
         "cache_hit_rate": hit_rate if hit_rate is not None else _round(hit_rate_samples),
         "cache_hit_rate_agree": (hit_rate is None or hit_rate_samples is None
