@@ -43,6 +43,7 @@ def _build_components(settings: Settings, telemetry: Telemetry) -> Components:
         prewarm = PrewarmScheduler(
             settings, cache, pipeline.answer_for_prewarm, instruments,
             busy=lambda: admission.open >= max(1, settings.max_streams_per_worker // 2),
+            tracer=tracer,
         )
         pipeline.prewarm = prewarm
     return Components(settings, telemetry, upstream, pipeline, cache, prewarm, admission)
