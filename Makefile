@@ -10,6 +10,7 @@ WORKERS ?= 1
 SIM_PORT ?= 8001
 SIM_PROFILE ?= seed
 LOAD_ARGS ?=
+GATE_ARGS ?=
 RUN_DIR ?= $(shell ls -td runs/*/ 2>/dev/null | head -1)
 
 .PHONY: help setup test test-fast lint bench serve sim load gate cache-eval soak rules dashboards up down load-up clean
@@ -48,7 +49,7 @@ load: setup ## the main job: start everything, run the reference load, print the
 	$(PY) -m loadtests run $(LOAD_ARGS)
 
 gate: setup ## judge a finished run folder against targets.yaml (RUN_DIR=runs/...)
-	$(PY) -m loadtests gate $(RUN_DIR)
+	$(PY) -m loadtests gate $(RUN_DIR) $(GATE_ARGS)
 
 cache-eval: setup ## replay the reference workload through the cache: hit rate and precision
 	$(PY) -m loadtests cache-eval
