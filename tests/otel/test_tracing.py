@@ -235,3 +235,28 @@ def test_client_leaving_mid_stream_ends_the_trace(traced: tuple[str, Recording])
     assert client_span.attributes[semconv.ERROR_TYPE] == "cancelled"
     assert by_name[semconv.SPAN_FIRST_TOKEN].end_time <= full.end_time <= server.end_time
     assert semconv.SPAN_CACHE_STORE not in by_name
+
+
+def test_prewarm_is_its_own_trace_linked_to_the_request(simulator: ManagedProcess) -> None:
+    settings = _settings(simulator).replace(prewarm=True)
+    recording = recording_telemetry(settings)
+    with serve_wsgi(create_app(settings, recording.telemetry)) as url:
+        response, events = stream_chat(url, {"message": "How much does the pro plan cost?"})
+        request_trace = _trace_id_of(response)
+
+        def prewarms() -> list[ReadableSpan]:
+            return [s for s in recording.spans.get_finished_spans()
+                    if s.name == semconv.SPAN_CACHE_PREWARM]
+
+        spans = wait_until(prewarms, 10)
+    recording.telemetry.shutdown()
+    assert events[-1].event == "done"
+    assert spans
+    server = _server(_trace(recording, request_trace))
+    for prewarm in spans:
+        assert prewarm.parent is None and prewarm.context.trace_id != request_trace
+        assert [link.context.trace_id for link in prewarm.links] == [request_trace]
+        assert prewarm.links[0].context.span_id == server.context.span_id
+        children = [s for s in recording.spans.get_finished_spans()
+                    if s.parent is not None and s.parent.span_id == prewarm.context.span_id]
+        assert [s.kind for s in children] == [SpanKind.CLIENT]
