@@ -1,15 +1,23 @@
-"""Locust event hooks: chatperf's options, the mix, per-request samples, and the progress file.
+"""Locust event hooks: chatperf's options, the mix, per-request samples, the warm-up, progress.
 
 Each finished request becomes Locust entries (so Locust's stats, CSVs and web UI show TTFT, time
 to ``meta``, inter-token latency, full response, cache outcome and model) and one raw sample.
 Samples travel the way Locust's own stats do: a worker attaches them to its periodic report to
 the master, and only the master (or a local runner) writes ``samples.jsonl`` — so the samples and
 Locust's totals are counted from the same reports, on one machine or several.
+
+With ``--warmup-seconds`` the same users load the service for that long first, uncounted. The
+master (or local runner) ends the warm-up at one moment: it notes the time, reads the service's
+counters (``warmup.json``, the "before" of the run's hit rate), resets Locust's stats and tells
+the workers to reset theirs. A request belongs to the phase in which it *started* — as the
+service counts its cache lookup when it starts — so warm-up requests still finishing afterwards
+go to ``warmup.jsonl`` and never into Locust's entries or ``samples.jsonl``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -20,16 +28,19 @@ from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
 from loadtests.measure import Sample
+from loadtests.runner.service_stats import snapshot
 from loadtests.shapes import DEFAULT_SHAPE, SHAPES
 from loadtests.users.mix import DEFAULT_MIX, MIXES, apply_mix
 
 __all__ = ["Progress", "record"]
 
 _REPORT_KEY = "chatperf_samples"
+_MEASURE_MESSAGE = "chatperf_measure_from"  # master → workers: the warm-up has ended
 _MAX_NAMES = 20  # cap on distinct model names shown, as Locust's own OTel exporter does
 
 _buffer: list[dict[str, Any]] = []
 _model_names: set[str] = set()
+_measure_from = 0.0  # epoch seconds: requests started earlier belong to the warm-up
 
 
 class Progress:
@@ -56,10 +67,10 @@ class Progress:
         if self._file is not None:
             self._file.flush()
 
-    def snapshot(self, users: int) -> dict[str, Any]:
+    def snapshot(self, users: int, phase: str) -> dict[str, Any]:
         ttft = sorted(self.ttft_ms)
         p95 = ttft[min(len(ttft) - 1, int(0.95 * len(ttft)))] / 1000 if ttft else None
-        return {"time": time.time(), "users": users, "requests": self.requests,
+        return {"time": time.time(), "phase": phase, "users": users, "requests": self.requests,
                 "errors": self.errors, "ttft_p95_s": p95,
                 "hit_rate": self.hits / self.lookups if self.lookups else None}
 
@@ -71,6 +82,7 @@ class Progress:
 
 
 _progress = Progress(None)
+_warmup = Progress(None)
 
 
 def _fire(environment: Any, request_type: str, name: str, ms: float | None,
@@ -83,8 +95,13 @@ def _fire(environment: Any, request_type: str, name: str, ms: float | None,
     )
 
 
-def record(environment: Any, sample: Sample) -> None:
-    """Report one finished request to Locust (one entry per figure) and keep its raw sample."""
+def _keep(records: list[dict[str, Any]]) -> None:
+    """Master or local runner: file each sample under the phase in which it started."""
+    _warmup.add([r for r in records if r["started_epoch_s"] < _measure_from])
+    _progress.add([r for r in records if r["started_epoch_s"] >= _measure_from])
+
+
+def _report_to_locust(environment: Any, sample: Sample) -> None:
     kind = "SSE" if sample.kind == "chat" else sample.kind.upper()
     if sample.kind != "quick":
         _fire(environment, kind, "meta", sample.meta_ms)
@@ -102,12 +119,21 @@ def record(environment: Any, sample: Sample) -> None:
             _model_names.add(sample.model)
         name = sample.model if sample.model in _model_names else "other"
         _fire(environment, "MODEL", name, sample.total_ms, sample.output_tokens)
+
+
+def record(environment: Any, sample: Sample) -> None:
+    """Report one finished request to Locust (one entry per figure) and keep its raw sample.
+
+    A warm-up request is kept as a sample of the warm-up only: Locust's stats never see it.
+    """
+    if sample.started_epoch_s >= _measure_from:
+        _report_to_locust(environment, sample)
     record_dict = sample.as_dict()
     record_dict["users"] = environment.runner.user_count if environment.runner else 0
     if isinstance(environment.runner, WorkerRunner):
         _buffer.append(record_dict)
     else:
-        _progress.add([record_dict])
+        _keep([record_dict])
 
 
 @events.init_command_line_parser.add_listener
@@ -127,21 +153,81 @@ def on_init_command_line_parser(parser: Any, **_kwargs: Any) -> None:
                         help="append one JSON line per finished request here (master/local)")
     parser.add_argument("--progress-file", default="", env_var="CHATPERF_PROGRESS_FILE",
                         help="rewrite running totals here every second (master/local)")
+    parser.add_argument("--warmup-seconds", type=float, default=0.0,
+                        env_var="CHATPERF_WARMUP_SECONDS",
+                        help="load this long first without counting it (part of --run-time)")
+    parser.add_argument("--warmup-file", default="", env_var="CHATPERF_WARMUP_FILE",
+                        help="at the warm-up's end write its end time and the service's "
+                             "counters here (master/local)")
+    parser.add_argument("--warmup-samples-file", default="",
+                        env_var="CHATPERF_WARMUP_SAMPLES_FILE",
+                        help="append one JSON line per warm-up request here (master/local)")
+
+
+def _path(option: str) -> Path | None:
+    return Path(option) if option else None
 
 
 @events.init.add_listener
 def on_init(environment: Any, **_kwargs: Any) -> None:
     """Apply the mix; wire samples from workers to the master; start the progress writer."""
-    global _progress
+    global _progress, _warmup
     options = environment.parsed_options
     apply_mix(environment, options.mix)
     if isinstance(environment.runner, WorkerRunner):
+        environment.runner.register_message(_MEASURE_MESSAGE, _on_measure_message)
         return
-    _progress = Progress(Path(options.samples_file) if options.samples_file else None)
+    _begin(options)
+    _progress = Progress(_path(options.samples_file))
+    _warmup = Progress(_path(options.warmup_samples_file))
     if isinstance(environment.runner, MasterRunner):
         environment.events.worker_report.add_listener(_on_worker_report)
     if options.progress_file:
         gevent.spawn(_write_progress, environment, Path(options.progress_file))
+
+
+@events.test_start.add_listener
+def on_test_start(environment: Any, **_kwargs: Any) -> None:
+    """Every node: start in the warm-up if there is one; the master or local runner ends it.
+
+    Workers read the option here, not at ``init``: a worker started by hand gets the master's
+    options with its first spawn message, just before this event.
+    """
+    warmup = _begin(environment.parsed_options)
+    if warmup > 0 and not isinstance(environment.runner, WorkerRunner):
+        gevent.spawn_later(warmup, _end_warmup, environment)
+
+
+def _begin(options: Any) -> float:
+    """Count nothing yet when there is a warm-up; returns its length in seconds."""
+    global _measure_from
+    warmup = float(options.warmup_seconds or 0)
+    _measure_from = math.inf if warmup > 0 else 0.0
+    return warmup
+
+
+def _end_warmup(environment: Any) -> None:
+    """The moment measuring starts: read the service's counters, note the time, reset stats.
+
+    Nothing yields between noting the time and the reset, so no request finishing in between
+    can be counted and then wiped; the counters are read just before (see ``snapshot``).
+    """
+    global _measure_from
+    service = snapshot(environment.host.rstrip("/")) if environment.host else None
+    _measure_from = time.time()
+    environment.runner.stats.reset_all()
+    if isinstance(environment.runner, MasterRunner):
+        environment.runner.send_message(_MEASURE_MESSAGE, _measure_from)
+    path = _path(environment.parsed_options.warmup_file)
+    if path is not None:
+        path.write_text(json.dumps({"ended_epoch_s": _measure_from, "service": service}))
+
+
+def _on_measure_message(environment: Any, msg: Any, **_kwargs: Any) -> None:
+    """Worker: the warm-up is over; drop the stats gathered so far, count from the master's time."""
+    global _measure_from
+    _measure_from = float(msg.data)
+    environment.runner.stats.reset_all()
 
 
 @events.report_to_master.add_listener
@@ -152,19 +238,25 @@ def on_report_to_master(data: dict[str, Any], **_kwargs: Any) -> None:
 
 
 def _on_worker_report(data: dict[str, Any], **_kwargs: Any) -> None:
-    _progress.add(data.get(_REPORT_KEY) or [])
+    _keep(data.get(_REPORT_KEY) or [])
 
 
 @events.quit.add_listener
 def on_quit(**_kwargs: Any) -> None:
-    """Close the samples file once Locust has received its last reports."""
+    """Close the samples files once Locust has received its last reports."""
+    _warmup.close()
     _progress.close()
 
 
 def _write_progress(environment: Any, path: Path) -> None:
+    """Running totals of the current phase, for the runner's progress line."""
     tmp = path.with_suffix(".tmp")
     while not _progress.closed:
         runner = environment.runner
-        tmp.write_text(json.dumps(_progress.snapshot(runner.user_count if runner else 0)))
+        users = runner.user_count if runner else 0
+        warming = math.isinf(_measure_from)
+        current = _warmup.snapshot(users, "warm-up") if warming else _progress.snapshot(
+            users, "measure")
+        tmp.write_text(json.dumps(current))
         os.replace(tmp, path)
         gevent.sleep(1.0)

@@ -3,12 +3,15 @@
 ``summary.json`` is the contract: the verdict table, ``report.html``, ``gate.md`` and
 ``junit.xml`` only read it. Percentiles come from all samples (linear interpolation between
 closest ranks), never from averages of averages; the targets come from ``targets.yaml`` and
-the same ``evaluate`` judges a run at its end and again in the gate.
+the same ``evaluate`` judges a run at its end and again in the gate. Only the measured part is
+judged; the warm-up before it gets its own small block (``warmup``), so the cold-cache figures
+stay visible, and a soak's memory readings become ``rss_growth_pct`` and the ``rss_mb`` series.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -36,6 +39,8 @@ STREAM_KINDS = ("chat", "openai")
 _HIT_RATE_AGREEMENT = 0.01  # samples and the service may differ by rounding, no more
 _SERIES_POINTS = 40
 _HISTOGRAM_BINS = 40
+_RSS_WINDOW_S = 60.0  # memory growth: median of the first minute vs the last minute
+_MB = 1024 * 1024
 
 
 def load_targets(path: Path) -> dict[str, float]:
@@ -94,6 +99,15 @@ def _is_good(sample: Mapping[str, Any], targets: Mapping[str, float]) -> bool:
     ttft_ok = sample["ttft_ms"] is not None and sample["ttft_ms"] <= ttft_limit
     full_ok = sample["cache"] == "hit" or (sample["total_ms"] or math.inf) <= full_limit
     return ttft_ok and full_ok
+
+
+def _lookups(samples: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Streams that reached the cache. Quick checks are not lookups in the service's counters."""
+    return [s for s in samples if s["kind"] in STREAM_KINDS and s["cache"] is not None]
+
+
+def _hit_rate(looked_up: Sequence[Mapping[str, Any]]) -> float | None:
+    return (sum(s["cache"] == "hit" for s in looked_up) / len(looked_up)) if looked_up else None
 
 
 def _service_figures(before: Mapping[str, Any] | None,
@@ -170,6 +184,69 @@ def _histogram(values_s: Sequence[float], limit_s: float) -> dict[str, list[floa
             "counts": counts}
 
 
+def _warmup_figures(run: Mapping[str, Any], samples: Sequence[Mapping[str, Any]],
+                    service_start: Mapping[str, Any] | None,
+                    service_end: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What the uncounted warm-up saw: its requests, errors and (cold-cache) hit rate."""
+    if not run.get("warmup_s"):
+        return None
+    service = _service_figures(service_start, service_end)
+    looked_up = _lookups(samples)
+    rate_samples = _round(_hit_rate(looked_up))
+    rate_service = service["cache_hit_rate_service"]
+    return {"duration_s": run["warmup_s"], "requests": len(samples),
+            "errors": sum(not s["ok"] for s in samples),
+            "cache_lookups_service": service["cache_lookups_service"],
+            "cache_hit_rate_service": rate_service,
+            "cache_lookups_samples": len(looked_up), "cache_hit_rate_samples": rate_samples,
+            "cache_hit_rate": rate_service if rate_service is not None else rate_samples}
+
+
+def _rss_figures(readings: Sequence[Mapping[str, Any]] | None,
+                 start: float) -> tuple[dict[str, Any] | None, dict[str, list[float]] | None]:
+    """Memory growth after the warm-up, from the sampler's raw readings; and the series.
+
+    Growth compares the median of the workers' summed RSS over the first minute after the
+    warm-up with the median over the last minute (a quarter of the run each when it is shorter
+    than four minutes): medians shrug off a single reading taken mid-allocation, which would
+    tilt a least-squares line. The same two medians, over the time between the windows'
+    middles, give the rate per hour, to extrapolate.
+    """
+    after = [r for r in readings or () if r["epoch_s"] >= start]
+    if not after:
+        return None, None
+    t = [r["epoch_s"] - start for r in after]
+    workers = [sum(r["workers_bytes"].values()) / _MB for r in after]
+    master = [r["master_bytes"] / _MB for r in after]
+    window = min(_RSS_WINDOW_S, (t[-1] - t[0]) / 4)
+    first = statistics.median(w for ti, w in zip(t, workers, strict=True) if ti <= t[0] + window)
+    last = statistics.median(w for ti, w in zip(t, workers, strict=True) if ti >= t[-1] - window)
+    before = [r for r in readings or () if r["epoch_s"] < start]
+    hours = (t[-1] - t[0] - window) / 3600
+    figures = {
+        "method": f"workers' RSS summed; median of the first {window:.0f} s after the warm-up "
+                  f"vs median of the last {window:.0f} s",
+        "window_s": _round(window, 1),
+        "samples": len(after),
+        "first_s": _round(t[0], 1),
+        "last_s": _round(t[-1], 1),
+        "start_mb": _round(first, 1),
+        "end_mb": _round(last, 1),
+        "growth_pct": _round((last - first) / first * 100, 2) if first else None,
+        "slope_mb_per_h": _round((last - first) / hours, 2) if hours > 0 else None,
+        "master_start_mb": _round(master[0], 1),
+        "master_end_mb": _round(master[-1], 1),
+        "workers": len(after[-1]["workers_bytes"]),
+        # More pids than workers: a worker was replaced, and its memory started again.
+        "worker_pids_seen": len({pid for r in readings or () for pid in r["workers_bytes"]}),
+        "before_warmup_mb": _round(sum(before[0]["workers_bytes"].values()) / _MB, 1)
+        if before else None,
+    }
+    series = {"t_s": [_round(v, 1) for v in t], "workers": [_round(v, 2) for v in workers],
+              "master": [_round(v, 2) for v in master]}
+    return figures, series
+
+
 def build_summary(
     samples: Sequence[Mapping[str, Any]],
     targets: Mapping[str, float],
@@ -177,22 +254,33 @@ def build_summary(
     service_before: Mapping[str, Any] | None = None,
     service_after: Mapping[str, Any] | None = None,
     locust_entries: Mapping[str, int] | None = None,
+    *,
+    warmup_samples: Sequence[Mapping[str, Any]] = (),
+    service_before_warmup: Mapping[str, Any] | None = None,
+    rss_readings: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The whole ``summary.json`` of one run, verdict included."""
+    """The whole ``summary.json`` of one run, verdict included.
+
+    ``samples`` and ``service_before`` belong to the measured part: with a warm-up,
+    ``service_before`` is the service's counters at its end, and ``warmup_samples`` and
+    ``service_before_warmup`` describe the warm-up itself. ``rss_readings`` come from a soak's
+    memory sampler.
+    """
     start, end = run["started_epoch_s"], run["finished_epoch_s"]
     streams = [s for s in samples if s["kind"] in STREAM_KINDS]
     ttft = [s["ttft_ms"] / 1000 for s in streams if s["ttft_ms"] is not None]
     misses = [s["total_ms"] / 1000 for s in streams if s["ok"] and s["cache"] == "miss"]
     # Quick checks are not cache lookups in the service's counters; they get their own rate.
-    looked_up = [s for s in streams if s["cache"] is not None]
+    looked_up = _lookups(samples)
     quick = [s for s in samples if s["kind"] == "quick" and s["cache"] is not None]
-    hit_rate_samples = (sum(s["cache"] == "hit" for s in looked_up) / len(looked_up)
-                        if looked_up else None)
+    hit_rate_samples = _hit_rate(looked_up)
     errors = [s for s in samples if not s["ok"]]
     transport = [s["ttft_ms"] - s["server_ttft_ms"] for s in streams
                  if s["ttft_ms"] is not None and s["server_ttft_ms"] is not None]
     service = _service_figures(service_before, service_after)
     hit_rate = service["cache_hit_rate_service"]
+    warmup = _warmup_figures(run, warmup_samples, service_before_warmup, service_before)
+    rss, rss_mb = _rss_figures(rss_readings, start)
     summary: dict[str, Any] = {
         "schema": 1,
         "run": dict(run),
@@ -225,6 +313,8 @@ def build_summary(
         "cache_hit_rate": hit_rate if hit_rate is not None else _round(hit_rate_samples),
         "cache_hit_rate_agree": (hit_rate is None or hit_rate_samples is None
                                  or abs(hit_rate - hit_rate_samples) <= _HIT_RATE_AGREEMENT),
+        "warmup": warmup,
+        "warmup_cache_hit_rate": warmup["cache_hit_rate"] if warmup else None,
         "transport_overhead_ms": _round(percentile(transport, 0.5), 2),
         "models": dict(Counter(s["model"] for s in streams if s["model"])),
         "goodput": _round(sum(_is_good(s, targets) for s in samples) / len(samples))
@@ -232,6 +322,9 @@ def build_summary(
         "locust_entries": dict(locust_entries or {}),
         "series": _series(samples, start, end),
         "ttft_histogram": _histogram(ttft, targets.get("perceived_p95_seconds", 1.0)),
+        "rss": rss,
+        "rss_growth_pct": rss["growth_pct"] if rss else None,
+        "rss_mb": rss_mb,
     }
     summary["targets"] = evaluate(summary, targets)
     summary["verdict"] = "pass" if all(t["passed"] for t in summary["targets"]) else "fail"

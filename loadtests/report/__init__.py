@@ -9,6 +9,7 @@ from __future__ import annotations
 from loadtests.report.html import render_html
 from loadtests.report.junit import render_junit
 from loadtests.report.markdown import render_markdown
-from loadtests.report.table import format_value, verdict_table
+from loadtests.report.table import format_value, measured_window, verdict_table
 
-__all__ = ["format_value", "render_html", "render_junit", "render_markdown", "verdict_table"]
+__all__ = ["format_value", "measured_window", "render_html", "render_junit", "render_markdown",
+           "verdict_table"]

@@ -7,7 +7,7 @@ from html import escape
 from typing import Any
 
 from loadtests.report.svg import bar_chart, line_chart
-from loadtests.report.table import format_value, verdict_table
+from loadtests.report.table import format_value, measured_window, verdict_table
 
 __all__ = ["render_html"]
 
@@ -26,7 +26,9 @@ def _target_value(summary: Mapping[str, Any], key: str) -> float | None:
 
 def _charts(summary: Mapping[str, Any]) -> list[str]:
     series, hist = summary["series"], summary["ttft_histogram"]
-    t, label = series["t_s"], "seconds into the run"
+    t = series["t_s"]
+    warmed = summary["run"].get("warmup_s")
+    label = "seconds after the warm-up" if warmed else "seconds into the run"
     ttft_target = _target_value(summary, "perceived_p95_seconds")
     full_target = _target_value(summary, "full_response_avg_seconds_max")
     hit_target = _target_value(summary, "cache_hit_rate_min")
@@ -46,7 +48,22 @@ def _charts(summary: Mapping[str, Any]) -> list[str]:
                    label, lambda v: f"{v:.1f}"),
         line_chart("Errors per interval", t, series["errors"], label, lambda v: f"{v:.0f}"),
         line_chart("Users", t, series["users"], label, lambda v: f"{v:.0f}"),
+        *_memory_charts(summary),
     ]
+
+
+def _memory_charts(summary: Mapping[str, Any]) -> list[str]:
+    """A soak's memory after the warm-up: the workers (whose growth is judged) and the master."""
+    rss, rss_mb = summary.get("rss"), summary.get("rss_mb")
+    if not rss or not rss_mb:
+        return []
+    growth = rss["growth_pct"]
+    title = "Service workers' memory (RSS summed)" + (
+        f", growth {growth:+.2f} %" if growth is not None else "")
+    label = "seconds after the warm-up"
+    return [line_chart(title, rss_mb["t_s"], rss_mb["workers"], label, lambda v: f"{v:.0f} MB"),
+            line_chart("gunicorn master memory (RSS)", rss_mb["t_s"], rss_mb["master"], label,
+                       lambda v: f"{v:.0f} MB")]
 
 
 def render_html(summary: Mapping[str, Any]) -> str:
@@ -68,6 +85,7 @@ def render_html(summary: Mapping[str, Any]) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>{_STYLE}</style></head><body>
 <h1>chatperf load run: <span class="{verdict}">{verdict.upper()}</span></h1>
+<p>{escape(measured_window(summary) or "")}</p>
 <table><tr><th>target</th><th>threshold</th><th>measured</th><th>result</th></tr>{rows}</table>
 <h2>Figures</h2><pre>{escape(verdict_table(summary))}</pre>
 <h2>Plots</h2><div class="charts">{charts}</div>

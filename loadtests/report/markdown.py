@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from loadtests.report.table import format_value
+from loadtests.report.table import format_value, measured_window
 
 __all__ = ["render_markdown"]
 
@@ -13,7 +13,9 @@ __all__ = ["render_markdown"]
 def render_markdown(summary: Mapping[str, Any]) -> str:
     """Targets, baseline comparisons and the run's key figures as Markdown tables."""
     mark = {True: "✅ PASS", False: "❌ FAIL"}
+    window = measured_window(summary)
     lines = [f"## chatperf load gate: {summary['verdict'].upper()}", "",
+             *([window, ""] if window else []),
              "| target | threshold | measured | result |", "|---|---|---|---|"]
     for t in summary["targets"]:
         lines.append(f"| {t['label']} | {t['op']} {format_value(t['threshold'], t['unit'])} "
@@ -32,6 +34,8 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         f"- TTFT p50 / p95 / p99: {format_value(summary['ttft_p50_s'], 's')} / "
         f"{format_value(summary['ttft_p95_s'], 's')} / {format_value(summary['ttft_p99_s'], 's')}",
         f"- service overhead: {format_value(overhead, 'ms')}",
+        *([f"- memory growth after the warm-up: {summary['rss_growth_pct']:+.2f} % "
+           f"({summary['rss']['method']})"] if summary.get("rss_growth_pct") is not None else []),
         f"- run: `{summary['run'].get('id', '')}`, profile `{summary['run'].get('profile')}`, "
         f"{summary['run'].get('users')} users, {summary['run'].get('duration_s')} s",
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["format_value", "verdict_table"]
+__all__ = ["format_value", "measured_window", "verdict_table"]
 
 
 def format_value(value: float | None, unit: str) -> str:
@@ -17,6 +17,32 @@ def format_value(value: float | None, unit: str) -> str:
     if unit == "ms":
         return f"{value:.1f} ms"
     return f"{value:.3f} s"
+
+
+def measured_window(summary: Mapping[str, Any]) -> str | None:
+    """What was judged: the measured seconds, and the warm-up before them (or its absence)."""
+    run = summary["run"]
+    if "warmup_s" not in run:  # a summary written before warm-ups existed
+        return None
+    if not run["warmup_s"]:
+        return f"measured {run['duration_s']} s from a cold start (no warm-up)"
+    w = summary["warmup"]
+    return (f"measured {run['duration_s']} s after a {run['warmup_s']} s warm-up, not counted "
+            f"({w['requests']} requests, {w['errors']} errors, cache hit rate "
+            f"{format_value(w['cache_hit_rate'], 'ratio')} from a cold cache)")
+
+
+def _memory(rss: Mapping[str, Any]) -> str:
+    growth = rss["growth_pct"]
+    slope = rss["slope_mb_per_h"]
+    restarted = rss["worker_pids_seen"] - rss["workers"]
+    workers = f"{rss['workers']} worker{'' if rss['workers'] == 1 else 's'}"
+    return (f"memory (RSS, {workers}): {rss['start_mb']:.1f} MB → "
+            f"{rss['end_mb']:.1f} MB, growth "
+            f"{'no data' if growth is None else f'{growth:+.2f} %'} ({rss['method']}); "
+            f"slope {'no data' if slope is None else f'{slope:+.1f} MB/h'}; master "
+            f"{rss['master_start_mb']:.1f} → {rss['master_end_mb']:.1f} MB"
+            + (f"; {restarted} worker(s) replaced during the run" if restarted > 0 else ""))
 
 
 def _extras(summary: Mapping[str, Any]) -> list[str]:
@@ -46,6 +72,8 @@ def _extras(summary: Mapping[str, Any]) -> list[str]:
         f"{summary.get('cache_lookups_service')} lookups · samples "
         f"{format_value(summary['cache_hit_rate_samples'], 'ratio')} over "
         f"{summary['cache_lookups_samples']} ({agree})")
+    if summary.get("rss"):
+        lines.append(_memory(summary["rss"]))
     for reason, count in summary["errors_by_reason"].items():
         lines.append(f"error x{count}: {reason}")
     return lines
@@ -61,7 +89,8 @@ def verdict_table(summary: Mapping[str, Any]) -> str:
         rows.append((f"vs baseline: {b['metric']}", f"{b['limit_text']}",
                      f"{b['measured']}", "PASS" if b["passed"] else "FAIL"))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = [f"verdict: {summary['verdict'].upper()}"]
+    window = measured_window(summary)
+    lines = [f"verdict: {summary['verdict'].upper()}", *([window] if window else [])]
     for i, row in enumerate(rows):
         lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
         if i == 0:

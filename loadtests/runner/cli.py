@@ -5,14 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from loadtests.runner.config import parse_args
+from loadtests.runner.config import RunConfig, parse_args
 from loadtests.runner.run import HarnessError, run_load
 
-__all__ = ["main"]
+__all__ = ["execute", "main"]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    config = parse_args(argv)
+def execute(config: RunConfig) -> int:
+    """Run ``config`` and turn the outcome into the exit code (shared with the soak)."""
     try:
         result = run_load(config)
     except HarnessError as exc:
@@ -25,3 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"harness error: {exc}", file=sys.stderr)
         return 2
     return 0 if result.passed else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return execute(parse_args(argv))

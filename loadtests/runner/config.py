@@ -1,7 +1,9 @@
 """Options of one load run, from the command line and the standard environment variables.
 
 Everything the runner reads from the environment (``OPENAI_BASE_URL``, ``REDIS_URL``,
-``GRAFANA_URL``/``GRAFANA_TOKEN``) is read here, once, next to the flags.
+``GRAFANA_URL``/``GRAFANA_TOKEN``) is read here, once, next to the flags. ``python -m loadtests
+run`` and ``python -m loadtests soak`` share the options; a soak is a run with a steady shape,
+longer defaults and a memory sampler (``--sample-interval``).
 """
 
 from __future__ import annotations
@@ -17,21 +19,30 @@ from loadtests.shapes import DEFAULT_SHAPE, SHAPES
 from loadtests.simulator.profiles import PROFILES
 from loadtests.users.mix import DEFAULT_MIX, MIXES
 
-__all__ = ["RunConfig", "parse_args", "parse_duration"]
+__all__ = ["SOAK_DEFAULTS", "RunConfig", "parse_args", "parse_duration"]
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
 
 
-def parse_duration(text: str) -> int:
-    """Seconds from ``90``, ``90s``, ``2m``, ``1m30s`` or ``1h``."""
+def _seconds(text: str) -> int:
     match = _DURATION.match(text.strip())
     if not match or not any(match.groups()):
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use e.g. 60s, 2m, 1m30s)")
     hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    total = hours * 3600 + minutes * 60 + seconds
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def parse_duration(text: str) -> int:
+    """Seconds from ``90``, ``90s``, ``2m``, ``1m30s`` or ``1h``."""
+    total = _seconds(text)
     if total <= 0:
         raise argparse.ArgumentTypeError("duration must be positive")
     return total
+
+
+def _parse_warmup(text: str) -> int:
+    """Like ``parse_duration``, but ``0`` is allowed: no warm-up."""
+    return _seconds(text)
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,9 @@ class RunConfig:
     users: int = 30
     spawn_rate: float = 5.0
     duration_s: int = 60
+    # Load before the measured part, not counted: the cache fills towards its steady state (the
+    # targets come from a system in steady state) and connections and workers warm up.
+    warmup_s: int = 20
     profile: str = "seed"
     shape: str = DEFAULT_SHAPE
     mix: str = DEFAULT_MIX
@@ -54,6 +68,7 @@ class RunConfig:
     workers: int = 0
     service_workers: int = 1
     stop_timeout_s: int = 20
+    rss_interval_s: float | None = None  # sample the service's memory this often (soak)
     upstream_url: str | None = None  # OPENAI_BASE_URL: a real upstream, no simulator
     redis_url: str | None = None  # REDIS_URL: an existing Redis, no throwaway one
     grafana_url: str | None = None
@@ -68,25 +83,45 @@ class RunConfig:
                    grafana_token=env.get("GRAFANA_TOKEN") or None, **options)  # type: ignore[arg-type]
 
 
-def _parser() -> argparse.ArgumentParser:
-    d = RunConfig()
-    p = argparse.ArgumentParser(
-        prog="python -m loadtests run",
-        description="Start the simulator, Redis (if installed) and the service as needed, run "
-                    "Locust headless, print the verdict against targets.yaml and write a run "
-                    "folder (summary.json, samples.jsonl, Locust CSVs, report.html).",
-    )
+# A soak: a longer steady run at moderate load, memory sampled throughout; a longer warm-up so
+# that the cache and the workers' first allocations are behind it before growth is measured.
+SOAK_DEFAULTS = RunConfig(users=20, duration_s=1800, warmup_s=60, rss_interval_s=5.0)
+
+
+def _parser(soak: bool) -> argparse.ArgumentParser:
+    d = SOAK_DEFAULTS if soak else RunConfig()
+    if soak:
+        p = argparse.ArgumentParser(
+            prog="python -m loadtests soak",
+            description="A long steady load run that also samples the resident memory (RSS) of "
+                        "the service's gunicorn master and workers and reports its growth after "
+                        "the warm-up (summary.json: rss_growth_pct), besides the usual verdict.")
+        p.add_argument("--sample-interval", type=parse_duration, dest="rss_interval_s",
+                       default=int(d.rss_interval_s or 5), metavar="DURATION",
+                       help=f"time between memory samples (default {d.rss_interval_s:g}s)")
+    else:
+        p = argparse.ArgumentParser(
+            prog="python -m loadtests run",
+            description="Start the simulator, Redis (if installed) and the service as needed, run "
+                        "Locust headless, print the verdict against targets.yaml and write a run "
+                        "folder (summary.json, samples.jsonl, Locust CSVs, report.html).")
     p.add_argument("--users", type=int, default=d.users, help=f"peak users (default {d.users})")
     p.add_argument("--spawn-rate", type=float, default=d.spawn_rate,
                    help=f"users started per second (default {d.spawn_rate:g})")
     p.add_argument("--duration", type=parse_duration, default=d.duration_s,
-                   help=f"how long load is applied, e.g. 60s, 2m (default {d.duration_s}s)")
+                   help=f"how long load is measured, e.g. 60s, 2m (default {d.duration_s}s)")
+    p.add_argument("--warmup", type=_parse_warmup, default=d.warmup_s, dest="warmup_s",
+                   metavar="DURATION",
+                   help=f"load before the measured part, not counted (default {d.warmup_s}s; "
+                        "0: measure from a cold start)")
     p.add_argument("--profile", choices=list(PROFILES), default=d.profile,
                    help="simulator latency profile (ignored with OPENAI_BASE_URL or --host)")
-    p.add_argument("--shape", choices=SHAPES, default=d.shape, help="load shape")
+    if not soak:
+        p.add_argument("--shape", choices=SHAPES, default=d.shape, help="load shape")
     p.add_argument("--mix", choices=list(MIXES), default=d.mix, help="scenario mix")
-    p.add_argument("--arrival-rate", type=float, default=d.arrival_rate,
-                   help="requests started per second with --shape arrival")
+    if not soak:
+        p.add_argument("--arrival-rate", type=float, default=d.arrival_rate,
+                       help="requests started per second with --shape arrival")
     p.add_argument("--think-time", default=d.think_time,
                    help=f"seconds between a user's requests, MIN,MAX (default {d.think_time})")
     p.add_argument("--workload-seed", type=int, default=d.workload_seed,
@@ -95,8 +130,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="extra simulator argument, repeatable (e.g. --sim-arg=--ttft-ms=200)")
     p.add_argument("--targets", type=Path, default=d.targets, help="targets file")
     p.add_argument("--out", type=Path, default=d.out, help="parent of the run folder")
-    p.add_argument("--host", default=None,
-                   help="load this running service instead of starting one (e.g. http://h:8000)")
+    if not soak:  # a soak samples the memory of a service it started itself
+        p.add_argument("--host", default=None, help="load this running service instead of "
+                                                    "starting one (e.g. http://h:8000)")
     p.add_argument("--workers", type=int, default=d.workers,
                    help="Locust worker processes (0: one local process; N: master + N workers)")
     p.add_argument("--service-workers", type=int, default=d.service_workers,
@@ -106,9 +142,12 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def parse_args(argv: Sequence[str] | None = None,
-               environ: Mapping[str, str] | None = None) -> RunConfig:
-    args = vars(_parser().parse_args(argv))
+def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
+               *, soak: bool = False) -> RunConfig:
+    """A run's options (``soak``: the soak's options and defaults)."""
+    args = vars(_parser(soak).parse_args(argv))
     args["duration_s"] = args.pop("duration")
     args["sim_args"] = tuple(args["sim_args"])
+    if soak:
+        args["rss_interval_s"] = float(args["rss_interval_s"])
     return RunConfig.from_env(environ, **args)

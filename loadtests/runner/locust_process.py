@@ -40,6 +40,8 @@ class LocustFiles:
         # file is written once, at exit, from the final totals.
         self.json_prefix = run_dir / "locust_stats"
         self.samples = run_dir / "samples.jsonl"
+        self.warmup = run_dir / "warmup.json"  # the warm-up's end and the service's counters
+        self.warmup_samples = run_dir / "warmup.jsonl"
         self.progress = run_dir / "progress.json"
         self.logs = run_dir / "logs"
 
@@ -47,15 +49,18 @@ class LocustFiles:
 def _chatperf_options(config: RunConfig) -> list[str]:
     return ["-f", str(LOCUSTFILE), "--mix", config.mix, "--load-shape", config.shape,
             "--arrival-rate", str(config.arrival_rate), "--think-time", config.think_time,
-            "--workload-seed", str(config.workload_seed), "--loglevel", "WARNING"]
+            "--workload-seed", str(config.workload_seed), "--warmup-seconds", str(config.warmup_s),
+            "--loglevel", "WARNING"]
 
 
 def _master_argv(config: RunConfig, host: str, files: LocustFiles, port: int) -> list[str]:
     argv = [sys.executable, "-m", "locust", *_chatperf_options(config), "--headless",
             "--host", host, "--users", str(config.users), "--spawn-rate", str(config.spawn_rate),
-            "--run-time", f"{config.duration_s}s", "--stop-timeout", str(config.stop_timeout_s),
+            "--run-time", f"{config.warmup_s + config.duration_s}s",
+            "--stop-timeout", str(config.stop_timeout_s),
             "--csv", str(files.csv_prefix), "--csv-full-history", "--html", str(files.html),
             "--json-file", str(files.json_prefix), "--samples-file", str(files.samples),
+            "--warmup-file", str(files.warmup), "--warmup-samples-file", str(files.warmup_samples),
             "--progress-file", str(files.progress)]
     if config.workers:
         argv += ["--master", "--master-bind-host", LOOPBACK, "--master-bind-port", str(port),
@@ -63,14 +68,18 @@ def _master_argv(config: RunConfig, host: str, files: LocustFiles, port: int) ->
     return argv
 
 
-def _progress_line(files: LocustFiles, elapsed: float, total: int) -> str:
+def _progress_line(files: LocustFiles, elapsed: float, config: RunConfig) -> str:
+    """E.g. ``[  31s/20s+60s] measure · users 30 · requests 52 · …``: figures of this phase."""
+    clock = (f"[{elapsed:4.0f}s/{config.warmup_s}s+{config.duration_s}s]" if config.warmup_s
+             else f"[{elapsed:4.0f}s/{config.duration_s}s]")
     try:
         p = json.loads(files.progress.read_text())
     except (OSError, ValueError):
-        return f"[{elapsed:4.0f}s/{total}s] starting Locust…"
+        return f"{clock} starting Locust…"
     p95 = f"{p['ttft_p95_s']:.3f} s" if p["ttft_p95_s"] is not None else "-"
     hit = f"{p['hit_rate'] * 100:.1f} %" if p["hit_rate"] is not None else "-"
-    return (f"[{elapsed:4.0f}s/{total}s] users {p['users']:>4} · requests {p['requests']:>6} · "
+    phase = "warm-up (not counted)" if p["phase"] == "warm-up" else "measure"
+    return (f"{clock} {phase} · users {p['users']:>4} · requests {p['requests']:>6} · "
             f"errors {p['errors']:>4} · TTFT p95 {p95} · hit rate {hit}")
 
 
@@ -95,15 +104,15 @@ def run_locust(config: RunConfig, host: str, files: LocustFiles, stack: ExitStac
         processes.append(worker)
         stack.callback(worker.stop)
     started = time.monotonic()
-    deadline = started + config.duration_s + config.stop_timeout_s + _GRACE_S
+    deadline = started + config.warmup_s + config.duration_s + config.stop_timeout_s + _GRACE_S
     tty, last_print = out.isatty(), 0.0
     while master.alive() and time.monotonic() < deadline:
         elapsed = time.monotonic() - started
         if tty:
-            out.write("\r" + _progress_line(files, elapsed, config.duration_s).ljust(110))
+            out.write("\r" + _progress_line(files, elapsed, config).ljust(110))
             out.flush()
         elif elapsed - last_print >= 10:
-            out.write(_progress_line(files, elapsed, config.duration_s) + "\n")
+            out.write(_progress_line(files, elapsed, config) + "\n")
             last_print = elapsed
         time.sleep(0.5 if tty else 1.0)
     if tty:

@@ -1,8 +1,10 @@
 """One load run from start to verdict: the function behind ``python -m loadtests run``.
 
 Order matters: the run folder first (so a failure still leaves its logs), then the stack, the
-service's counters before, Locust, the counters after, and only then the summary — derived in
-``loadtests.summary`` — and the writers, which read nothing but that summary.
+service's counters before, Locust (which reads them again at the end of the warm-up, the start
+of what is counted), the counters after, and only then the summary — derived in
+``loadtests.summary`` — and the writers, which read nothing but that summary. A soak adds a
+memory sampler (``rss.py``) over the same run.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, TextIO
 from loadtests.report import render_html, verdict_table
 from loadtests.runner.config import RunConfig
 from loadtests.runner.locust_process import LocustFailed, LocustFiles, run_locust
+from loadtests.runner.rss import RssSampler
 from loadtests.runner.service_stats import snapshot, wait_ready
 from loadtests.runner.stack import start_stack
 from loadtests.summary import build_summary, load_targets
@@ -43,6 +46,25 @@ class RunResult:
     @property
     def passed(self) -> bool:
         return self.summary["verdict"] == "pass"
+
+
+def _read_warmup(files: LocustFiles) -> dict[str, Any]:
+    """When measuring started and the service's counters then, as Locust noted them."""
+    try:
+        return dict(json.loads(files.warmup.read_text()))
+    except (OSError, ValueError) as exc:
+        raise HarnessError(f"the warm-up did not end properly ({exc}); see {files.logs}") from exc
+
+
+def _start_sampler(config: RunConfig, service_pid: int | None, files: LocustFiles,
+                   stack: ExitStack) -> RssSampler | None:
+    if config.rss_interval_s is None:
+        return None
+    if service_pid is None:
+        raise HarnessError("memory sampling needs a service started by this run, not --host")
+    sampler = RssSampler(service_pid, config.rss_interval_s, files.run_dir / "rss.jsonl").start()
+    stack.callback(sampler.stop)
+    return sampler
 
 
 def _read_samples(path: Path) -> list[dict[str, Any]]:
@@ -107,13 +129,17 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
                 stack_info = start_stack(config, stack, processes)
                 out.write(f"chatperf load: {stack_info.describe()}\n")
                 wait_ready(stack_info.host)
-                before = snapshot(stack_info.host)
+                at_start = snapshot(stack_info.host)
+                warmup = (f"after a {config.warmup_s}s warm-up (not counted)" if config.warmup_s
+                          else "from a cold start (no warm-up)")
                 out.write(f"running {config.users} users ({config.shape}, mix {config.mix}) for "
-                          f"{config.duration_s}s → {run_dir}\n")
-                started = time.time()
+                          f"{config.duration_s}s {warmup} → {run_dir}\n")
+                sampler = _start_sampler(config, stack_info.service_pid, files, stack)
+                locust_started = time.time()
                 run_locust(config, stack_info.host, files, stack, processes, out)
                 finished = time.time()
                 after = snapshot(stack_info.host)
+                rss_readings = sampler.stop() if sampler else None
             except (ProcessFailed, LocustFailed) as exc:
                 raise HarnessError(str(exc)) from exc
             finally:
@@ -125,8 +151,16 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
     samples = _read_samples(files.samples)
     if not samples:
         raise HarnessError(f"no requests finished; see {files.logs}")
+    if config.warmup_s:
+        warmup_end = _read_warmup(files)
+        started, before = warmup_end["ended_epoch_s"], warmup_end["service"]
+    else:
+        started, before = locust_started, at_start
     run_meta = {
         "id": run_dir.name, "started_epoch_s": started, "finished_epoch_s": finished,
+        "warmup_s": config.warmup_s,
+        "warmup_started_epoch_s": locust_started if config.warmup_s else None,
+        "rss_interval_s": config.rss_interval_s,
         "duration_s": config.duration_s, "users": config.users, "spawn_rate": config.spawn_rate,
         "shape": config.shape, "mix": config.mix, "think_time": config.think_time,
         "profile": None if (config.host or config.upstream_url) else config.profile,
@@ -136,8 +170,10 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
         "targets_file": str(config.targets),
         "options": {k: str(v) for k, v in asdict(config).items() if "token" not in k},
     }
-    summary = build_summary(samples, targets, run_meta, before, after,
-                            _locust_entries(files.json_prefix))
+    summary = build_summary(
+        samples, targets, run_meta, before, after, _locust_entries(files.json_prefix),
+        warmup_samples=_read_samples(files.warmup_samples),
+        service_before_warmup=at_start if config.warmup_s else None, rss_readings=rss_readings)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     table = verdict_table(summary)
     (run_dir / "verdict.txt").write_text(table + "\n")

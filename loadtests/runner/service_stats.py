@@ -22,10 +22,14 @@ def _get(url: str) -> Any:
 
 
 def snapshot(host: str) -> dict[str, Any] | None:
-    """Both stats documents, or ``None`` when the service does not expose them (or is down)."""
+    """Both stats documents, or ``None`` when the service does not expose them (or is down).
+
+    The cache's counters are read last, so the moment this returns is the boundary of the hit
+    rate: requests started after it are looked up after the counters were read.
+    """
     try:
-        return {"cache": _get(f"{host}/api/cache/stats"),
-                "openai": _get(f"{host}/api/openai/stats")}
+        openai = _get(f"{host}/api/openai/stats")
+        return {"cache": _get(f"{host}/api/cache/stats"), "openai": openai}
     except (urllib.error.URLError, OSError, ValueError):
         return None
 

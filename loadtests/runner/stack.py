@@ -29,6 +29,7 @@ class Stack:
     host: str
     upstream: str
     cache_backend: str
+    service_pid: int | None = None  # the gunicorn master, when the service was started here
 
     def describe(self) -> str:
         return (f"service {self.host} · upstream {self.upstream} · "
@@ -71,4 +72,4 @@ def start_stack(config: RunConfig, stack: ExitStack, processes: list[ManagedProc
         backend = "in-memory (no REDIS_URL and no redis-server binary)"
     service = start_service(env, workers=config.service_workers)
     _started(stack, service, processes)
-    return Stack(service.url, upstream, backend)
+    return Stack(service.url, upstream, backend, service.pid)
