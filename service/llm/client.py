@@ -12,6 +12,7 @@ closes the upstream HTTP response, so the upstream stops generating.
 from __future__ import annotations
 
 import contextlib
+import platform
 import queue
 import threading
 import time
@@ -112,8 +113,7 @@ class _Reader:
         self._request = request
         self._stream: Any = None
         self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="upstream-reader", daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._run, name="upstream-reader", daemon=True).start()
 
     def _run(self) -> None:
         try:
@@ -163,6 +163,10 @@ class UpstreamClient:
                 read_backstop, connect=settings.upstream_connect_timeout_seconds
             ),
         )
+        # The SDK reports the platform on every request; the first ``platform.platform()`` forks
+        # ``uname -p``. Under gevent a fork while the server accepts lets the child steal a
+        # connection, so work it out now, before serving (it is cached for the process).
+        platform.platform()
         parts = urlsplit(str(self._client.base_url))
         default_port = 443 if parts.scheme == "https" else 80
         self._server = (parts.hostname or "", parts.port or default_port)
