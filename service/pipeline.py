@@ -32,6 +32,7 @@ from service.errors import UpstreamFailure
 from service.llm.client import Completion, Keepalive, TokenDelta, UpstreamClient
 from service.llm.router import ModelRouter, RouteDecision
 from service.settings import Settings
+from service.single_flight import SingleFlight
 from service.timings import StreamTimings
 
 __all__ = [
@@ -180,6 +181,7 @@ class ChatPipeline:
         self._instruments = instruments
         self._tracer = tracer
         self._cache = cache
+        self._flights = SingleFlight(settings.ping_interval_seconds)
         # Set after construction: the scheduler needs ``answer_for_prewarm`` of this pipeline.
         self.prewarm = prewarm
 
@@ -267,7 +269,11 @@ class ChatPipeline:
             {"role": "user", "content": request.message},
         ]
         completion: Completion | None = None
-        for item in self._upstream.stream(messages, decision, state.timings, request.max_tokens):
+        items, leader = self._flights.stream(
+            self._flight_key(request, decision),
+            lambda: self._upstream.stream(messages, decision, state.timings, request.max_tokens),
+        )
+        for item in items:
             if isinstance(item, Keepalive):
                 yield Ping()
             elif isinstance(item, TokenDelta):
@@ -281,9 +287,13 @@ class ChatPipeline:
         state.outcome = "ok"
         yield Done(completion.finish_reason, completion.input_tokens, completion.output_tokens,
                    state.timings, _trace_id())
-        # The client has the whole answer; storing and predicting happen after it.
-        if completion.finish_reason == "stop":
+        # The client has the whole answer; storing and predicting happen after it, once.
+        if leader and completion.finish_reason == "stop":
             self._store(request, decision, completion, "".join(state.answer))
+
+    def _flight_key(self, request: ChatRequest, decision: RouteDecision) -> str:
+        question = " ".join(request.message.lower().split())
+        return f"{self.scope(request).key}|{decision.model}|{request.max_tokens}|{question}"
 
     def _store(
         self, request: ChatRequest, decision: RouteDecision, completion: Completion, text: str
