@@ -19,7 +19,7 @@ from tests.loadtests.conftest import TARGETS
 
 pytestmark = pytest.mark.integration
 
-WARMUP_S, DURATION_S, INTERVAL_S = 3, 10, 1
+WARMUP_S, DURATION_S, INTERVAL_S = 3, 8, 1
 
 
 @pytest.fixture(scope="module")
