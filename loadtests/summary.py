@@ -202,15 +202,24 @@ def _warmup_figures(run: Mapping[str, Any], samples: Sequence[Mapping[str, Any]]
             "cache_hit_rate": rate_service if rate_service is not None else rate_samples}
 
 
-def _rss_figures(readings: Sequence[Mapping[str, Any]] | None,
-                 start: float) -> tuple[dict[str, Any] | None, dict[str, list[float]] | None]:
+def _index_entries(snapshot: Mapping[str, Any] | None) -> int | None:
+    """Entries of the cache's semantic index, which each worker holds in its own memory."""
+    return (snapshot or {}).get("cache", {}).get("semantic_index")
+
+
+def _rss_figures(readings: Sequence[Mapping[str, Any]] | None, start: float,
+                 service_before: Mapping[str, Any] | None = None,
+                 service_after: Mapping[str, Any] | None = None,
+                 ) -> tuple[dict[str, Any] | None, dict[str, list[float]] | None]:
     """Memory growth after the warm-up, from the sampler's raw readings; and the series.
 
     Growth compares the median of the workers' summed RSS over the first minute after the
     warm-up with the median over the last minute (a quarter of the run each when it is shorter
     than four minutes): medians shrug off a single reading taken mid-allocation, which would
     tilt a least-squares line. The same two medians, over the time between the windows'
-    middles, give the rate per hour, to extrapolate.
+    middles, give the rate per hour, to extrapolate. Beside them: how many entries the cache's
+    semantic index (kept in every worker, bounded by ``CHAT_CACHE_MAX_ENTRIES``) gained, so
+    growth that follows the index can be told from growth that follows nothing.
     """
     after = [r for r in readings or () if r["epoch_s"] >= start]
     if not after:
@@ -241,6 +250,8 @@ def _rss_figures(readings: Sequence[Mapping[str, Any]] | None,
         "worker_pids_seen": len({pid for r in readings or () for pid in r["workers_bytes"]}),
         "before_warmup_mb": _round(sum(before[0]["workers_bytes"].values()) / _MB, 1)
         if before else None,
+        "semantic_index_start": _index_entries(service_before),
+        "semantic_index_end": _index_entries(service_after),
     }
     series = {"t_s": [_round(v, 1) for v in t], "workers": [_round(v, 2) for v in workers],
               "master": [_round(v, 2) for v in master]}
@@ -280,7 +291,7 @@ def build_summary(
     service = _service_figures(service_before, service_after)
     hit_rate = service["cache_hit_rate_service"]
     warmup = _warmup_figures(run, warmup_samples, service_before_warmup, service_before)
-    rss, rss_mb = _rss_figures(rss_readings, start)
+    rss, rss_mb = _rss_figures(rss_readings, start, service_before, service_after)
     summary: dict[str, Any] = {
         "schema": 1,
         "run": dict(run),

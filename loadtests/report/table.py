@@ -42,6 +42,8 @@ def _memory(rss: Mapping[str, Any]) -> str:
             f"{'no data' if growth is None else f'{growth:+.2f} %'} ({rss['method']}); "
             f"slope {'no data' if slope is None else f'{slope:+.1f} MB/h'}; master "
             f"{rss['master_start_mb']:.1f} → {rss['master_end_mb']:.1f} MB"
+            + (f"; semantic index {rss['semantic_index_start']} → {rss['semantic_index_end']} "
+               "entries" if rss.get("semantic_index_end") is not None else "")
             + (f"; {restarted} worker(s) replaced during the run" if restarted > 0 else ""))
 
 

@@ -62,7 +62,9 @@ def test_memory_growth_compares_medians_after_the_warm_up() -> None:
     clean = build_summary([sample()], TARGETS, meta, rss_readings=readings)["rss"]
     assert clean["slope_mb_per_h"] == pytest.approx(10.0, abs=0.1)
     readings[25] = _reading(readings[25]["epoch_s"], 400.0)
-    summary = build_summary([sample()], TARGETS, meta, rss_readings=readings)
+    index = [{"cache": {"lookups": 0, "hits": 0, "semantic_index": n}, "openai": {"models": {}}}
+             for n in (500, 2600)]
+    summary = build_summary([sample()], TARGETS, meta, *index, rss_readings=readings)
     rss = summary["rss"]
     assert rss["samples"] == 361 and rss["first_s"] == 0 and rss["last_s"] == 1800
     assert rss["window_s"] == 60
@@ -73,8 +75,11 @@ def test_memory_growth_compares_medians_after_the_warm_up() -> None:
     assert rss["slope_mb_per_h"] == pytest.approx(10.0, abs=0.2)
     assert rss["workers"] == rss["worker_pids_seen"] == 2
     assert rss["before_warmup_mb"] == 150.0
+    assert (rss["semantic_index_start"], rss["semantic_index_end"]) == (500, 2600)
     assert len(summary["rss_mb"]["t_s"]) == 361 == len(summary["rss_mb"]["workers"])
-    assert "memory (RSS, 2 workers): 200.1 MB → 204.9 MB, growth +2.4" in verdict_table(summary)
+    table = verdict_table(summary)
+    assert "memory (RSS, 2 workers): 200.1 MB → 204.9 MB, growth +2.4" in table
+    assert "semantic index 500 → 2600 entries" in table
     assert "memory (RSS summed), growth +2.4" in render_html(summary)
 
 
