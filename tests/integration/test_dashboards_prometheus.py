@@ -124,11 +124,18 @@ def _dashboard_queries() -> list[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def loaded(stack: dict) -> dict:
     """The stack after the load, once Prometheus has scraped it and evaluated the rules."""
-    # One request first, so every series exists before the load; then the load paced over
-    # ~10 s, so the 1 s scrapes see counters grow (rate() of a counter that never moved is 0).
+    # One request first, and wait until Prometheus has scraped it, so every series exists before
+    # the load; then the load paced over ~10 s, with a new question every tenth request so that
+    # misses (and upstream calls) keep coming, and the 1 s scrapes see every counter grow
+    # (rate() of a counter that never moved is 0, and a ratio of two such rates is NaN).
     _stream(stack["service"], QUESTIONS[0])
-    time.sleep(2.5)
-    messages = [QUESTIONS[i % len(QUESTIONS)] for i in range(REQUESTS - 1)]
+    deadline = time.monotonic() + 30
+    while not _query(stack["prometheus"], "chat_requests_total") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    messages = [
+        f"{QUESTIONS[0]} (variant {i})" if i % 10 == 0 else QUESTIONS[i % len(QUESTIONS)]
+        for i in range(REQUESTS - 1)
+    ]
 
     def paced(index_message: tuple[int, str]) -> str:
         time.sleep(index_message[0] * PACE_SECONDS)
