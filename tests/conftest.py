@@ -6,7 +6,7 @@ where a missing part is a failure, never a silent skip.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
@@ -52,3 +52,18 @@ def chat_service(simulator: ManagedProcess) -> Iterator[ManagedProcess]:
     proc = start_service(service_env(simulator.url))
     yield proc
     proc.stop()
+
+
+@pytest.fixture
+def start_sim() -> Iterator[Callable[..., ManagedProcess]]:
+    """Start simulators (any profile, seed or faults); all stopped after the test."""
+    started: list[ManagedProcess] = []
+
+    def start(profile: str = "fast", extra_args: Sequence[str] = ()) -> ManagedProcess:
+        proc = start_simulator(profile, extra_args=extra_args)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()

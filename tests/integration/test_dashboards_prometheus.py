@@ -12,7 +12,6 @@ import json
 import math
 import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +31,7 @@ from service.processes import (
     start_simulator,
     wait_for_http,
 )
+from tests.support import require_binary
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -48,12 +48,7 @@ PACE_SECONDS = 0.1  # between request starts
 
 @pytest.fixture(scope="module")
 def prometheus_binary() -> str:
-    path = shutil.which("prometheus")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("prometheus is required under CI (Debian package prometheus)")
-        pytest.skip("prometheus not installed (Debian package prometheus)")
-    return path
+    return require_binary("prometheus", "prometheus")
 
 
 @pytest.fixture(scope="module")

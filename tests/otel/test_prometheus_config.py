@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 from otel.rules import RULES_PATH
+from tests.support import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_PATH = ROOT / "otel" / "prometheus.yml"
@@ -41,11 +39,7 @@ def test_scrapes_the_service_and_the_collector() -> None:
 
 
 def test_promtool_check_config() -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("promtool is required under CI (Debian package prometheus)")
-        pytest.skip("promtool not installed (Debian package prometheus)")
+    promtool = require_binary("promtool", "prometheus")
     result = subprocess.run([promtool, "check", "config", str(CONFIG_PATH)],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import shutil
 import subprocess
@@ -21,18 +20,14 @@ from otel import semconv
 from otel.rules import RULES_PATH, load_targets, render_rules
 from otel.rules.__main__ import main
 from otel.rules.generate import BURN_RATE_WINDOWS, PAGE_HIT_RATE_FACTOR, PAGE_MEAN_FACTOR
+from tests.support import require_binary
 
 TESTS_DIR = RULES_PATH.parent / "tests"
 
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("promtool is required under CI (Debian package prometheus)")
-        pytest.skip("promtool not installed (Debian package prometheus)")
-    return path
+    return require_binary("promtool", "prometheus")
 
 
 def _rules() -> dict[str, list[dict]]:

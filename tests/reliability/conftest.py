@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
 
-from service.processes import ManagedProcess, start_simulator
+from service.processes import ManagedProcess
 
 # Short deadlines so every fault resolves in about a second.
 FAST_FAILING = {
@@ -20,21 +20,16 @@ FAST_FAILING = {
 
 
 @pytest.fixture
-def start_faulty_simulator() -> Iterator[Callable[..., ManagedProcess]]:
+def start_faulty_simulator(start_sim) -> Callable[..., ManagedProcess]:
     """Start a simulator with the given ``--fault`` flags (and profile); stopped afterwards."""
-    started: list[ManagedProcess] = []
 
     def start(*faults: str, profile: str = "fast", stall_seconds: float = 30) -> ManagedProcess:
         args = ["--seed", "3", "--stall-seconds", str(stall_seconds)]
         for fault in faults:
             args += ["--fault", fault]
-        proc = start_simulator(profile, extra_args=args)
-        started.append(proc)
-        return proc
+        return start_sim(profile, args)
 
-    yield start
-    for proc in started:
-        proc.stop()
+    return start
 
 
 def sim_stats(simulator: ManagedProcess) -> dict:

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 
 import openai
 import pytest
 
-from service.processes import ManagedProcess, start_simulator
-
-
-@pytest.fixture
-def start_sim() -> Iterator[Callable[..., ManagedProcess]]:
-    """Start extra simulators (other profile, seed or faults); all stopped after the test."""
-    started: list[ManagedProcess] = []
-
-    def start(profile: str = "fast", extra_args: Sequence[str] = ()) -> ManagedProcess:
-        proc = start_simulator(profile, extra_args=extra_args)
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.stop()
+from service.processes import ManagedProcess
 
 
 @pytest.fixture
