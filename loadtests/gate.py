@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.report import render_junit, render_markdown, verdict_table
-from loadtests.summary import TARGETS, evaluate, load_targets
+from loadtests.summary import TARGETS, evaluate, load_targets, overall_verdict
 
 __all__ = ["MARGINS", "GateError", "compare_baseline", "judge", "main"]
 
@@ -90,7 +90,7 @@ def judge(summary: Mapping[str, Any], targets: Mapping[str, float],
     judged["targets"] = evaluate(summary, targets)
     judged["baseline"] = compare_baseline(summary, baseline) if baseline else []
     checks = [*judged["targets"], *judged["baseline"]]
-    judged["verdict"] = "pass" if all(check["passed"] for check in checks) else "fail"
+    judged["verdict"] = overall_verdict(checks)
     return judged
 
 
@@ -100,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--targets", type=Path, default=Path("targets.yaml"), help="targets file")
     p.add_argument("--baseline", type=Path, default=None,
                    help="summary.json of an accepted run to compare against")
+    p.add_argument("--strict", action="store_true",
+                   help="an inconclusive target (too few samples to tell) fails the gate too")
     return p
 
 
@@ -125,4 +127,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             handle.write(markdown)
     print(verdict_table(judged))
     print(f"\ngate: {judged['verdict'].upper()} ({args.run_dir}/gate.md, junit.xml)")
-    return 0 if judged["verdict"] == "pass" else 1
+    return exit_code(judged["verdict"], args.strict)
+
+
+def exit_code(verdict: str, strict: bool = False) -> int:
+    """0 pass, 1 fail; inconclusive is 0 (said loudly) unless ``strict``."""
+    if verdict == "inconclusive":
+        return 1 if strict else 0
+    return 0 if verdict == "pass" else 1

@@ -19,11 +19,14 @@ from typing import Any
 
 import yaml
 
+from loadtests.confidence import mean_interval, proportion_interval, quantile_interval
+
 __all__ = [
     "TARGETS",
     "build_summary",
     "evaluate",
     "load_targets",
+    "overall_verdict",
     "percentile",
 ]
 
@@ -72,20 +75,55 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def _meets(value: float, op: str, threshold: float) -> bool:
+    return value <= threshold if op == "<=" else value >= threshold
+
+
 def evaluate(summary: Mapping[str, Any], targets: Mapping[str, float]) -> list[dict[str, Any]]:
-    """Each target's threshold, measured value and result; no data is a failure."""
+    """Each target's threshold, measured value, 95 % interval and result; no data is a failure.
+
+    ``result`` is ``pass`` when the measured value meets the target, ``fail`` when even the best
+    end of its interval misses it, and ``inconclusive`` in between (too few samples to tell).
+    """
     results = []
     for key, threshold in targets.items():
         field, op, label, unit = TARGETS[key]
         measured = summary.get(field)
+        interval = (summary.get("intervals") or {}).get(field)
         if measured is None:
-            passed = False
+            result = "fail"
+        elif _meets(measured, op, threshold):
+            result = "pass"
+        elif interval is not None and _meets(interval[0 if op == "<=" else 1], op, threshold):
+            result = "inconclusive"
         else:
-            passed = measured <= threshold if op == "<=" else measured >= threshold
+            result = "fail"
         results.append({"target": key, "label": label, "metric": field, "op": op,
                         "threshold": threshold, "measured": measured, "unit": unit,
-                        "passed": passed})
+                        "interval": interval, "result": result, "passed": result == "pass"})
     return results
+
+
+def overall_verdict(checks: Sequence[Mapping[str, Any]]) -> str:
+    """``fail`` if any check failed, else ``inconclusive`` if any was, else ``pass``."""
+    results = {check.get("result", "pass" if check["passed"] else "fail") for check in checks}
+    if "fail" in results:
+        return "fail"
+    return "inconclusive" if "inconclusive" in results else "pass"
+
+
+def _intervals(ttft: Sequence[float], misses: Sequence[float], errors: int, requests: int,
+               hits: float | None, lookups: float | None) -> dict[str, list[float] | None]:
+    def rounded(pair: tuple[float, float] | None) -> list[float] | None:
+        return None if pair is None else [round(pair[0], 4), round(pair[1], 4)]
+
+    return {
+        "ttft_p95_s": rounded(quantile_interval(ttft, 0.95)),
+        "full_response_avg_s": rounded(mean_interval(misses)),
+        "error_rate": rounded(proportion_interval(errors, requests)),
+        "cache_hit_rate": rounded(proportion_interval(hits, lookups))
+        if hits is not None and lookups else None,
+    }
 
 
 def _is_good(sample: Mapping[str, Any], targets: Mapping[str, float]) -> bool:
@@ -337,6 +375,11 @@ def build_summary(
         "rss_growth_pct": rss["growth_pct"] if rss else None,
         "rss_mb": rss_mb,
     }
+    lookups = service["cache_lookups_service"] or len(looked_up)
+    summary["intervals"] = _intervals(
+        ttft, misses, len(errors), len(samples),
+        hit_rate * lookups if hit_rate is not None else None, lookups,
+    )
     summary["targets"] = evaluate(summary, targets)
-    summary["verdict"] = "pass" if all(t["passed"] for t in summary["targets"]) else "fail"
+    summary["verdict"] = overall_verdict(summary["targets"])
     return summary

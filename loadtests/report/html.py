@@ -74,8 +74,8 @@ def render_html(summary: Mapping[str, Any]) -> str:
         f"<tr><td>{escape(t['label'])}</td><td>{escape(t['op'])} "
         f"{escape(format_value(t['threshold'], t['unit']))}</td>"
         f"<td>{escape(format_value(t['measured'], t['unit']))}</td>"
-        f"<td class=\"{'pass' if t['passed'] else 'fail'}\">"
-        f"{'PASS' if t['passed'] else 'FAIL'}</td></tr>"
+        f"<td class=\"{'fail' if t['result'] == 'fail' else 'pass'}\">"
+        f"{t['result'].upper()}</td></tr>"
         for t in summary["targets"])
     settings = "".join(f"<tr><th>{escape(str(k))}</th><td>{escape(str(v))}</td></tr>"
                        for k, v in run.items())

@@ -13,13 +13,20 @@ __all__ = ["render_markdown"]
 def render_markdown(summary: Mapping[str, Any]) -> str:
     """Targets, baseline comparisons and the run's key figures as Markdown tables."""
     mark = {True: "✅ PASS", False: "❌ FAIL"}
+
+    def _result_mark(target: Mapping[str, Any]) -> str:
+        if target["result"] == "inconclusive":
+            low, high = (format_value(v, target["unit"]) for v in target["interval"])
+            return f"⚠️ INCONCLUSIVE (95 % CI {low} to {high}; run longer)"
+        return mark[target["passed"]]
+
     window = measured_window(summary)
     lines = [f"## chatperf load gate: {summary['verdict'].upper()}", "",
              *([window, ""] if window else []),
              "| target | threshold | measured | result |", "|---|---|---|---|"]
     for t in summary["targets"]:
         lines.append(f"| {t['label']} | {t['op']} {format_value(t['threshold'], t['unit'])} "
-                     f"| {format_value(t['measured'], t['unit'])} | {mark[t['passed']]} |")
+                     f"| {format_value(t['measured'], t['unit'])} | {_result_mark(t)} |")
     if summary.get("baseline"):
         lines += ["", "| vs baseline | baseline | measured | allowed | result |",
                   "|---|---|---|---|---|"]

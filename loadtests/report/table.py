@@ -81,12 +81,22 @@ def _extras(summary: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _measured(target: Mapping[str, Any]) -> str:
+    """The value, with its 95 % interval when the run was too small to judge it."""
+    text = format_value(target["measured"], target["unit"])
+    interval = target.get("interval")
+    if target["result"] == "inconclusive" and interval:
+        low, high = (format_value(v, target["unit"]) for v in interval)
+        text += f" (95 % CI {low} to {high}: too few samples, run longer)"
+    return text
+
+
 def verdict_table(summary: Mapping[str, Any]) -> str:
     """Each target with threshold, measured value and PASS/FAIL, then the run's key figures."""
     rows = [("target", "threshold", "measured", "result")]
     for t in summary["targets"]:
         rows.append((t["label"], f"{t['op']} {format_value(t['threshold'], t['unit'])}",
-                     format_value(t["measured"], t["unit"]), "PASS" if t["passed"] else "FAIL"))
+                     _measured(t), t["result"].upper()))
     for b in summary.get("baseline", []):
         rows.append((f"vs baseline: {b['metric']}", f"{b['limit_text']}",
                      f"{b['measured']}", "PASS" if b["passed"] else "FAIL"))

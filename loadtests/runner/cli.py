@@ -1,10 +1,14 @@
-"""``python -m loadtests run``: parse the options, run, exit 0 on pass, 1 on a miss, 2 if stuck."""
+"""``python -m loadtests run``: parse the options, run, exit 0 on pass, 1 on a miss, 2 if stuck.
+
+An inconclusive verdict (a target missed by a run too small to tell) exits 0 unless ``--strict``.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
 
+from loadtests.gate import exit_code
 from loadtests.runner.config import RunConfig, parse_args
 from loadtests.runner.run import HarnessError, run_load
 
@@ -24,7 +28,7 @@ def execute(config: RunConfig) -> int:
     except (OSError, ValueError) as exc:  # unreadable targets file, run folder not writable
         print(f"harness error: {exc}", file=sys.stderr)
         return 2
-    return 0 if result.passed else 1
+    return exit_code(result.verdict, config.strict)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -44,8 +44,8 @@ class RunResult:
     pids: tuple[int, ...]  # every process the run started, for callers that check cleanup
 
     @property
-    def passed(self) -> bool:
-        return self.summary["verdict"] == "pass"
+    def verdict(self) -> str:
+        return str(self.summary["verdict"])
 
 
 def _read_warmup(files: LocustFiles) -> dict[str, Any]:
