@@ -11,6 +11,7 @@ SIM_PORT ?= 8001
 SIM_PROFILE ?= seed
 LOAD_ARGS ?=
 GATE_ARGS ?=
+SOAK_ARGS ?=
 RUN_DIR ?= $(shell ls -td runs/*/ 2>/dev/null | head -1)
 
 .PHONY: help setup test test-fast lint bench serve sim load gate cache-eval soak rules dashboards up down load-up clean
@@ -50,6 +51,9 @@ load: setup ## the main job: start everything, run the reference load, print the
 
 gate: setup ## judge a finished run folder against targets.yaml (RUN_DIR=runs/...)
 	$(PY) -m loadtests gate $(RUN_DIR) $(GATE_ARGS)
+
+soak: setup ## 30-minute steady load that samples the service's memory (SOAK_ARGS="--users 20 ...")
+	$(PY) -m loadtests soak $(SOAK_ARGS)
 
 cache-eval: setup ## replay the reference workload through the cache: hit rate and precision
 	$(PY) -m loadtests cache-eval
