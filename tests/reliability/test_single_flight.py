@@ -25,9 +25,10 @@ def _answer(events: list) -> str:
 
 
 def test_identical_concurrent_questions_share_one_upstream_call(
-    start_faulty_simulator, start_chat_service
+    start_sim, start_chat_service
 ) -> None:
-    simulator = start_faulty_simulator(profile="fast")
+    # A first token a second away: every caller arrives while the one upstream call is open.
+    simulator = start_sim("fast", ["--ttft-ms", "1000"])
     service = start_chat_service(simulator.url, CHAT_PREWARM="0")
     question = "What does the Enterprise plan include for audit logs?"
     with ThreadPoolExecutor(max_workers=CALLERS) as pool:
