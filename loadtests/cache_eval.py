@@ -31,6 +31,8 @@ CacheFactory = Callable[[tuple[str, ...]], ChatCache]
 
 @dataclass
 class EvalResult:
+    """The tallies of one replayed part (tuning or held-out) of the workload."""
+
     part: str
     requests: int = 0
     hits: int = 0

@@ -39,6 +39,8 @@ class HarnessError(RuntimeError):
 
 @dataclass(frozen=True)
 class RunResult:
+    """What a finished run left: its folder, its summary and the processes it started."""
+
     run_dir: Path
     summary: dict[str, Any]
     pids: tuple[int, ...]  # every process the run started, for callers that check cleanup

@@ -65,6 +65,8 @@ class Turn:
 
 @dataclass(frozen=True)
 class Canonical:
+    """One canonical question of the workload with its variations, follow-ups and near-misses."""
+
     id: str
     category: str
     split: str
@@ -89,6 +91,9 @@ class Canonical:
 
 @dataclass(frozen=True)
 class Workload:
+    """The reference workload: canonical questions, traffic mix and popularity, and the seeded
+    session generator the load tests and cache-eval draw from."""
+
     canonical: tuple[Canonical, ...]
     mix: dict[str, float]
     zipf_exponent: float

@@ -14,6 +14,8 @@ __all__ = ["CircuitBreaker"]
 
 
 class CircuitBreaker:
+    """Skips a failing or slow Redis for a cooldown, then lets one call probe it again."""
+
     def __init__(self, cooldown_seconds: float) -> None:
         self.cooldown_seconds = cooldown_seconds
         self._open_until = 0.0

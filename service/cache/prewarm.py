@@ -45,6 +45,9 @@ def _meaning(question: str) -> str:
 
 
 class PrewarmScheduler:
+    """Predicts likely follow-ups after an answer and generates them in the background, within
+    a concurrency bound and a per-minute budget, yielding to user traffic."""
+
     def __init__(self, settings: Any, cache: ChatCache, answerer: Answerer,
                  instruments: ChatInstruments | None = None,
                  busy: Callable[[], bool] | None = None,

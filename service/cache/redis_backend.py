@@ -70,6 +70,9 @@ _BYTES_SAMPLE = 20
 
 
 class RedisBackend:
+    """The production backend: entries in Redis, shared by every worker and process, with TTL,
+    an LRU size bound and time-boxed calls."""
+
     name = "redis"
 
     def __init__(self, url: str, namespace: str, ttl_seconds: float, max_entries: int,

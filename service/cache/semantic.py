@@ -32,6 +32,8 @@ _GENERIC_SHARE = 0.05
 
 @dataclass(frozen=True)
 class SemanticMatch:
+    """A cached question that passed the guards, with its similarity score."""
+
     entry_key: str
     score: float
     question: Analysis
