@@ -36,7 +36,8 @@ from service.single_flight import SingleFlight
 from service.timings import StreamTimings
 
 __all__ = [
-    "ChatPipeline", "CollectedAnswer", "Done", "Failed", "Meta", "Ping", "Token", "collect_answer",
+    "ChatPipeline", "CollectedAnswer", "Done", "Failed", "Keepalive", "Meta", "Token",
+    "collect_answer",
 ]
 
 # Replayed answers are cut like tokens: a word with its trailing space.
@@ -77,11 +78,6 @@ class Token:
 
 
 @dataclass(frozen=True)
-class Ping:
-    """Nothing to send for a while; write a keep-alive."""
-
-
-@dataclass(frozen=True)
 class Done:
     """The answer is complete."""
 
@@ -109,7 +105,8 @@ class Failed:
     failure: UpstreamFailure
 
 
-PipelineEvent = Meta | Token | Ping | Done | Failed
+# ``Keepalive`` passes through from the upstream client: nothing to send for a while.
+PipelineEvent = Meta | Token | Keepalive | Done | Failed
 
 
 @dataclass(frozen=True)
@@ -275,7 +272,7 @@ class ChatPipeline:
         )
         for item in items:
             if isinstance(item, Keepalive):
-                yield Ping()
+                yield item
             elif isinstance(item, TokenDelta):
                 state.answer.append(item.text)
                 yield Token(item.text)

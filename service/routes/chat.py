@@ -16,7 +16,15 @@ from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 from service.chat_request import ChatRequest, parse_chat_body, read_json_body
 from service.components import components
 from service.errors import SHUTTING_DOWN, ValidationFailed, error_body
-from service.pipeline import Done, Failed, Meta, Ping, PipelineEvent, Token, collect_answer
+from service.pipeline import (
+    Done,
+    Failed,
+    Keepalive,
+    Meta,
+    PipelineEvent,
+    Token,
+    collect_answer,
+)
 from service.sse import format_comment, format_event
 
 __all__ = ["SSE_HEADERS", "bp", "render_sse"]
@@ -69,7 +77,7 @@ def render_sse(
             yield format_event("token", {"delta": event.delta})
         elif isinstance(event, Meta):
             yield format_event("meta", event.as_dict())
-        elif isinstance(event, Ping):
+        elif isinstance(event, Keepalive):
             yield format_comment("ping")
         elif isinstance(event, Done):
             yield format_event("done", event.as_dict())

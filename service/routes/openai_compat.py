@@ -17,7 +17,15 @@ from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 from service.chat_request import ChatMessage, ChatRequest, model_choice, read_json_body
 from service.components import components
 from service.errors import SHUTTING_DOWN, UpstreamFailure, ValidationFailed, error_body
-from service.pipeline import Done, Failed, Meta, Ping, PipelineEvent, Token, collect_answer
+from service.pipeline import (
+    Done,
+    Failed,
+    Keepalive,
+    Meta,
+    PipelineEvent,
+    Token,
+    collect_answer,
+)
 from service.routes.chat import SSE_HEADERS
 from service.settings import Settings
 from service.sse import format_comment, format_data
@@ -131,7 +139,7 @@ class _Chunks:
                 return
             if isinstance(event, Token):
                 yield self.chunk({"content": event.delta})
-            elif isinstance(event, Ping):
+            elif isinstance(event, Keepalive):
                 yield format_comment("ping")
             elif isinstance(event, Done):
                 yield self.chunk({}, event.finish_reason)
