@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from loadtests.processes import ManagedProcess, start_service, start_simulator
 from otel.testing import OtlpReceiver
-from service.processes import ManagedProcess, start_service, start_simulator
 from service.sse import iter_events
 
 __all__ = ["Figures", "OverheadReport", "measure_overhead"]

@@ -81,6 +81,9 @@ METRIC_CACHE_LOOKUP_DURATION = "chat.cache.lookup.duration"  # histogram, s: hit
 METRIC_ACTIVE_STREAMS = "chat.active_streams"  # up-down counter
 METRIC_UPSTREAM_ERRORS = "chat.upstream.errors"  # counter
 METRIC_UPSTREAM_TTFT = "chat.upstream.time_to_first_token"  # histogram, s: upstream's own TTFT
+# histogram, s: what the service adds to one request's TTFT: its TTFT minus the upstream TTFT of
+# the call it led (misses that started an upstream call only), so it is never negative.
+METRIC_TTFT_OVERHEAD = "chat.time_to_first_token.overhead"
 METRIC_CACHE_PREWARM = "chat.cache.prewarm"  # counter
 METRIC_REQUESTS = "chat.requests"  # counter: every chat request by route and outcome
 METRIC_ROUTER_DECISIONS = "chat.router.decisions"  # counter: model routing split and reason
@@ -96,6 +99,7 @@ LABEL_TIER = "tier"  # "exact" | "variation" | "semantic" | "none"
 LABEL_ERROR_TYPE = "error_type"  # upstream error class, e.g. "timeout", "rate_limited"
 LABEL_OUTCOME = "outcome"  # prewarm: "made" | "used" | "wasted" | "skipped"; requests: "ok" | ...
 LABEL_REASON = "reason"  # router decision reason
+LABEL_ORIGIN = "origin"  # upstream calls: "request" (a client waits) | "prewarm" (background)
 
 # Bucket edges resolve the targets: 1 s TTFT and 6.21 s mean full response (DESIGN §4).
 TTFT_BUCKETS_S = (
@@ -118,6 +122,7 @@ PROM_CACHE_LOOKUP_DURATION = "chat_cache_lookup_duration_seconds"
 PROM_ACTIVE_STREAMS = "chat_active_streams"
 PROM_UPSTREAM_ERRORS = "chat_upstream_errors_total"
 PROM_UPSTREAM_TTFT = "chat_upstream_time_to_first_token_seconds"
+PROM_TTFT_OVERHEAD = "chat_time_to_first_token_overhead_seconds"
 PROM_CACHE_PREWARM = "chat_cache_prewarm_total"
 PROM_REQUESTS = "chat_requests_total"
 PROM_ROUTER_DECISIONS = "chat_router_decisions_total"

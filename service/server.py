@@ -18,7 +18,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from service.processes import ManagedProcess, start_simulator
+from loadtests.processes import ManagedProcess, start_simulator
 from service.settings import Settings
 
 __all__ = ["serve"]

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
-from service.processes import ManagedProcess, start_redis, start_service, start_simulator
+from loadtests.processes import ManagedProcess, start_redis, start_service, start_simulator
 from tests.support import require_binary, service_env
 
 

@@ -16,8 +16,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TextIO
 
+from loadtests.processes import LOOPBACK, ManagedProcess, free_port
 from loadtests.runner.config import RunConfig
-from service.processes import LOOPBACK, ManagedProcess, free_port
 
 __all__ = ["LocustFailed", "LocustFiles", "run_locust"]
 

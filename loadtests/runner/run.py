@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from loadtests.processes import ManagedProcess, ProcessFailed
 from loadtests.report import render_html, verdict_table
 from loadtests.runner.config import RunConfig
 from loadtests.runner.locust_process import LocustFailed, LocustFiles, run_locust
@@ -28,7 +29,6 @@ from loadtests.runner.rss import RssSampler
 from loadtests.runner.service_stats import snapshot, wait_ready
 from loadtests.runner.stack import start_stack
 from loadtests.summary import build_summary, load_targets
-from service.processes import ManagedProcess, ProcessFailed
 
 __all__ = ["HarnessError", "RunResult", "run_load"]
 

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from service.processes import wait_for_http
+from loadtests.processes import wait_for_http
 
 __all__ = ["snapshot", "wait_ready"]
 

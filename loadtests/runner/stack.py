@@ -10,14 +10,14 @@ import os
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-from loadtests.runner.config import RunConfig
-from service.processes import (
+from loadtests.processes import (
     ManagedProcess,
     redis_server_available,
     start_redis,
     start_service,
     start_simulator,
 )
+from loadtests.runner.config import RunConfig
 
 __all__ = ["Stack", "start_stack"]
 

@@ -22,8 +22,7 @@ import pytest
 import yaml
 
 from dashboards.build import JSON_DIR
-from otel.rules import RULES_PATH
-from service.processes import (
+from loadtests.processes import (
     LOOPBACK,
     ManagedProcess,
     free_port,
@@ -31,6 +30,7 @@ from service.processes import (
     start_simulator,
     wait_for_http,
 )
+from otel.rules import RULES_PATH
 from tests.support import require_binary
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]

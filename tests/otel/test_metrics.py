@@ -15,10 +15,10 @@ from opentelemetry.sdk.metrics.export import HistogramDataPoint
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+from loadtests.processes import ManagedProcess, start_simulator
 from otel import semconv
 from otel.testing import Recording, recording_telemetry, serve_wsgi
 from service.app import create_app
-from service.processes import ManagedProcess, start_simulator
 from service.settings import Settings
 from tests.support import stream_chat
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from loadtests.processes import ManagedProcess
 from otel import semconv
 from otel.testing import wait_until
-from service.processes import ManagedProcess
 from tests.support import stream_chat
 
 REQUESTS = 12

@@ -17,10 +17,10 @@ import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 import service
+from loadtests.processes import ManagedProcess
 from otel import semconv
 from otel.setup import init_telemetry
 from otel.testing import OtlpReceiver, resource_attributes, wait_until
-from service.processes import ManagedProcess
 from service.settings import Settings
 from tests.support import stream_chat
 

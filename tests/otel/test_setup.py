@@ -8,11 +8,11 @@ import httpx
 import pytest
 
 import service
+from loadtests.processes import ManagedProcess
 from otel import semconv
 from otel.setup import init_telemetry
 from otel.testing import recording_telemetry, serve_wsgi
 from service.app import create_app
-from service.processes import ManagedProcess
 from service.settings import Settings
 from tests.support import stream_chat
 

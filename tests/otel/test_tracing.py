@@ -15,10 +15,10 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
+from loadtests.processes import ManagedProcess, start_simulator
 from otel import semconv
 from otel.testing import Recording, recording_telemetry, serve_wsgi, wait_until
 from service.app import create_app
-from service.processes import ManagedProcess, start_simulator
 from service.settings import Settings
 from service.sse import iter_events
 from tests.support import stream_chat

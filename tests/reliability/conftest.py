@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from service.processes import ManagedProcess
+from loadtests.processes import ManagedProcess
 
 # Short deadlines so every fault resolves in about a second.
 FAST_FAILING = {

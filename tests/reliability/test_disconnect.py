@@ -8,8 +8,8 @@ import time
 import httpx
 import pytest
 
+from loadtests.processes import ManagedProcess
 from otel import semconv
-from service.processes import ManagedProcess
 from tests.reliability.conftest import sim_stats
 
 PING = "0.25"

@@ -7,7 +7,7 @@ import threading
 import httpx
 import pytest
 
-from service.processes import ManagedProcess
+from loadtests.processes import ManagedProcess
 from tests.support import stream_chat
 
 

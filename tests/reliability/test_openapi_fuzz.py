@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from service.processes import ManagedProcess
+from loadtests.processes import ManagedProcess
 
 CHECKS = ",".join([
     "not_a_server_error",

@@ -7,7 +7,7 @@ import time
 import httpx
 import redis
 
-from service.processes import ManagedProcess, free_port, start_redis
+from loadtests.processes import ManagedProcess, free_port, start_redis
 from tests.support import require_binary, stream_chat
 
 

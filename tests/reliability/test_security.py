@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from service.processes import ManagedProcess, free_port
+from loadtests.processes import ManagedProcess, free_port
 from tests.support import stream_chat
 
 CLIENT_KEY = "ck-RECOGNISABLE-client-key-4242"

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from service.processes import ManagedProcess
+from loadtests.processes import ManagedProcess
 from service.sse import iter_events
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from service.processes import ManagedProcess
+from loadtests.processes import ManagedProcess
 from tests.support import stream_chat
 
 STREAM = "/api/chat/stream"

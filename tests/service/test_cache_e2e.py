@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from service.processes import ManagedProcess, start_service
+from loadtests.processes import ManagedProcess, start_service
 from tests.support import service_env, stream_chat
 
 

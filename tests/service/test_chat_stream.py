@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from service.processes import ManagedProcess
+from loadtests.processes import ManagedProcess
 from service.sse import iter_events
 from tests.support import stream_chat
 

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from service.processes import ManagedProcess
+from loadtests.processes import ManagedProcess
 from service.sse import iter_events
 
 STREAMS = 200

@@ -6,7 +6,7 @@ import httpx
 import openai
 import pytest
 
-from service.processes import ManagedProcess
+from loadtests.processes import ManagedProcess
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from service.processes import ManagedProcess
+from loadtests.processes import ManagedProcess
 from tests.support import stream_chat
 
 

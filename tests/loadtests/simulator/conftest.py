@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from service.processes import ManagedProcess
+from loadtests.processes import ManagedProcess
 
 
 @pytest.fixture

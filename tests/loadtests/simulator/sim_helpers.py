@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from service.processes import ManagedProcess
+from loadtests.processes import ManagedProcess
 
 QUESTION = [{"role": "user", "content": "How does a semantic cache cut chat latency?"}]
 

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from service.processes import ManagedProcess
+from loadtests.processes import ManagedProcess
 from tests.loadtests.simulator.sim_helpers import chat_body, data_events, sim_stats, wait_for_stats
 
 STREAMS = 300

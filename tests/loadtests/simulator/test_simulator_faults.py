@@ -8,7 +8,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from service.processes import ManagedProcess
+from loadtests.processes import ManagedProcess
 from tests.loadtests.simulator.sim_helpers import (
     chat_body,
     contents,

@@ -6,8 +6,8 @@ import pytest
 
 from loadtests.__main__ import main as loadtests_main
 from loadtests.cache_eval import PRECISION_FLOOR, evaluate, memory_cache, redis_cache_factory
+from loadtests.processes import ManagedProcess
 from loadtests.workload import KINDS, PARTS, Workload
-from service.processes import ManagedProcess
 
 HIT_RATE_TARGET = 0.28  # targets.yaml cache_hit_rate_min
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from loadtests.processes import ManagedProcess, start_redis
 from service.cache import CachedAnswer, CacheScope, ChatCache
-from service.processes import ManagedProcess, start_redis
 from service.settings import Settings
 from tests.service.cache.conftest import Metrics
 from tests.support import require_binary

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from loadtests.processes import ManagedProcess
 from service.cache import CachedAnswer, CacheScope, ChatCache
-from service.processes import ManagedProcess
 from service.settings import Settings
 
 ENTRIES = 10_000
