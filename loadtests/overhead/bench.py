@@ -64,8 +64,7 @@ class Tally:
     tokens: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     cache: Counter[str] = field(default_factory=Counter)
-    window_answers: int = 0
-    window_s: float = 0.0
+    answers_per_s: list[float] = field(default_factory=list)  # one per round
     cpu_s: Counter[str] = field(default_factory=Counter)  # "server", "upstream", "client"
     rounds: list[dict[str, float | int | None]] = field(default_factory=list)
 
@@ -76,8 +75,7 @@ class Tally:
         self.tokens += sum(s.tokens for s in complete)
         self.errors.update(s.error for s in result.samples if s.error is not None)
         self.cache.update(s.cache for s in complete if s.cache is not None)
-        self.window_answers += result.answers_in_window()
-        self.window_s += result.window_end - result.window_start
+        self.answers_per_s.append(result.answers_per_s)
         self.cpu_s.update(cpu_s)
         self.rounds.append({"answers": len(complete), **{
             f"{name}_cpu_s": round(value, 4) for name, value in cpu_s.items()}})

@@ -1,10 +1,12 @@
-"""A lean asyncio client for streamed chat completions: raw HTTP/1.1 over asyncio streams.
+"""A lean asyncio client for streamed chat completions: raw HTTP/1.1 in an ``asyncio.Protocol``.
 
-The benchmark resolves single milliseconds of proxy overhead, so the client must cost far less
-than that per request and must cost the same whichever server it talks to. An HTTP library (or
-Locust) adds a millisecond or more of its own per request; this client writes one request, reads
-chunked SSE bytes and parses JSON only until the first content token. Each virtual user keeps
-one keep-alive connection, as a real OpenAI client does.
+The benchmark resolves single milliseconds of proxy overhead on a machine it shares with the
+servers, so the client must cost far less than that per answer and must cost the same whichever
+server it talks to. An HTTP library (or Locust) adds a millisecond or more per request, and even
+asyncio's stream reader wakes a coroutine per token; a protocol's ``data_received`` callback
+parses the chunked SSE bytes in place and wakes the waiting user once, when the answer ends. JSON
+is parsed only until the first content token. Each virtual user keeps one keep-alive connection,
+as a real OpenAI client does.
 """
 
 from __future__ import annotations
@@ -17,10 +19,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 __all__ = ["Endpoint", "RoundResult", "Sample", "ask", "run_round"]
-
-_HEADER_END = b"\r\n\r\n"
-_CHUNK_LINE_END = b"\r\n"
-_READ_LIMIT = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -42,6 +40,14 @@ class Endpoint:
             base += "/v1"
         return cls(parts.hostname, parts.port or 80, f"{base}/chat/completions")
 
+    def request(self, body: bytes) -> bytes:
+        head = (
+            f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Content-Type: application/json\r\nAccept: text/event-stream\r\n"
+            f"Authorization: Bearer sk-overhead\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        return head.encode("ascii") + body
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -59,174 +65,225 @@ class Sample:
         return None if self.first_token is None else self.first_token - self.started
 
 
-class _StreamError(Exception):
+class _Failed(Exception):
     """The answer did not complete; the message is the error kind counted in the summary."""
 
 
+class _AnswerProtocol(asyncio.Protocol):
+    """One keep-alive connection; parses one streamed response at a time as bytes arrive."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self._answer: asyncio.Future[Sample] | None = None
+
+    # -- connection events
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._answer is not None and not self._answer.done():
+            if self._head_done and self._length is None and not self._chunked and self._done:
+                self._finish()  # a body delimited by the connection's end
+            else:
+                self._fail("cut")
+
+    # -- one request
+    def send(self, request: bytes) -> asyncio.Future[Sample]:
+        assert self.transport is not None and not self.closed
+        self._answer = asyncio.get_running_loop().create_future()
+        self._buffer = b""
+        self._head_done = False
+        self._chunked = False
+        self._length: int | None = None  # Content-Length left to read
+        self._chunk_left = -1  # bytes left in the current chunk, -1: expecting a size line
+        self._sse = b""
+        self._first: float | None = None
+        self._tokens = 0
+        self._done = False
+        self._cache: str | None = None
+        self._keep_alive = True
+        self._started = time.perf_counter()
+        self.transport.write(request)
+        return self._answer
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        self.closed = True
+
+    def _fail(self, kind: str) -> None:
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_exception(_Failed(kind))
+        self.close()
+
+    def _finish(self) -> None:
+        assert self._answer is not None
+        if not self._done:
+            self._fail("no-done")
+            return
+        if not self._keep_alive:
+            self.close()
+        self._answer.set_result(Sample(
+            self._started, self._first, time.perf_counter(), self._tokens,
+            None if self._first is not None else "no-token", self._cache))
+
+    # -- parsing
+    def data_received(self, data: bytes) -> None:
+        if self._answer is None or self._answer.done():
+            return  # bytes after an answer we gave up on
+        try:
+            self._parse(data)
+        except (_Failed, ValueError) as exc:
+            self._fail(str(exc) if isinstance(exc, _Failed) else "bad-response")
+
+    def _parse(self, data: bytes) -> None:
+        self._buffer += data
+        if not self._head_done:
+            end = self._buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            self._head(self._buffer[:end].decode("latin-1"))
+            self._buffer = self._buffer[end + 4:]
+        if self._chunked:
+            self._chunks()
+        elif self._length is not None:
+            body, self._buffer = self._buffer[:self._length], self._buffer[self._length:]
+            self._length -= len(body)
+            self._events(body)
+            if self._length == 0:
+                self._finish()
+        else:
+            body, self._buffer = self._buffer, b""
+            self._events(body)
+
+    def _head(self, head: str) -> None:
+        lines = head.split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if status != 200:
+            raise _Failed(f"http-{status}")  # the body is not needed; the connection is closed
+        self._head_done = True
+        self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        if not self._chunked and "content-length" in headers:
+            self._length = int(headers["content-length"])
+        self._keep_alive = (headers.get("connection", "").lower() != "close"
+                            and (self._chunked or self._length is not None))
+        self._cache = headers.get("x-cache")
+
+    def _chunks(self) -> None:
+        while True:
+            if self._chunk_left < 0:
+                end = self._buffer.find(b"\r\n")
+                if end < 0:
+                    return
+                size = int(self._buffer[:end].split(b";", 1)[0], 16)
+                if size == 0:  # last chunk; no trailers are expected
+                    if len(self._buffer) < end + 4:
+                        return
+                    self._buffer = b""
+                    self._finish()
+                    return
+                self._buffer = self._buffer[end + 2:]
+                self._chunk_left = size + 2  # the data and its CRLF
+            if not self._buffer:
+                return
+            take = self._buffer[:self._chunk_left]
+            self._buffer = self._buffer[len(take):]
+            self._chunk_left -= len(take)
+            if self._chunk_left < 2:  # the CRLF after the data is in ``take``
+                take = take[:len(take) - (2 - self._chunk_left)]
+            if self._chunk_left == 0:
+                self._chunk_left = -1
+            self._events(take)
+
+    def _events(self, data: bytes) -> None:
+        self._sse += data
+        if b"\r" in self._sse:
+            self._sse = self._sse.replace(b"\r\n", b"\n")
+        *events, self._sse = self._sse.split(b"\n\n")
+        for event in events:
+            for line in event.split(b"\n"):
+                if line.startswith(b"data:"):
+                    self._data(line[5:].strip())
+
+    def _data(self, payload: bytes) -> None:
+        if payload == b"[DONE]":
+            self._done = True
+        elif self._first is None or b'"error"' in payload:
+            obj = json.loads(payload)
+            if "error" in obj:
+                raise _Failed("error-event")
+            choices = obj.get("choices") or [{}]
+            if (choices[0].get("delta") or {}).get("content"):
+                self._first = self._first or time.perf_counter()
+                self._tokens += 1
+        elif b'"content"' in payload:
+            self._tokens += 1
+
+
 class _Connection:
-    """One keep-alive HTTP/1.1 connection, reopened when the server closes it."""
+    """A user's connection, reopened when the server closed it or an answer failed."""
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+        self.protocol: _AnswerProtocol | None = None
 
-    async def open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        if self.reader is None or self.writer is None or self.writer.is_closing():
-            self.reader, self.writer = await asyncio.open_connection(
-                self.endpoint.host, self.endpoint.port, limit=_READ_LIMIT
-            )
-        return self.reader, self.writer
+    async def answer(self, body: bytes, timeout_s: float) -> Sample:
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout_s):
+                if self.protocol is None or self.protocol.closed:
+                    _, self.protocol = await asyncio.get_running_loop().create_connection(
+                        _AnswerProtocol, self.endpoint.host, self.endpoint.port)
+                sample = await self.protocol.send(self.endpoint.request(body))
+            # A new connection's set-up counts, as it would for any client.
+            return Sample(started, sample.first_token, sample.ended, sample.tokens, sample.error,
+                          sample.cache)
+        except _Failed as exc:
+            kind = str(exc)
+        except TimeoutError:
+            kind = "timeout"
+        except OSError as exc:
+            kind = type(exc).__name__
+        self.close()
+        return Sample(started, None, time.perf_counter(), 0, kind, None)
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-
-def _request_bytes(endpoint: Endpoint, body: bytes) -> bytes:
-    head = (
-        f"POST {endpoint.path} HTTP/1.1\r\nHost: {endpoint.host}:{endpoint.port}\r\n"
-        f"Content-Type: application/json\r\nAccept: text/event-stream\r\n"
-        f"Authorization: Bearer sk-overhead\r\nContent-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode("ascii") + body
-
-
-def _parse_head(raw: bytes) -> tuple[int, dict[str, str]]:
-    lines = raw.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ", 2)[1])
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return status, headers
-
-
-class _Body:
-    """Reads the response body (chunked, sized or until close) as successive pieces."""
-
-    def __init__(self, reader: asyncio.StreamReader, headers: dict[str, str]) -> None:
-        self.reader = reader
-        self.chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-        length = headers.get("content-length")
-        self.remaining = int(length) if length is not None and not self.chunked else None
-        self.finished = False
-
-    async def read(self) -> bytes:
-        """The next piece of the body; ``b""`` once it has ended."""
-        if self.finished:
-            return b""
-        if self.chunked:
-            size_line = await self.reader.readuntil(_CHUNK_LINE_END)
-            size = int(size_line.split(b";", 1)[0], 16)
-            if size == 0:
-                while await self.reader.readuntil(_CHUNK_LINE_END) != _CHUNK_LINE_END:
-                    pass  # trailers
-                self.finished = True
-                return b""
-            return (await self.reader.readexactly(size + 2))[:-2]
-        if self.remaining is not None:
-            if self.remaining == 0:
-                self.finished = True
-                return b""
-            data = await self.reader.read(min(self.remaining, 65536))
-            if not data:
-                raise _StreamError("cut")
-            self.remaining -= len(data)
-            return data
-        data = await self.reader.read(65536)
-        self.finished = not data
-        return data
-
-
-def _content(payload: bytes) -> str | None:
-    """The content delta of one ``data:`` payload; raises on an in-band error object."""
-    obj = json.loads(payload)
-    if "error" in obj:
-        raise _StreamError("error-event")
-    choices = obj.get("choices") or [{}]
-    return (choices[0].get("delta") or {}).get("content")
-
-
-async def _stream(conn: _Connection, request: bytes, started: float) -> Sample:
-    reader, writer = await conn.open()
-    writer.write(request)
-    await writer.drain()
-    status, headers = _parse_head(await reader.readuntil(_HEADER_END))
-    if status != 200:
-        conn.close()  # the error body is not needed; a fresh connection is simpler than draining
-        raise _StreamError(f"http-{status}")
-    body = _Body(reader, headers)
-    first_token: float | None = None
-    tokens, done, buffer = 0, False, b""
-    while piece := await body.read():
-        buffer += piece
-        if b"\r\n" in buffer:
-            buffer = buffer.replace(b"\r\n", b"\n")
-        *events, buffer = buffer.split(b"\n\n")
-        for event in events:
-            for line in event.split(b"\n"):
-                if not line.startswith(b"data:"):
-                    continue  # comments (": ping"), event names, ids
-                payload = line[5:].strip()
-                if payload == b"[DONE]":
-                    done = True
-                elif first_token is None:
-                    if _content(payload):
-                        first_token = time.perf_counter()
-                        tokens += 1
-                elif b'"error"' in payload:
-                    _content(payload)  # raises if it is an error object, not a token
-                    tokens += 1
-                elif b'"content"' in payload:
-                    tokens += 1
-    if headers.get("connection", "").lower() == "close" or not body.chunked:
-        conn.close()
-    ended = time.perf_counter()
-    if not done:
-        raise _StreamError("no-done")
-    return Sample(started, first_token, ended, tokens, None if first_token else "no-token",
-                  headers.get("x-cache"))
-
-
-async def _one(conn: _Connection, request: bytes, timeout_s: float) -> Sample:
-    started = time.perf_counter()
-    try:
-        async with asyncio.timeout(timeout_s):
-            return await _stream(conn, request, started)
-    except _StreamError as exc:
-        kind = str(exc)
-    except TimeoutError:
-        kind = "timeout"
-    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
-        kind = type(exc).__name__
-    conn.close()
-    return Sample(started, None, time.perf_counter(), 0, kind, None)
+        if self.protocol is not None:
+            self.protocol.close()
+        self.protocol = None
 
 
 async def ask(endpoint: Endpoint, body: bytes, timeout_s: float = 60.0) -> Sample:
     """One streamed answer on a connection of its own (a warm-up or a probe)."""
     conn = _Connection(endpoint)
     try:
-        return await _one(conn, _request_bytes(endpoint, body), timeout_s)
+        return await conn.answer(body, timeout_s)
     finally:
         conn.close()
 
 
 @dataclass(frozen=True)
 class RoundResult:
-    """Every sample of one round, and the window in which throughput is counted."""
+    """Every sample of one round, and its steady rate of answers."""
 
     samples: tuple[Sample, ...]
-    window_start: float  # after the ramp: every user has started
-    window_end: float  # the round's deadline: no request starts after it
-    ended: float  # the last answer of the round finished
+    # Each user's complete answers over the time from its first request to its last answer,
+    # summed over users: a closed loop's throughput, whatever the ramp and the final drain.
+    answers_per_s: float
 
-    def answers_in_window(self) -> int:
-        """Complete answers that ended inside the window (the steady state)."""
-        return sum(1 for s in self.samples
-                   if s.error is None and self.window_start <= s.ended <= self.window_end)
+
+def _user_rate(samples: list[Sample]) -> float:
+    complete = sum(1 for s in samples if s.error is None)
+    if not complete:
+        return 0.0
+    return complete / (samples[-1].ended - samples[0].started)
 
 
 async def run_round(
@@ -239,21 +296,22 @@ async def run_round(
 ) -> RoundResult:
     """``concurrency`` users, each asking in a loop until ``seconds`` have passed; all answers end.
 
-    Users start evenly spread over ``ramp_s`` so that their answers do not stay in lockstep.
-    ``body()`` gives each request's JSON body (a new prompt each time, or a repeated one).
+    Users start evenly spread over ``ramp_s`` so that their answers do not stay in lockstep, and
+    each asks at least once. ``body()`` gives each request's JSON body (a new prompt each time,
+    or a repeated one).
     """
-    start = time.perf_counter()
-    deadline = start + ramp_s + seconds
-    samples: list[Sample] = []
+    deadline = time.perf_counter() + ramp_s + seconds
 
-    async def user(index: int) -> None:
-        conn = _Connection(endpoint)
+    async def user(index: int) -> list[Sample]:
+        conn, samples = _Connection(endpoint), []
         try:
             await asyncio.sleep(ramp_s * index / concurrency)
-            while time.perf_counter() < deadline:
-                samples.append(await _one(conn, _request_bytes(endpoint, body()), timeout_s))
+            while not samples or time.perf_counter() < deadline:
+                samples.append(await conn.answer(body(), timeout_s))
         finally:
             conn.close()
+        return samples
 
-    await asyncio.gather(*(user(i) for i in range(concurrency)))
-    return RoundResult(tuple(samples), start + ramp_s, deadline, time.perf_counter())
+    per_user = await asyncio.gather(*(user(i) for i in range(concurrency)))
+    return RoundResult(tuple(s for samples in per_user for s in samples),
+                       sum(_user_rate(samples) for samples in per_user))

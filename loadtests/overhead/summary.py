@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 from typing import Any
 
 from .bench import PointTallies, Tally
@@ -34,7 +35,7 @@ def side_figures(tally: Tally) -> dict[str, Any]:
         "tokens_per_answer": round(tally.tokens / tally.answers, 2) if tally.answers else None,
         "ttft_ms": {"p50": _ms(percentile(tally.ttfts_s, 50)),
                     "p99": _ms(percentile(tally.ttfts_s, 99))},
-        "answers_per_s": round(tally.window_answers / tally.window_s, 2) if tally.window_s
+        "answers_per_s": round(statistics.fmean(tally.answers_per_s), 2) if tally.answers_per_s
         else None,
         "cpu_ms_per_answer": {name: None if value is None else round(value, 3)
                               for name, value in cpu.items()},
