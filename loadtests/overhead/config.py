@@ -13,7 +13,12 @@ from typing import Any
 __all__ = [
     "COMPARES",
     "DEFAULT_POINTS",
+    "DIRECT",
     "GATE_POINTS",
+    "PEER",
+    "TELEMETRY_OFF",
+    "TELEMETRY_ON",
+    "THROUGH",
     "OverheadConfig",
     "Point",
     "Upstream",
@@ -21,6 +26,10 @@ __all__ = [
 ]
 
 COMPARES = ("proxy", "telemetry")
+
+# The sides (columns) a run compares; every figure is also given against ``DIRECT``.
+DIRECT, THROUGH, PEER = "direct", "through", "peer"
+TELEMETRY_OFF, TELEMETRY_ON = "telemetry off", "telemetry on"
 
 
 @dataclass(frozen=True)

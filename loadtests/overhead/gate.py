@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .config import DIRECT, THROUGH
+
 __all__ = [
     "BASELINE_PATH",
     "DEFAULT_TOLERANCE",
@@ -26,7 +28,7 @@ __all__ = [
 
 BASELINE_PATH = Path(__file__).with_name("baseline.json")
 DEFAULT_TOLERANCE = 0.25
-GATE_SIDE = "through"
+GATE_SIDE = THROUGH
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def baseline_from(summary: dict[str, Any]) -> dict[str, Any]:
         "side": GATE_SIDE,
         "cpu_ratio": side["cpu_ratio"],
         "service_cpu_ms_per_answer": side["cpu_ms_per_answer"]["server"],
-        "upstream_cpu_ms_per_answer": point["sides"]["direct"]["cpu_ms_per_answer"]["upstream"],
+        "upstream_cpu_ms_per_answer": point["sides"][DIRECT]["cpu_ms_per_answer"]["upstream"],
         "answers": side["answers"],
         "duration_s": config["duration_s"],
         "rounds": config["rounds"],

@@ -64,6 +64,13 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         f"Machine: {machine['cpus']} CPUs, {machine['cpu_model'] or 'unknown CPU'}; "
         f"the client runs on the same machine."
     )
+    for point in summary["points"]:
+        on_off = point.get("telemetry_on_off")
+        if on_off:
+            rows.append(f"\nTelemetry on/off at {point['name']} streams: CPU per answer "
+                        f"{_num(on_off['cpu_per_answer'], 3)}, TTFT p50 "
+                        f"{_num(on_off['ttft_p50'], 3)}, answers/s "
+                        f"{_num(on_off['answers_per_s'], 3)}.")
     gate = summary.get("gate")
     if gate:
         rows.append(f"\nGate: {gate['verdict']} — {gate['message']}")

@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 from loadtests.processes import ManagedProcess, start_service, start_simulator
 
 from .client import Endpoint
-from .config import OverheadConfig, Upstream
+from .config import DIRECT, PEER, TELEMETRY_OFF, TELEMETRY_ON, THROUGH, OverheadConfig, Upstream
 
 __all__ = ["Side", "Stack", "raise_fd_limit", "running_stack"]
 
@@ -114,13 +114,13 @@ def running_stack(config: OverheadConfig, upstream: Upstream) -> Iterator[Stack]
                 upstream.profile, port=config.sim_port,
                 extra_args=["--ttft-ms", str(upstream.ttft_ms), "--itl-ms", str(upstream.itl_ms),
                             "--output-tokens", str(upstream.tokens), "--log-level", "WARNING"]))
-            sides = [Side("direct", Endpoint.from_url(sim.url), None, False)]
+            sides = [Side(DIRECT, Endpoint.from_url(sim.url), None, False)]
             env: Mapping[str, str]
             if config.compare == "telemetry":
                 endpoint, receiver = exits.enter_context(_receiver())
                 for name, env in (
-                    ("telemetry off", _service_env(config, sim.url, CHAT_TELEMETRY="0")),
-                    ("telemetry on", _service_env(
+                    (TELEMETRY_OFF, _service_env(config, sim.url, CHAT_TELEMETRY="0")),
+                    (TELEMETRY_ON, _service_env(
                         config, sim.url, CHAT_TELEMETRY="1", OTEL_TRACES_EXPORTER="otlp",
                         OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
                         OTEL_EXPORTER_OTLP_ENDPOINT=endpoint)),
@@ -130,9 +130,9 @@ def running_stack(config: OverheadConfig, upstream: Upstream) -> Iterator[Stack]
             else:
                 service = _start(processes, start_service(_service_env(config, sim.url),
                                                            workers=config.workers))
-                sides.append(Side("through", Endpoint.from_url(service.url), service.pid, True))
+                sides.append(Side(THROUGH, Endpoint.from_url(service.url), service.pid, True))
                 if config.peer is not None:
-                    sides.append(Side("peer", Endpoint.from_url(config.peer), config.peer_pid,
+                    sides.append(Side(PEER, Endpoint.from_url(config.peer), config.peer_pid,
                                       False))
             stack = Stack(upstream, sim.pid, tuple(sides), spans)
             try:
@@ -143,7 +143,7 @@ def running_stack(config: OverheadConfig, upstream: Upstream) -> Iterator[Stack]
                     for proc in reversed(processes[1:]):
                         proc.stop()
                     receiver.send("stop")
-                    spans["telemetry on"] = int(receiver.recv()) if receiver.poll(10) else -1
+                    spans[TELEMETRY_ON] = int(receiver.recv()) if receiver.poll(10) else -1
     finally:
         for proc in reversed(processes):
             proc.stop()

@@ -12,12 +12,11 @@ import statistics
 from typing import Any
 
 from .bench import PointTallies, Tally
-from .config import OverheadConfig
+from .config import DIRECT, TELEMETRY_OFF, TELEMETRY_ON, OverheadConfig
 from .stats import per_answer_ms, percentile
 
-__all__ = ["DIRECT", "derive_point", "machine", "side_figures"]
+__all__ = ["derive_point", "machine", "side_figures"]
 
-DIRECT = "direct"
 
 
 def _ms(value: float | None) -> float | None:
@@ -62,7 +61,7 @@ def derive_point(tallies: PointTallies, config: OverheadConfig) -> dict[str, Any
         # The CI gate's figure: the side's CPU per answer over the upstream's, both from this run.
         figures["cpu_ratio"] = (round(server / upstream_cpu, 3)
                                 if server is not None and upstream_cpu else None)
-    return {
+    point: dict[str, Any] = {
         "name": tallies.point.name,
         "streams": tallies.streams,
         "idle": tallies.point.idle,
@@ -72,6 +71,23 @@ def derive_point(tallies: PointTallies, config: OverheadConfig) -> dict[str, Any
                      "itl_ms": upstream.itl_ms, "tokens": upstream.tokens},
         "sides": sides,
         "hits": {name: side_figures(t) for name, t in tallies.hits.items()},
+    }
+    if TELEMETRY_OFF in sides and TELEMETRY_ON in sides:
+        point["telemetry_on_off"] = _on_off(sides[TELEMETRY_OFF], sides[TELEMETRY_ON])
+    return point
+
+
+def _ratio(on: float | None, off: float | None) -> float | None:
+    return None if on is None or not off else round(on / off, 3)
+
+
+def _on_off(off: dict[str, Any], on: dict[str, Any]) -> dict[str, float | None]:
+    """What telemetry costs, as on/off ratios measured in the same run."""
+    return {
+        "cpu_per_answer": _ratio(on["cpu_ms_per_answer"].get("server"),
+                                 off["cpu_ms_per_answer"].get("server")),
+        "ttft_p50": _ratio(on["ttft_ms"]["p50"], off["ttft_ms"]["p50"]),
+        "answers_per_s": _ratio(on["answers_per_s"], off["answers_per_s"]),
     }
 
 
