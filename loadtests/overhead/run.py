@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -66,12 +67,14 @@ def run_overhead(config: OverheadConfig, out: TextIO = sys.stderr) -> dict[str, 
     """Measure every point of ``config``; the summary (not yet written anywhere)."""
     fd_limit = raise_fd_limit()
     started = datetime.now(UTC).isoformat(timespec="seconds")
+    # Other work on the machine moves every figure; the load before and after says how much.
+    box = machine()
     points, spans = asyncio.run(_measure(config, out))
     summary: dict[str, Any] = {
         "kind": "overhead",
         "started": started,
         "commit": _commit(),
-        "machine": {**machine(), "open_files_limit": fd_limit},
+        "machine": {**box, "load_average_after": os.getloadavg(), "open_files_limit": fd_limit},
         "config": config.to_dict(),
         "points": points,
     }
