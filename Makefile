@@ -37,7 +37,7 @@ test-fast: setup ## the suite without the multi-process integration tests
 lint: setup ## ruff
 	$(VENV)/bin/ruff check .
 
-bench: setup ## pytest-benchmark suites (cache lookup latency, telemetry overhead)
+bench: setup ## pytest-benchmark suites (cache lookup latency)
 	$(PY) -m pytest -m benchmark --benchmark-enable --benchmark-columns=min,median,max,ops
 
 serve: setup ## run the service on $(HOST):$(PORT) (starts the simulator when no upstream is set)

@@ -21,7 +21,7 @@ from loadtests.processes import ManagedProcess, start_service, start_simulator
 from .client import Endpoint
 from .config import DIRECT, PEER, TELEMETRY_OFF, TELEMETRY_ON, THROUGH, OverheadConfig, Upstream
 
-__all__ = ["Side", "Stack", "raise_fd_limit", "running_stack"]
+__all__ = ["Side", "Stack", "raise_fd_limit", "running_stack", "service_env"]
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,8 @@ def raise_fd_limit() -> int:
     return soft
 
 
-def _service_env(config: OverheadConfig, upstream_url: str, **overrides: str) -> dict[str, str]:
+def service_env(config: OverheadConfig, upstream_url: str, **overrides: str) -> dict[str, str]:
+    """The benchmark service's environment: the caller's, minus its chatperf settings."""
     # The benchmark's service must not pick up the caller's settings (a Redis, an API key list).
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("CHAT_", "OTEL_", "OPENAI_", "REDIS_"))}
@@ -119,8 +120,8 @@ def running_stack(config: OverheadConfig, upstream: Upstream) -> Iterator[Stack]
             if config.compare == "telemetry":
                 endpoint, receiver = exits.enter_context(_receiver())
                 for name, env in (
-                    (TELEMETRY_OFF, _service_env(config, sim.url, CHAT_TELEMETRY="0")),
-                    (TELEMETRY_ON, _service_env(
+                    (TELEMETRY_OFF, service_env(config, sim.url, CHAT_TELEMETRY="0")),
+                    (TELEMETRY_ON, service_env(
                         config, sim.url, CHAT_TELEMETRY="1", OTEL_TRACES_EXPORTER="otlp",
                         OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
                         OTEL_EXPORTER_OTLP_ENDPOINT=endpoint)),
@@ -128,7 +129,7 @@ def running_stack(config: OverheadConfig, upstream: Upstream) -> Iterator[Stack]
                     service = _start(processes, start_service(env, workers=config.workers))
                     sides.append(Side(name, Endpoint.from_url(service.url), service.pid, True))
             else:
-                service = _start(processes, start_service(_service_env(config, sim.url),
+                service = _start(processes, start_service(service_env(config, sim.url),
                                                            workers=config.workers))
                 sides.append(Side(THROUGH, Endpoint.from_url(service.url), service.pid, True))
                 if config.peer is not None:
