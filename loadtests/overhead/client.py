@@ -21,6 +21,11 @@ from urllib.parse import urlsplit
 __all__ = ["Endpoint", "RoundResult", "Sample", "ask", "run_round"]
 
 
+# A user whose request failed waits this long before asking again, as a real client backs off;
+# otherwise a refusing server (503 at a stream limit) is hammered and errors pile up by thousands.
+_ERROR_PAUSE_S = 0.5
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """Where a side of the comparison answers ``POST /v1/chat/completions``."""
@@ -307,7 +312,10 @@ async def run_round(
         try:
             await asyncio.sleep(ramp_s * index / concurrency)
             while not samples or time.perf_counter() < deadline:
-                samples.append(await conn.answer(body(), timeout_s))
+                sample = await conn.answer(body(), timeout_s)
+                samples.append(sample)
+                if sample.error is not None:
+                    await asyncio.sleep(_ERROR_PAUSE_S)
         finally:
             conn.close()
         return samples
