@@ -38,7 +38,7 @@ test-fast: setup ## the suite without the multi-process integration tests
 lint: setup ## ruff
 	$(VENV)/bin/ruff check .
 
-bench: setup ## pytest-benchmark suites (cache lookup latency, telemetry overhead)
+bench: setup ## pytest-benchmark suites (cache lookup latency)
 	$(PY) -m pytest -m benchmark --benchmark-enable --benchmark-columns=min,median,max,ops
 
 serve: setup ## run the service (the simulator unless UPSTREAM=env; WORKERS= default: one per core)
@@ -55,6 +55,14 @@ gate: setup ## judge a finished run folder against targets.yaml (RUN_DIR=runs/..
 
 soak: setup ## 30-minute steady load that samples the service's memory (SOAK_ARGS="--users 20 ...")
 	$(PY) -m loadtests soak $(SOAK_ARGS)
+
+OVERHEAD_ARGS ?=
+.PHONY: overhead overhead-gate
+overhead: setup ## the overhead benchmark: direct vs through the service, one run (OVERHEAD_ARGS="--points 1,16,64")
+	$(PY) -m loadtests overhead $(OVERHEAD_ARGS)
+
+overhead-gate: setup ## CI gate: CPU per answer (ratio to the upstream's) vs loadtests/overhead/baseline.json
+	$(PY) -m loadtests overhead --gate $(OVERHEAD_ARGS)
 
 cache-eval: setup ## replay the reference workload through the cache: hit rate and precision
 	$(PY) -m loadtests cache-eval

@@ -12,6 +12,7 @@ COMMANDS = {
     "cache-eval": "loadtests.cache_eval",
     "run": "loadtests.runner.cli",
     "gate": "loadtests.gate",
+    "overhead": "loadtests.overhead.cli",
     "soak": "loadtests.soak",
 }
 

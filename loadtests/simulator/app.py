@@ -131,13 +131,15 @@ def build_app(config: SimulatorConfig) -> Flask:
         if ttft_override is None:
             ttft_override = config.ttft_ms
         length_override = _int_header("X-Sim-Output-Tokens", 1, MAX_OUTPUT_TOKENS)
+        if length_override is None:
+            length_override = config.output_tokens
         max_tokens = _positive_int(body, "max_completion_tokens") or _positive_int(
             body, "max_tokens")
 
         model = body["model"]
         rng = random.Random(_request_rng_seed(config.seed, body))
         schedule = plan(config.profile, model_tier(model), rng, ttft_ms=ttft_override,
-                        output_tokens=length_override)
+                        itl_ms=config.itl_ms, output_tokens=length_override)
         finish_reason = "stop"
         if max_tokens is not None and max_tokens < schedule.tokens:
             schedule, finish_reason = schedule.truncated(max_tokens), "length"

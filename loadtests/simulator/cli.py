@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ttft-ms", type=int, default=None, metavar="MS",
                         help="pin every answer's TTFT to MS milliseconds, zero spread "
                              "(an X-Sim-TTFT-Ms request header still wins)")
+    parser.add_argument("--itl-ms", type=float, default=None, metavar="MS",
+                        help="pin the gap between tokens to MS milliseconds")
+    parser.add_argument("--output-tokens", type=int, default=None, metavar="N",
+                        help="pin every answer's length to N tokens (an X-Sim-Output-Tokens "
+                             "request header still wins; max_tokens still cuts it)")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="INFO logs one line per chat completion (default INFO)")
@@ -52,7 +57,7 @@ def parse_args(argv: Sequence[str] | None = None) -> SimulatorConfig:
     return SimulatorConfig(
         host=args.host, port=args.port, profile_name=args.profile, seed=args.seed,
         faults=tuple(args.fault), stall_seconds=args.stall_seconds, log_level=args.log_level,
-        ttft_ms=args.ttft_ms,
+        ttft_ms=args.ttft_ms, itl_ms=args.itl_ms, output_tokens=args.output_tokens,
     )
 
 

@@ -26,6 +26,9 @@ class SimulatorConfig:
     log_level: str = "INFO"
     # Pins every answer's TTFT (no spread), so a client's measured TTFT can be checked against it.
     ttft_ms: int | None = None
+    # Pin the token pace and the answer length too (the overhead benchmark's fixed upstream).
+    itl_ms: float | None = None
+    output_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if self.profile_name not in PROFILES:

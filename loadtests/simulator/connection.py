@@ -54,13 +54,19 @@ class ClientConnection:
             if self._sock is None or self._peer_talks or remaining < _WATCH_MIN_SECONDS:
                 gevent.sleep(remaining)
                 return True
-            readable, _, _ = gevent.select.select([self._sock], [], [], remaining)
-            if readable:
+            if self._readable_within(remaining):
                 self.gone = self._closed_by_peer()
                 # A client that pipelines its next request keeps the socket readable; fall back
                 # to sleeping rather than spinning on it.
                 self._peer_talks = not self.gone
         return False
+
+    def _readable_within(self, seconds: float) -> bool:
+        # poll, not select: select() cannot watch a descriptor above 1023, and a simulator
+        # holding a thousand or more streams has those.
+        poller = gevent.select.poll()
+        poller.register(self._sock, gevent.select.POLLIN)
+        return bool(poller.poll(seconds * 1000))
 
     def _closed_by_peer(self) -> bool:
         assert self._sock is not None

@@ -57,17 +57,21 @@ def plan(
     rng: random.Random,
     *,
     ttft_ms: float | None = None,
+    itl_ms: float | None = None,
     output_tokens: int | None = None,
 ) -> Schedule:
-    """Draw one answer's schedule; ``ttft_ms``/``output_tokens`` pin those values (test headers)."""
-    speed = TIER_SPEED[tier]
+    """Draw one answer's schedule; ``ttft_ms``/``itl_ms``/``output_tokens`` pin those values."""
+    speed = 1.0 if profile.fixed else TIER_SPEED[tier]
+    jitter = 0.0 if profile.fixed else _GAP_JITTER
     # Draw everything even when pinned, so that pinning one value leaves the others unchanged.
     ttft_draw = lognormal(rng, profile.ttft_ms_mean * speed, profile.ttft_ms_std * speed)
     pace = lognormal(rng, profile.itl_ms_mean * speed, profile.itl_ms_std * speed) / 1000
     length = rng.randint(profile.output_tokens_min, profile.output_tokens_max)
     ttft_s = (ttft_draw if ttft_ms is None else ttft_ms) / 1000
+    if itl_ms is not None:
+        pace = itl_ms / 1000
     tokens = length if output_tokens is None else output_tokens
     offsets = [ttft_s]
     for _ in range(tokens - 1):
-        offsets.append(offsets[-1] + pace * rng.uniform(1 - _GAP_JITTER, 1 + _GAP_JITTER))
+        offsets.append(offsets[-1] + pace * rng.uniform(1 - jitter, 1 + jitter))
     return Schedule(ttft_s, tuple(offsets[:tokens]))

@@ -41,7 +41,9 @@ class Profile:
 
     TTFT and the per-request token pace are lognormal with the given mean and standard deviation
     (milliseconds); the output length is uniform in ``[output_tokens_min, output_tokens_max]``;
-    ``faults`` maps a fault kind to the share of requests that get it.
+    ``faults`` maps a fault kind to the share of requests that get it. ``fixed`` profiles play
+    exactly their means for every request of every tier — no spread, no tier speed, no jitter
+    between tokens — so a benchmark can tell a proxy's added milliseconds from the model's.
     """
 
     name: str
@@ -53,6 +55,7 @@ class Profile:
     output_tokens_min: int
     output_tokens_max: int
     faults: Mapping[str, float] = field(default_factory=dict)
+    fixed: bool = False
 
 
 PROFILES: Mapping[str, Profile] = MappingProxyType({
@@ -64,5 +67,9 @@ PROFILES: Mapping[str, Profile] = MappingProxyType({
                 30, 90),
         Profile("slow", "TTFT around 2 s, so a gate run fails", 2000, 300, 30, 6, 80, 200),
         Profile("instant", "no delays at all, to measure service overhead", 0, 0, 0, 0, 60, 160),
+        Profile("fixed", "constant 50 ms TTFT, 20 ms a token, 64 tokens: the overhead benchmark",
+                50, 0, 20, 0, 64, 64, fixed=True),
+        Profile("idle", "constant 50 ms TTFT, then one token every 2 s, 4 tokens: open, idle "
+                "streams", 50, 0, 2000, 0, 4, 4, fixed=True),
     )
 })

@@ -1,0 +1,7 @@
+"""The overhead benchmark: what the service adds to an answer, measured against its own upstream.
+
+``python -m loadtests overhead`` (``cli``) runs the same lean asyncio client (``client``) direct
+to a fixed-delay upstream and through the service (``stack``), in alternating rounds
+(``bench``); CPU comes from ``/proc`` (``cpu``); figures are derived once (``summary``) and
+written as JSON, Markdown and HTML (``report``); ``gate`` compares a short run with a baseline.
+"""

@@ -1,0 +1,146 @@
+"""``python -m loadtests overhead``: what the service adds to an answer, side by side in one run.
+
+Starts a fixed-delay upstream (the simulator), the service in front of it and a lean asyncio
+client; for each point of the sweep, alternating short rounds direct and through the service (and
+through ``--peer``). Writes ``summary.json``, ``overhead.md`` and ``overhead.html`` into
+``runs/overhead-<time>/`` and prints the table. ``--gate`` runs the CI point and compares its CPU
+ratio with the committed baseline (exit 1 when it rose more than the tolerance).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from .config import COMPARES, DEFAULT_POINTS, GATE_POINTS, OverheadConfig, parse_points
+from .gate import BASELINE_PATH, DEFAULT_TOLERANCE, check, read_baseline, write_baseline
+from .report import render_markdown
+from .run import new_run_dir, run_overhead, write_run
+
+__all__ = ["main", "parse_args"]
+
+# The gate's run: one point, misses only, well under 90 s with start-up on 2 cores.
+_GATE_DURATION_S = 12.0
+_GATE_ROUNDS = 4
+
+
+def _seconds(text: str) -> float:
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use e.g. 15s, 500ms, 2m)")
+    value, unit = float(match.group(1)), match.group(2) or "s"
+    seconds = value / 1000 if unit == "ms" else value * 60 if unit == "m" else value
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("a duration must be positive")
+    return seconds
+
+
+def _points(text: str) -> tuple:
+    try:
+        return parse_points(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    d = OverheadConfig()
+    p = argparse.ArgumentParser(prog="python -m loadtests overhead", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--points", type=_points, default=None,
+                   help=f"streams open at once, comma-separated; 'idle' after a number plays the "
+                        f"slow upstream (a token every 2 s) (default {DEFAULT_POINTS}; "
+                        f"gate: {GATE_POINTS})")
+    p.add_argument("--duration", type=_seconds, default=None,
+                   help=f"measured time per side and point, split into --rounds "
+                        f"(default {d.duration_s:g}s; gate {_GATE_DURATION_S:g}s)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help=f"alternating rounds per side and point (default {d.rounds})")
+    p.add_argument("--warmup", type=_seconds, default=d.warmup_s,
+                   help=f"uncounted warm-up per side and point (default {d.warmup_s:g}s)")
+    p.add_argument("--workers", type=int, default=d.workers,
+                   help="gunicorn workers of the service (default 1)")
+    p.add_argument("--compare", choices=COMPARES, default=d.compare,
+                   help="proxy: direct vs through the service (default); telemetry: direct vs "
+                        "the service with telemetry off and on (OTLP export)")
+    p.add_argument("--peer", metavar="URL", default=None,
+                   help="another OpenAI-compatible proxy in front of the same upstream (see "
+                        "--sim-port), measured as a third side")
+    p.add_argument("--peer-pid", type=int, default=None,
+                   help="the peer's (master) process id, to read its CPU per answer too")
+    p.add_argument("--sim-port", type=int, default=None,
+                   help="fixed port of the simulated upstream, so a peer can point at it")
+    p.add_argument("--ttft-ms", type=int, default=d.fixed.ttft_ms,
+                   help=f"the upstream's first-token delay (default {d.fixed.ttft_ms})")
+    p.add_argument("--itl-ms", type=float, default=d.fixed.itl_ms,
+                   help=f"the upstream's gap between tokens (default {d.fixed.itl_ms:g})")
+    p.add_argument("--tokens", type=int, default=d.fixed.tokens,
+                   help=f"tokens per answer (default {d.fixed.tokens})")
+    p.add_argument("--no-hits", action="store_true", help="skip the cache-hit rounds")
+    p.add_argument("--out", type=Path, default=d.out, help="parent of the run folder (runs)")
+    p.add_argument("--gate", action="store_true",
+                   help="run the CI point and fail (exit 1) when CPU per answer, as a ratio to "
+                        "the upstream's, rose more than --tolerance over the baseline")
+    p.add_argument("--write-baseline", action="store_true",
+                   help="run the CI point and record its ratio as the new baseline")
+    p.add_argument("--baseline", type=Path, default=BASELINE_PATH,
+                   help="baseline file (default loadtests/overhead/baseline.json)")
+    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                   help=f"allowed rise of the ratio for --gate (default {DEFAULT_TOLERANCE})")
+    return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[OverheadConfig, argparse.Namespace]:
+    args = _parser().parse_args(argv)
+    gating = args.gate or args.write_baseline
+    defaults = OverheadConfig()
+    try:
+        config = OverheadConfig(
+            points=args.points or parse_points(GATE_POINTS if gating else DEFAULT_POINTS),
+            duration_s=args.duration or (_GATE_DURATION_S if gating else defaults.duration_s),
+            rounds=args.rounds or (_GATE_ROUNDS if gating else defaults.rounds),
+            warmup_s=args.warmup, workers=args.workers, compare=args.compare, peer=args.peer,
+            peer_pid=args.peer_pid, sim_port=args.sim_port,
+            fixed=replace(defaults.fixed, ttft_ms=args.ttft_ms, itl_ms=args.itl_ms,
+                          tokens=args.tokens),
+            hits=not (args.no_hits or gating), out=args.out,
+        )
+    except ValueError as exc:
+        _parser().error(str(exc))
+    return config, args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config, args = parse_args(argv)
+    baseline = None
+    if args.gate:
+        try:
+            baseline = read_baseline(args.baseline)
+        except (OSError, ValueError) as exc:
+            print(f"overhead gate: cannot read the baseline {args.baseline}: {exc}",
+                  file=sys.stderr)
+            return 2
+        if args.points is None:  # measure what the baseline measured
+            config = replace(config, points=parse_points(str(baseline["point"])),
+                             duration_s=args.duration or float(baseline["duration_s"]),
+                             rounds=args.rounds or int(baseline["rounds"]),
+                             workers=int(baseline.get("workers", config.workers)))
+    run_dir = new_run_dir(config.out)
+    summary = run_overhead(config)
+    result = check(summary, baseline, args.tolerance) if baseline is not None else None
+    if result is not None:
+        summary["gate"] = result.to_dict()
+    write_run(summary, run_dir)
+    print(render_markdown(summary))
+    print(f"\nrun folder: {run_dir}")
+    if args.write_baseline:
+        record = write_baseline(summary, args.baseline)
+        print(f"baseline written to {args.baseline}: CPU ratio {record['cpu_ratio']:.2f}x "
+              f"at {record['point']} streams")
+    if result is not None:
+        print(f"overhead gate: {'PASS' if result.passed else 'FAIL'} — {result.message}")
+        return 0 if result.passed else 1
+    return 0

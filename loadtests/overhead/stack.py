@@ -1,0 +1,150 @@
+"""The processes one overhead run compares: a fixed-delay upstream and what stands in front of it.
+
+``proxy`` (the default) is the upstream direct against the service in front of it, plus an
+optional peer proxy; ``telemetry`` is the upstream direct against two services, telemetry off and
+on with spans exported over OTLP. Every side is reached by the same client at the same
+OpenAI-compatible route, so the client's own cost is the same on every side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import resource
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+from loadtests.processes import ManagedProcess, start_service, start_simulator
+
+from .client import Endpoint
+from .config import DIRECT, PEER, TELEMETRY_OFF, TELEMETRY_ON, THROUGH, OverheadConfig, Upstream
+
+__all__ = ["Side", "Stack", "raise_fd_limit", "running_stack", "service_env"]
+
+
+@dataclass(frozen=True)
+class Side:
+    """One column of the comparison: where the client sends requests and whose CPU is its cost."""
+
+    name: str
+    endpoint: Endpoint
+    server_pid: int | None  # root of the process tree doing this side's own work (None: direct)
+    cached: bool  # answers from a cache, so cache hits are measured too
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The running processes of one upstream profile."""
+
+    upstream: Upstream
+    upstream_pid: int
+    sides: tuple[Side, ...]
+    spans_exported: dict[str, int]  # filled when the stack stops (telemetry compare only)
+
+
+def raise_fd_limit() -> int:
+    """Lift the soft open-files limit to the hard one; children inherit it. Returns the limit.
+
+    Thousands of idle streams need a socket each in the client, two in the service (client and
+    upstream) and one in the upstream.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    return soft
+
+
+def service_env(config: OverheadConfig, upstream_url: str, **overrides: str) -> dict[str, str]:
+    """The benchmark service's environment: the caller's, minus its chatperf settings."""
+    # The benchmark's service must not pick up the caller's settings (a Redis, an API key list).
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CHAT_", "OTEL_", "OPENAI_", "REDIS_"))}
+    env.update(
+        OPENAI_BASE_URL=f"{upstream_url}/v1",
+        CHAT_LOG_LEVEL="WARNING",
+        CHAT_PREWARM="0",
+        CHAT_MAX_STREAMS_PER_WORKER=str(config.max_streams_per_worker),
+    )
+    env.update(overrides)
+    return env
+
+
+def _serve_receiver(conn: Connection) -> None:
+    """Child process: an OTLP receiver, so decoding exports costs neither client nor service."""
+    from otel.testing import OtlpReceiver
+
+    with OtlpReceiver() as receiver:
+        conn.send(receiver.endpoint)
+        conn.recv()  # the stop request
+        conn.send(len(receiver.spans()))
+
+
+@contextlib.contextmanager
+def _receiver() -> Iterator[tuple[str, Connection]]:
+    parent, child = multiprocessing.get_context("spawn").Pipe()
+    process = multiprocessing.get_context("spawn").Process(
+        target=_serve_receiver, args=(child,), name="otlp-receiver", daemon=True)
+    process.start()
+    try:
+        if not parent.poll(60):
+            raise RuntimeError("the OTLP receiver did not start")
+        yield parent.recv(), parent
+    finally:
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+
+
+def _start(processes: list[ManagedProcess], proc: ManagedProcess) -> ManagedProcess:
+    processes.append(proc)
+    return proc
+
+
+@contextlib.contextmanager
+def running_stack(config: OverheadConfig, upstream: Upstream) -> Iterator[Stack]:
+    """Start the upstream and the sides for ``upstream``; stop them all when the block ends."""
+    processes: list[ManagedProcess] = []
+    spans: dict[str, int] = {}
+    try:
+        with contextlib.ExitStack() as exits:
+            sim = _start(processes, start_simulator(
+                upstream.profile, port=config.sim_port,
+                extra_args=["--ttft-ms", str(upstream.ttft_ms), "--itl-ms", str(upstream.itl_ms),
+                            "--output-tokens", str(upstream.tokens), "--log-level", "WARNING"]))
+            sides = [Side(DIRECT, Endpoint.from_url(sim.url), None, False)]
+            env: Mapping[str, str]
+            if config.compare == "telemetry":
+                endpoint, receiver = exits.enter_context(_receiver())
+                for name, env in (
+                    (TELEMETRY_OFF, service_env(config, sim.url, CHAT_TELEMETRY="0")),
+                    (TELEMETRY_ON, service_env(
+                        config, sim.url, CHAT_TELEMETRY="1", OTEL_TRACES_EXPORTER="otlp",
+                        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+                        OTEL_EXPORTER_OTLP_ENDPOINT=endpoint)),
+                ):
+                    service = _start(processes, start_service(env, workers=config.workers))
+                    sides.append(Side(name, Endpoint.from_url(service.url), service.pid, True))
+            else:
+                service = _start(processes, start_service(service_env(config, sim.url),
+                                                           workers=config.workers))
+                sides.append(Side(THROUGH, Endpoint.from_url(service.url), service.pid, True))
+                if config.peer is not None:
+                    sides.append(Side(PEER, Endpoint.from_url(config.peer), config.peer_pid,
+                                      False))
+            stack = Stack(upstream, sim.pid, tuple(sides), spans)
+            try:
+                yield stack
+            finally:
+                if config.compare == "telemetry":
+                    # Stop the services first so their last spans are flushed to the receiver.
+                    for proc in reversed(processes[1:]):
+                        proc.stop()
+                    receiver.send("stop")
+                    spans[TELEMETRY_ON] = int(receiver.recv()) if receiver.poll(10) else -1
+    finally:
+        for proc in reversed(processes):
+            proc.stop()

@@ -1,0 +1,104 @@
+"""Every figure of ``summary.json``, derived in one place from the raw tallies of a run.
+
+The writers (Markdown, HTML) and the CI gate read only what this module produces, so a figure
+means the same wherever it appears.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+from typing import Any
+
+from .bench import PointTallies, Tally
+from .config import DIRECT, TELEMETRY_OFF, TELEMETRY_ON, OverheadConfig
+from .stats import per_answer_ms, percentile
+
+__all__ = ["derive_point", "machine", "side_figures"]
+
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value * 1000, 2)
+
+
+def side_figures(tally: Tally) -> dict[str, Any]:
+    """Counts, TTFT percentiles, answers/s and CPU per answer of one side (misses or hits)."""
+    cpu = {name: per_answer_ms(seconds, tally.answers) for name, seconds in tally.cpu_s.items()}
+    return {
+        "answers": tally.answers,
+        "errors": sum(tally.errors.values()),
+        "error_kinds": dict(tally.errors),
+        "cache": dict(tally.cache),
+        "tokens_per_answer": round(tally.tokens / tally.answers, 2) if tally.answers else None,
+        "ttft_ms": {"p50": _ms(percentile(tally.ttfts_s, 50)),
+                    "p99": _ms(percentile(tally.ttfts_s, 99))},
+        "answers_per_s": round(statistics.fmean(tally.answers_per_s), 2) if tally.answers_per_s
+        else None,
+        "cpu_ms_per_answer": {name: None if value is None else round(value, 3)
+                              for name, value in cpu.items()},
+        "rounds": tally.rounds,
+    }
+
+
+def _difference(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else round(a - b, 2)
+
+
+def derive_point(tallies: PointTallies, config: OverheadConfig) -> dict[str, Any]:
+    """One point's entry in ``summary.json``."""
+    upstream = config.idle if tallies.point.idle else config.fixed
+    sides = {name: side_figures(t) for name, t in tallies.misses.items()}
+    direct = sides[DIRECT]
+    upstream_cpu = direct["cpu_ms_per_answer"].get("upstream")
+    for name, figures in sides.items():
+        if name == DIRECT:
+            continue
+        figures["overhead_ms"] = {
+            q: _difference(figures["ttft_ms"][q], direct["ttft_ms"][q]) for q in ("p50", "p99")}
+        server = figures["cpu_ms_per_answer"].get("server")
+        # The CI gate's figure: the side's CPU per answer over the upstream's, both from this run.
+        figures["cpu_ratio"] = (round(server / upstream_cpu, 3)
+                                if server is not None and upstream_cpu else None)
+    point: dict[str, Any] = {
+        "name": tallies.point.name,
+        "streams": tallies.streams,
+        "idle": tallies.point.idle,
+        "rounds": tallies.rounds,
+        "round_s": round(tallies.round_s, 2),
+        "upstream": {"profile": upstream.profile, "ttft_ms": upstream.ttft_ms,
+                     "itl_ms": upstream.itl_ms, "tokens": upstream.tokens},
+        "sides": sides,
+        "hits": {name: side_figures(t) for name, t in tallies.hits.items()},
+    }
+    if TELEMETRY_OFF in sides and TELEMETRY_ON in sides:
+        point["telemetry_on_off"] = _on_off(sides[TELEMETRY_OFF], sides[TELEMETRY_ON])
+    return point
+
+
+def _ratio(on: float | None, off: float | None) -> float | None:
+    return None if on is None or not off else round(on / off, 3)
+
+
+def _on_off(off: dict[str, Any], on: dict[str, Any]) -> dict[str, float | None]:
+    """What telemetry costs, as on/off ratios measured in the same run."""
+    return {
+        "cpu_per_answer": _ratio(on["cpu_ms_per_answer"].get("server"),
+                                 off["cpu_ms_per_answer"].get("server")),
+        "ttft_p50": _ratio(on["ttft_ms"]["p50"], off["ttft_ms"]["p50"]),
+        "answers_per_s": _ratio(on["answers_per_s"], off["answers_per_s"]),
+    }
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on: they only compare within one machine."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next((line.split(":", 1)[1].strip() for line in cpuinfo
+                          if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"cpus": os.cpu_count(), "cpu_model": model, "platform": platform.platform(),
+            "python": platform.python_version(), "load_average_before": os.getloadavg()}

@@ -1,0 +1,78 @@
+"""The overhead benchmark for real: simulator, service and client at a tiny point, end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadtests.overhead.cli import main
+from loadtests.overhead.gate import write_baseline
+
+pytestmark = pytest.mark.integration
+
+_FIXED_TTFT_MS = 50
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], Path]:
+    """One run at 2 streams through the command line, and a baseline written from it."""
+    out = tmp_path_factory.mktemp("overhead")
+    code = main(["--points", "2", "--duration", "3s", "--rounds", "2", "--warmup", "0.5s",
+                 "--out", str(out)])
+    assert code == 0
+    (run_dir,) = out.glob("overhead-*")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    baseline = out / "baseline.json"
+    write_baseline(summary, baseline)
+    return run_dir, summary, baseline
+
+
+def test_run_folder_has_the_summary_the_table_and_the_page(
+    run: tuple[Path, dict[str, Any], Path]
+) -> None:
+    run_dir, summary, _ = run
+    table = (run_dir / "overhead.md").read_text()
+    assert "| 2 | direct |" in table and "| 2 | through |" in table
+    page = (run_dir / "overhead.html").read_text()
+    assert page.count("<svg") == 2 and "<script src" not in page
+    assert [p["name"] for p in summary["points"]] == ["2"]
+
+
+def test_figures_are_coherent(run: tuple[Path, dict[str, Any], Path]) -> None:
+    _, summary, _ = run
+    point = summary["points"][0]
+    direct, through = point["sides"]["direct"], point["sides"]["through"]
+    for side in (direct, through):
+        assert side["errors"] == 0, side["error_kinds"]
+        assert side["answers"] >= 4  # two users, two rounds, at least one answer each
+        assert side["tokens_per_answer"] == 64
+        # Nothing can answer before the upstream's fixed first token.
+        assert side["ttft_ms"]["p50"] >= _FIXED_TTFT_MS
+        assert side["answers_per_s"] > 0
+        assert side["cpu_ms_per_answer"]["upstream"] > 0
+    assert through["cache"] == {"miss": through["answers"]}  # every question was new
+    assert through["cpu_ms_per_answer"]["server"] > 0
+    assert through["cpu_ratio"] > 0
+    hits = point["hits"]["through"]
+    assert hits["errors"] == 0 and hits["cache"] == {"hit": hits["answers"]}
+    assert hits["cpu_ms_per_answer"]["server"] > 0
+
+
+def test_gate_fails_with_exit_1_when_the_ratio_is_far_over_the_baseline(
+    run: tuple[Path, dict[str, Any], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, summary, baseline = run
+    record = json.loads(baseline.read_text())
+    assert record["cpu_ratio"] == summary["points"][0]["sides"]["through"]["cpu_ratio"]
+    strict = tmp_path / "strict.json"
+    strict.write_text(json.dumps({**record, "cpu_ratio": record["cpu_ratio"] / 10}))
+    capsys.readouterr()
+    assert main(["--gate", "--baseline", str(strict), "--out", str(tmp_path)]) == 1
+    assert "overhead gate: FAIL — CPU per answer rose" in capsys.readouterr().out
+
+
+def test_gate_without_a_baseline_is_a_usage_error(tmp_path: Path) -> None:
+    assert main(["--gate", "--baseline", str(tmp_path / "missing.json")]) == 2

@@ -1,0 +1,27 @@
+"""``--compare telemetry``: telemetry off against on (spans exported over OTLP), in one run."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from loadtests.overhead.config import OverheadConfig, Point
+from loadtests.overhead.run import run_overhead
+
+pytestmark = pytest.mark.integration
+
+
+def test_telemetry_on_exports_spans_and_costs_little(tmp_path: Path) -> None:
+    config = OverheadConfig(points=(Point(4),), duration_s=2, rounds=2, warmup_s=0.5,
+                            compare="telemetry", hits=False, out=tmp_path)
+    summary = run_overhead(config, io.StringIO())
+    point = summary["points"][0]
+    off, on = point["sides"]["telemetry off"], point["sides"]["telemetry on"]
+    assert off["errors"] == on["errors"] == 0
+    assert off["answers"] > 0 and on["answers"] > 0
+    # Every answer of the "on" service exported at least its server span (warm-up included).
+    assert summary["spans_exported"]["telemetry on"] >= on["answers"]
+    # Loose: a shared CI machine is noisy; the full run gives the figure (docs/performance.md).
+    assert point["telemetry_on_off"]["cpu_per_answer"] < 1.6, point["telemetry_on_off"]
