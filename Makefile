@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
-WORKERS ?= 1
+WORKERS ?=
+UPSTREAM ?= simulator
 SIM_PORT ?= 8001
 SIM_PROFILE ?= seed
 LOAD_ARGS ?=
@@ -40,8 +41,8 @@ lint: setup ## ruff
 bench: setup ## pytest-benchmark suites (cache lookup latency)
 	$(PY) -m pytest -m benchmark --benchmark-enable --benchmark-columns=min,median,max,ops
 
-serve: setup ## run the service on $(HOST):$(PORT) (starts the simulator when no upstream is set)
-	$(PY) -m service --host $(HOST) --port $(PORT) --workers $(WORKERS)
+serve: setup ## run the service (the simulator unless UPSTREAM=env; WORKERS= default: one per core)
+	$(PY) -m service --host $(HOST) --port $(PORT) --upstream $(UPSTREAM) $(if $(WORKERS),--workers $(WORKERS))
 
 sim: setup ## run the simulated OpenAI-compatible upstream on $(SIM_PORT)
 	$(PY) -m loadtests.simulator --host 127.0.0.1 --port $(SIM_PORT) --profile $(SIM_PROFILE)

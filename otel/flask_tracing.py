@@ -19,7 +19,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from opentelemetry import context, trace
 from opentelemetry.instrumentation.flask import (
     _ENVIRON_ACTIVATION_KEY,
@@ -57,9 +57,6 @@ def _after_request(response: Response) -> Response:
     if not span_context.is_valid:
         return response
     response.headers[semconv.HEADER_TRACE_RESPONSE] = traceresponse_value(span_context)
-    request_id = g.get("request_id")
-    if request_id:
-        span.set_attribute(semconv.ATTR_REQUEST_ID, request_id)
     if response.is_streamed:
         activation = request.environ.pop(_ENVIRON_ACTIVATION_KEY, None)
         token = request.environ.pop(_ENVIRON_TOKEN, None)

@@ -36,6 +36,7 @@ class ChatInstruments:
     active_streams: UpDownCounter
     upstream_errors: Counter
     upstream_ttft: Histogram
+    ttft_overhead: Histogram
     cache_prewarm: Counter
     requests: Counter
     router_decisions: Counter
@@ -78,6 +79,11 @@ class ChatInstruments:
                 semconv.METRIC_UPSTREAM_TTFT, unit="s",
                 description="Upstream request sent to its first content token",
                 explicit_bucket_boundaries_advisory=list(semconv.TTFT_BUCKETS_S),
+            ),
+            ttft_overhead=meter.create_histogram(
+                semconv.METRIC_TTFT_OVERHEAD, unit="s",
+                description="What the service adds to a miss's TTFT beyond its upstream's own",
+                explicit_bucket_boundaries_advisory=list(semconv.OVERHEAD_BUCKETS_S),
             ),
             cache_prewarm=meter.create_counter(
                 semconv.METRIC_CACHE_PREWARM, unit="{prediction}",

@@ -101,6 +101,42 @@ LABEL_OUTCOME = "outcome"  # prewarm: "made" | "used" | "wasted" | "skipped"; re
 LABEL_REASON = "reason"  # router decision reason
 LABEL_ORIGIN = "origin"  # upstream calls: "request" (a client waits) | "prewarm" (background)
 
+# Every value each label may take: no label ever takes a value from a client, so the series
+# count is bounded by design (a test sends hostile input and checks /metrics against this).
+# None means "one of the configured models, or OTHER_VALUE" (checked against the settings).
+LABEL_VALUES: dict[str, frozenset[str] | None] = {
+    LABEL_CACHE_HIT: frozenset({"true", "false"}),
+    LABEL_MODEL_TIER: frozenset({"fast", "smart", "unknown"}),
+    LABEL_ROUTE: frozenset({"stream", "quick", "json", "openai"}),
+    LABEL_RESULT: frozenset({"hit", "miss", "error"}),
+    LABEL_TIER: frozenset({"exact", "variation", "semantic", "none"}),
+    LABEL_ERROR_TYPE: frozenset({
+        "upstream_timeout", "upstream_rate_limited", "upstream_unavailable",
+        "upstream_interrupted", "upstream_rejected", "upstream_error",
+        "cancelled",  # gen_ai.client.operation.duration of a call its client left
+    }),
+    LABEL_OUTCOME: frozenset({"ok", "error", "cancelled", "hit", "miss",
+                              "made", "used", "wasted", "skipped"}),
+    LABEL_REASON: frozenset({"requested", "code", "comparison", "analysis", "multi-part",
+                             "long", "simple"}),
+    LABEL_ORIGIN: frozenset({"request", "prewarm"}),
+    "gen_ai_operation_name": frozenset({"chat"}),
+    "gen_ai_provider_name": frozenset({"openai"}),
+    "gen_ai_token_type": frozenset({"input", "output"}),
+    "gen_ai_request_model": None,
+    "gen_ai_response_model": None,
+}
+# The HTTP server metrics of the Flask instrumentation keep only these attributes: the Host
+# header, server name and client address would otherwise each become a label.
+HTTP_SERVER_METRIC_ATTRIBUTES = frozenset({
+    "http.method", "http.status_code", "http.route",
+    "http.request.method", "http.response.status_code",
+})
+
+# The value a label takes when what was reported is not one of its known values (an unknown
+# response model): labels stay a bounded set whatever an upstream or a client sends.
+OTHER_VALUE = "_OTHER"
+
 # Bucket edges resolve the targets: 1 s TTFT and 6.21 s mean full response (DESIGN §4).
 TTFT_BUCKETS_S = (
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5,
@@ -109,6 +145,9 @@ TTFT_BUCKETS_S = (
 DURATION_BUCKETS_S = (
     0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 4.5, 5.0, 5.5, 6.0,
     6.5, 7.0, 8.0, 9.0, 10.0, 12.0, 15.0, 20.0, 30.0, 60.0,
+)
+OVERHEAD_BUCKETS_S = (
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0,
 )
 CACHE_LOOKUP_BUCKETS_S = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,

@@ -9,6 +9,7 @@ gunicorn workers can build theirs after fork.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import socket
 import sys
@@ -20,12 +21,14 @@ from opentelemetry import trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 
+from otel import semconv
 from otel.aggregation import SnapshotDirectory
 from otel.instruments import ChatInstruments
 
@@ -75,12 +78,11 @@ class Telemetry:
 
 
 def _resource(service_name: str) -> Resource:
-    from service import __version__
-
     return Resource.create(
         {
             "service.name": service_name,
-            "service.version": __version__,
+            # The installed distribution's version: otel/ reads no service/ internals.
+            "service.version": importlib.metadata.version("chatperf"),
             "service.instance.id": f"{socket.gethostname()}-{os.getpid()}",
         }
     )
@@ -122,7 +124,10 @@ def init_telemetry(
                 _otlp_metric_exporter(settings.otel_exporter_otlp_protocol)
             )
         )
-    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    # No client-controlled value may become a label (semconv.LABEL_VALUES).
+    views = [View(instrument_name="http.server.*",
+                  attribute_keys=set(semconv.HTTP_SERVER_METRIC_ATTRIBUTES))]
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers, views=views)
 
     tracer_provider: TracerProvider | None = None
     if settings.telemetry:

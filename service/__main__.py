@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from service.settings import Settings, SettingsError, settings_table
@@ -13,20 +14,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "settings"])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=1,
-                        help="gunicorn worker processes (each runs gevent greenlets)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="gunicorn worker processes, each running gevent greenlets "
+                             "(default: one per CPU core)")
+    parser.add_argument("--upstream", choices=["env", "simulator"], default="env",
+                        help="env: OPENAI_BASE_URL / OPENAI_API_KEY, the embedded simulator when "
+                             "neither is set (default); simulator: always the simulator, "
+                             "whatever the environment says (make serve)")
     args = parser.parse_args(argv)
     if args.command == "settings":
         print(settings_table())
         return 0
+    from service.server import LoopError, serve, use_simulator
+
+    if args.upstream == "simulator":
+        use_simulator()
     try:
         settings = Settings.from_env()
-    except SettingsError as exc:
+        workers = args.workers or os.cpu_count() or 1
+        return serve(args.host, args.port, workers, settings)
+    except (SettingsError, LoopError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from service.server import serve
-
-    return serve(args.host, args.port, args.workers, settings)
 
 
 if __name__ == "__main__":

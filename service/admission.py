@@ -31,6 +31,10 @@ class Admission:
         return self._open
 
     @property
+    def limit(self) -> int:
+        return self._max_open
+
+    @property
     def draining(self) -> bool:
         return self._draining.is_set()
 

@@ -16,9 +16,10 @@ from service import errors, ratelimit, request_context
 from service.admission import Admission
 from service.cache import ChatCache, PrewarmScheduler
 from service.components import Components
+from service.followups import FollowUpAnswerer
 from service.llm.client import UpstreamClient
 from service.llm.router import ModelRouter
-from service.pipeline import ChatPipeline
+from service.pipeline import ChatPipeline, prompt_version
 from service.routes import chat, health, openai_compat, stats
 from service.settings import Settings
 
@@ -37,15 +38,16 @@ def _build_components(settings: Settings, telemetry: Telemetry) -> Components:
     router = ModelRouter(settings)
     cache = ChatCache.from_settings(settings, instruments) if settings.cache_enabled else None
     admission = Admission(settings.max_streams_per_worker)
-    pipeline = ChatPipeline(settings, router, upstream, instruments, tracer, cache)
     prewarm = None
     if cache is not None and settings.prewarm:
+        answerer = FollowUpAnswerer(settings, router, upstream,
+                                    prompt_version(settings.system_prompt))
         prewarm = PrewarmScheduler(
-            settings, cache, pipeline.answer_for_prewarm, instruments,
+            settings, cache, answerer, instruments,
             busy=lambda: admission.open >= max(1, settings.max_streams_per_worker // 2),
             tracer=tracer,
         )
-        pipeline.prewarm = prewarm
+    pipeline = ChatPipeline(settings, router, upstream, instruments, tracer, cache, prewarm)
     return Components(settings, telemetry, upstream, pipeline, cache, prewarm, admission)
 
 
@@ -72,7 +74,7 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
         instrument_app(app, telemetry.tracer_provider, telemetry.meter_provider, _UNTRACED)
     log.info(
         "chatperf ready: upstream %s, cache %s, prewarm %s",
-        parts.upstream.base_url, parts.cache.backend_name if parts.cache else "off",
+        parts.upstream.display_url, parts.cache.backend_name if parts.cache else "off",
         "on" if parts.prewarm else "off",
     )
     return app

@@ -18,8 +18,10 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "INTERNAL_FAILURE",
     "SHUTTING_DOWN",
     "ApiError",
+    "BodyTimeout",
     "InvalidJSON",
     "Overloaded",
     "PayloadTooLarge",
@@ -28,6 +30,7 @@ __all__ = [
     "UnsupportedMediaType",
     "UpstreamFailure",
     "ValidationFailed",
+    "api_error_response",
     "error_body",
     "init_app",
 ]
@@ -55,6 +58,12 @@ class InvalidJSON(ApiError):
     status, code = 400, "invalid_json"
 
 
+class BodyTimeout(ApiError):
+    """Raised when a request body stops arriving before ``CHAT_BODY_TIMEOUT_SECONDS``."""
+
+    status, code = 408, "body_timeout"
+
+
 class Unauthorized(ApiError):
     """Raised when API keys are configured and the request has none or a wrong one."""
 
@@ -74,7 +83,10 @@ class UnsupportedMediaType(ApiError):
 
 
 class ValidationFailed(ApiError):
-    """Raised when the JSON is well formed but a field is missing, empty, too long or unknown."""
+    """Raised when the JSON is well formed but a field is missing, empty, too long or unknown.
+
+    422 on chatperf's own API; the OpenAI-compatible routes answer it with 400, as OpenAI does.
+    """
 
     status, code = 422, "invalid_request"
 
@@ -108,6 +120,12 @@ class UpstreamFailure(Exception):
         return {"code": self.code, "message": self.message, "retryable": self.retryable}
 
 
+# Ends an answer whose own code failed (a bug): the client gets a clear end, never a silent cut.
+INTERNAL_FAILURE = UpstreamFailure(
+    "internal_error", "the service failed while answering; this is a bug", retryable=False,
+    http_status=500,
+)
+
 # Sent to streams still open when the shutdown grace is over.
 SHUTTING_DOWN = UpstreamFailure(
     "shutting_down", "the service is restarting; ask again", retryable=True, http_status=503
@@ -120,13 +138,16 @@ def error_body(
     return {"error": {"code": code, "message": message, "type": error_type, "param": param}}
 
 
-def _api_error_response(exc: ApiError) -> Response:
+def api_error_response(exc: ApiError, status: int | None = None) -> Response:
+    """The JSON error response of ``exc`` (``status`` overrides its own, for /v1's 400)."""
     response = jsonify(error_body(exc.code, exc.message, exc.error_type, exc.param))
-    response.status_code = exc.status
+    response.status_code = status or exc.status
     if exc.retry_after is not None:
         response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
     if exc.status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
+    if exc.status == 408:
+        response.headers["Connection"] = "close"  # the rest of the body may still arrive
     return response
 
 
@@ -161,6 +182,6 @@ def _unexpected_error_response(exc: Exception) -> Response:
 
 def init_app(app: Flask) -> None:
     """Answer every refused request with the JSON error body, never an HTML page."""
-    app.register_error_handler(ApiError, _api_error_response)
+    app.register_error_handler(ApiError, api_error_response)
     app.register_error_handler(HTTPException, _http_error_response)
     app.register_error_handler(Exception, _unexpected_error_response)

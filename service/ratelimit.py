@@ -1,57 +1,40 @@
 """Optional per-client rate limit (``CHAT_RATE_LIMIT``, e.g. ``60/minute``) on the chat routes.
 
 A fixed window per client: simple, cheap and predictable for clients (``Retry-After`` is the time
-to the next window). Counters live in Redis when ``REDIS_URL`` is set, so every worker and
-instance shares them; otherwise in this process. A Redis failure lets the request through — a
-broken limiter must not take the service down with it.
+to the next window). It counts per client identity (``g.client_id``: the API key when keys are
+on, else the client address), never per tenant header, which a client can rotate for free.
+Counters live in Redis when ``REDIS_URL`` is set, so every worker and instance shares them;
+otherwise in this process. A Redis failure lets the request through — a broken limiter must not
+take the service down with it — and opens a circuit breaker, so an outage costs one time-out per
+cool-down rather than one per request, and is logged once when it starts and once when it ends.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import threading
 import time
-from dataclasses import dataclass
 
 import redis
 from flask import Flask, g, request
 
+from service.cache.breaker import CircuitBreaker
 from service.errors import RateLimited
-from service.settings import Settings, SettingsError
+from service.settings import RateLimit, Settings
 
-__all__ = ["RateLimit", "RateLimiter", "init_app"]
+__all__ = ["RateLimiter", "init_app"]
 
 log = logging.getLogger(__name__)
 
-_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-_SPEC = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$")
 _LIMITED_PREFIXES = ("/api/chat", "/v1/chat/")
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """``count`` requests per ``period_seconds`` window."""
-
-    count: int
-    period_seconds: int
-
-    @classmethod
-    def parse(cls, spec: str) -> RateLimit:
-        match = _SPEC.match(spec)
-        if not match or int(match.group(1)) < 1:
-            raise SettingsError(
-                f"CHAT_RATE_LIMIT={spec!r}: use N/second, N/minute, N/hour or N/day"
-            )
-        return cls(int(match.group(1)), _PERIODS[match.group(2)])
 
 
 class RateLimiter:
     """Counts requests per client and window; raises ``RateLimited`` past the limit."""
 
     def __init__(self, limit: RateLimit, redis_url: str | None, namespace: str,
-                 timeout_ms: int) -> None:
+                 timeout_ms: int, breaker_seconds: float = 5.0) -> None:
         self.limit = limit
         self._prefix = f"{namespace}:ratelimit"
         self._redis = (
@@ -61,17 +44,34 @@ class RateLimiter:
         )
         self._local: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._breaker = CircuitBreaker(breaker_seconds)
+        self._outage = False
+
+    def _count_in_redis(self, client: redis.Redis, key: str) -> int | None:
+        """The window's count, or None while Redis is failing (the request goes through)."""
+        if not self._breaker.allow():
+            return None
+        try:
+            pipe = client.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, self.limit.period_seconds + 1)
+            count = int(pipe.execute()[0])
+        except redis.RedisError as exc:
+            self._breaker.failure(type(exc).__name__)
+            if not self._outage:
+                self._outage = True
+                log.warning("rate limit not applied while Redis fails (%s); retrying every "
+                            "%.0f s", type(exc).__name__, self._breaker.cooldown_seconds)
+            return None
+        self._breaker.success()
+        if self._outage:
+            self._outage = False
+            log.warning("rate limit applied again: Redis is back")
+        return count
 
     def _count(self, key: str, window: int) -> int:
         if self._redis is not None:
-            try:
-                pipe = self._redis.pipeline()
-                pipe.incr(key)
-                pipe.expire(key, self.limit.period_seconds + 1)
-                return int(pipe.execute()[0])
-            except redis.RedisError as exc:
-                log.warning("rate limit not applied: Redis failed (%s)", type(exc).__name__)
-                return 0
+            return self._count_in_redis(self._redis, key) or 0
         with self._lock:
             if len(self._local) > 100_000:  # old windows are dead weight
                 current = f":{window}"
@@ -92,15 +92,15 @@ class RateLimiter:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    """Limit the chat routes per client (tenant, else address) when a limit is configured."""
-    if not settings.rate_limit:
+    """Limit the chat routes per client (API key, else address) when a limit is configured."""
+    limit = settings.rate_limit_spec
+    if limit is None:
         return
-    limiter = RateLimiter(RateLimit.parse(settings.rate_limit), settings.redis_url,
-                          settings.cache_namespace, settings.cache_timeout_ms)
+    limiter = RateLimiter(limit, settings.redis_url,
+                          settings.cache_namespace, settings.cache_timeout_ms,
+                          settings.cache_breaker_seconds)
 
     @app.before_request
     def _limit() -> None:
         if request.path.startswith(_LIMITED_PREFIXES):
-            tenant = g.get("tenant", "public")
-            client = tenant if tenant != "public" else f"addr:{request.remote_addr}"
-            limiter.check(client)
+            limiter.check(g.client_id)

@@ -3,7 +3,9 @@
 The request id comes from a valid incoming ``X-Request-ID`` or is made here; it goes back in the
 response header, into every log line (``RequestIdFilter``) and into the ``meta`` event. The
 tenant scopes the cache: with API keys configured it is derived from the key, so one client can
-never read another's cached answers by sending someone else's ``X-Tenant``.
+never read another's cached answers by sending someone else's ``X-Tenant``. The tenant is a
+scope, not an identity: ``g.client_id`` (the key's digest, else the client address) is what a
+client cannot change for free, and what the rate limit counts.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import re
 import uuid
 
 from flask import Flask, Response, g, has_request_context, request
+from opentelemetry import trace
 
+from otel import semconv
 from service.errors import Unauthorized
 from service.settings import Settings
 from service.timings import StreamTimings
@@ -76,9 +80,15 @@ def init_app(app: Flask, settings: Settings) -> None:
         if key is not None:
             digest = hashlib.sha256(key.encode()).hexdigest()[:16]
             tenant = f"key-{digest}/{tenant}" if tenant else f"key-{digest}"
+            g.client_id = f"key:{digest}"
+        else:
+            g.client_id = f"addr:{request.remote_addr}"
         g.tenant = tenant or "public"
 
     @app.after_request
     def _echo(response: Response) -> Response:
-        response.headers["X-Request-ID"] = g.get("request_id", "")
+        request_id = g.get("request_id", "")
+        response.headers["X-Request-ID"] = request_id
+        if request_id:
+            trace.get_current_span().set_attribute(semconv.ATTR_REQUEST_ID, request_id)
         return response

@@ -15,13 +15,53 @@ import signal
 import sys
 import tempfile
 from typing import Any
+from urllib.parse import urlsplit
 
 from gunicorn.app.base import BaseApplication
 
 from loadtests.processes import ManagedProcess, start_simulator
+from service.llm.client import redact_url
 from service.settings import Settings
 
-__all__ = ["serve"]
+__all__ = ["LoopError", "serve", "use_simulator"]
+
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "0.0.0.0", "::1", "::", ""})
+
+
+class LoopError(RuntimeError):
+    """Raised when ``OPENAI_BASE_URL`` points at the service itself: every answer would wait
+    on itself until it timed out."""
+
+
+def use_simulator() -> None:
+    """Make this process (and its workers) use the embedded simulator, whatever the shell's
+    ``OPENAI_*`` variables say: a key in the environment must not turn a demo into paid calls."""
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        os.environ.pop(name, None)
+
+
+def _refuse_loop(host: str, port: int, base_url: str | None) -> None:
+    if not base_url:
+        return
+    parts = urlsplit(base_url)
+    target_port = parts.port or (443 if parts.scheme == "https" else 80)
+    target = parts.hostname or ""
+    both_local = target in _LOCAL_HOSTS and host in _LOCAL_HOSTS
+    if target_port == port and (target == host or both_local):
+        raise LoopError(
+            f"OPENAI_BASE_URL={redact_url(base_url)} is this service itself ({host}:{port}); "
+            "point it at an upstream LLM, or unset it to use the embedded simulator"
+        )
+
+
+def _announce_upstream(settings: Settings) -> None:
+    """Say loudly where answers come from: a real upstream costs money and sees the traffic."""
+    if settings.openai_base_url:
+        log.info("upstream: %s (OPENAI_BASE_URL)", redact_url(settings.openai_base_url))
+    else:
+        log.warning("upstream: OpenAI's API (OPENAI_API_KEY is set, OPENAI_BASE_URL is not): "
+                    "every answer is a real, billed call; `make serve` or "
+                    "`python -m service --upstream simulator` uses the simulator")
 
 log = logging.getLogger("service")
 
@@ -87,14 +127,17 @@ class _Gunicorn(BaseApplication):
 def serve(host: str, port: int, workers: int, settings: Settings) -> int:
     """Run the service until SIGTERM/SIGINT; returns the exit code."""
     configure_logging(settings.log_level)
+    _refuse_loop(host, port, settings.openai_base_url)
     simulator: ManagedProcess | None = None
     try:
-        if settings.uses_simulator:
+        if not settings.uses_simulator:
+            _announce_upstream(settings)
+        else:
             simulator = start_simulator(settings.sim_profile)
             os.environ["OPENAI_BASE_URL"] = f"{simulator.url}/v1"
-            log.info(
-                "no OPENAI_BASE_URL or OPENAI_API_KEY: started the embedded simulator "
-                "(profile %s) at %s/v1", settings.sim_profile, simulator.url,
+            log.warning(
+                "upstream: the embedded simulator (profile %s) at %s/v1, since no "
+                "OPENAI_BASE_URL or OPENAI_API_KEY is set", settings.sim_profile, simulator.url,
             )
         if settings.metrics_dir is None:
             os.environ["CHAT_METRICS_DIR"] = tempfile.mkdtemp(prefix="chatperf-metrics-")

@@ -9,12 +9,15 @@ else in the project calls ``os.getenv``: code takes a ``Settings`` and reads its
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-__all__ = ["Settings", "SettingsError", "settings_table"]
+__all__ = ["RateLimit", "Settings", "SettingsError", "settings_table"]
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are chatperf's helpful product assistant. Answer clearly and concisely."
@@ -27,6 +30,30 @@ class SettingsError(ValueError):
 
 def _setting(env: str, default: Any, doc: str) -> Any:
     return field(default=default, metadata={"env": env, "doc": doc})
+
+
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_RATE_SPEC = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$")
+_LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+_POSITIVE = (1, math.inf)
+_SECONDS = (0.001, 86_400.0)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """``count`` requests per ``period_seconds`` window (``CHAT_RATE_LIMIT``)."""
+
+    count: int
+    period_seconds: int
+
+    @classmethod
+    def parse(cls, spec: str) -> RateLimit:
+        match = _RATE_SPEC.match(spec)
+        if not match or int(match.group(1)) < 1:
+            raise SettingsError(
+                f"CHAT_RATE_LIMIT={spec!r}: use N/second, N/minute, N/hour or N/day"
+            )
+        return cls(int(match.group(1)), _PERIODS[match.group(2)])
 
 
 @dataclass(frozen=True)
@@ -108,9 +135,15 @@ class Settings:
 
     # --- limits and protection ----------------------------------------------------------------
     max_body_bytes: int = _setting("CHAT_MAX_BODY_BYTES", 65_536, "Request body cap (413).")
-    max_message_chars: int = _setting("CHAT_MAX_MESSAGE_CHARS", 4_000, "Message cap (422).")
+    body_timeout_seconds: float = _setting(
+        "CHAT_BODY_TIMEOUT_SECONDS", 10.0,
+        "A request body must arrive within this (408 and the connection closed).",
+    )
+    max_message_chars: int = _setting(
+        "CHAT_MAX_MESSAGE_CHARS", 4_000, "Cap on every message text, of every role (422)."
+    )
     max_history_messages: int = _setting(
-        "CHAT_MAX_HISTORY_MESSAGES", 20, "History length cap (422)."
+        "CHAT_MAX_HISTORY_MESSAGES", 20, "Cap on earlier messages, system ones included (422)."
     )
     max_streams_per_worker: int = _setting(
         "CHAT_MAX_STREAMS_PER_WORKER", 1_000, "Open streams per worker before 503 + Retry-After."
@@ -171,7 +204,30 @@ class Settings:
                 continue
             values[f.name] = _parse(f, raw)
         values.update(overrides)
-        return cls(**values)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Refuse a value the service cannot run with, naming the variable (one line)."""
+        for f in dataclasses.fields(self):
+            check = _CHECKS.get(f.name)
+            value = getattr(self, f.name)
+            if check is None or value is None:
+                continue
+            env = f.metadata["env"]
+            if isinstance(check, tuple):
+                low, high = check
+                if not low <= value <= high:
+                    raise SettingsError(f"{env}={value!r} must be from {low:g} to {high:g}")
+            elif callable(check):
+                check(env, value)
+            elif value not in check:
+                raise SettingsError(f"{env}={value!r}: choose one of {', '.join(sorted(check))}")
+
+    @property
+    def rate_limit_spec(self) -> RateLimit | None:
+        return RateLimit.parse(self.rate_limit) if self.rate_limit else None
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -197,6 +253,66 @@ def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
         return raw
     except ValueError as exc:
         raise SettingsError(f"{env}={raw!r} is not a valid {kind}") from exc
+
+
+def _url(schemes: tuple[str, ...]) -> Any:
+    def check(env: str, value: str) -> None:
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not (parts.netloc or parts.path):
+            raise SettingsError(f"{env}={value!r} is not a {'/'.join(schemes)} URL")
+
+    return check
+
+
+def _exporters(allowed: frozenset[str]) -> Any:
+    def check(env: str, value: str) -> None:
+        names = {name.strip() for name in value.split(",") if name.strip()}
+        if not names or names - allowed:
+            raise SettingsError(f"{env}={value!r}: use {', '.join(sorted(allowed))}")
+
+    return check
+
+
+def _rate(env: str, value: str) -> None:
+    RateLimit.parse(value)
+
+
+def _log_level(env: str, value: str) -> None:
+    if value.upper() not in _LOG_LEVELS:
+        raise SettingsError(f"{env}={value!r}: use one of {', '.join(sorted(_LOG_LEVELS))}")
+
+
+# What each setting may be; checked at start so a bad value is one clear line, not a traceback.
+_CHECKS: dict[str, Any] = {
+    "openai_base_url": _url(("http", "https")),
+    "redis_url": _url(("redis", "rediss", "unix")),
+    "max_output_tokens": (1, 32_768),
+    "router_long_message_chars": _POSITIVE,
+    "upstream_connect_timeout_seconds": _SECONDS,
+    "upstream_first_token_timeout_seconds": _SECONDS,
+    "upstream_idle_timeout_seconds": _SECONDS,
+    "upstream_max_retries": (0, 10),
+    "upstream_retry_after_max_seconds": (0, 600),
+    "cache_ttl_seconds": _POSITIVE,
+    "cache_max_entries": _POSITIVE,
+    "cache_semantic_threshold": (0.0, 1.0),
+    "cache_timeout_ms": (1, 60_000),
+    "prewarm_concurrency": (1, 64),
+    "prewarm_budget_per_minute": (0, 100_000),
+    "cache_breaker_seconds": _SECONDS,
+    "max_body_bytes": (256, 64 * 1024 * 1024),
+    "body_timeout_seconds": _SECONDS,
+    "max_message_chars": _POSITIVE,
+    "max_history_messages": (0, 10_000),
+    "max_streams_per_worker": (1, 100_000),
+    "rate_limit": _rate,
+    "ping_interval_seconds": (0.01, 300.0),
+    "shutdown_grace_seconds": (0.0, 3600.0),
+    "otel_traces_exporter": _exporters(frozenset({"otlp", "console", "none"})),
+    "otel_metrics_exporter": _exporters(frozenset({"otlp", "none"})),
+    "otel_exporter_otlp_protocol": frozenset({"http/protobuf", "grpc"}),
+    "log_level": _log_level,
+}
 
 
 def settings_table() -> str:

@@ -1,65 +1,63 @@
 """Single flight: identical questions asked at the same time share one upstream call.
 
-The first caller for a key starts a ``Flight``: the upstream stream is read by a background
-thread (a greenlet under gevent) into a list every subscriber replays from the start, so a
-caller who joins late still gets the whole answer, as a stream. The flight belongs to no single
-client: the upstream call is closed only when every subscriber has gone, noticed within one
-keep-alive interval. Flights are per worker process; across workers the cache takes over once
-the first answer is stored.
+The first caller for a key leads: it reads the upstream stream itself, in its own request, and
+records every item in the ``Flight`` so that a caller who joins later replays the whole answer
+from the start, as a stream. The flight belongs to no single client: when the leader leaves
+while others still listen, a background thread (a greenlet under gevent) takes over reading;
+the upstream call is closed only when every subscriber has gone, noticed within one keep-alive
+interval. Flights are per worker process; across workers the cache takes over once the first
+answer is stored.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Generator, Iterator
 
 from opentelemetry import context as otel_context
 
 from service.errors import UpstreamFailure
-from service.llm.client import Keepalive
+from service.events import Keepalive, UpstreamItem
 
 __all__ = ["Flight", "SingleFlight"]
+
+Upstream = Generator[UpstreamItem, None, None]
+Source = Callable[[], Upstream]
 
 
 class Flight:
     """One upstream answer being read, shared by its subscribers."""
 
-    def __init__(self, on_end: Callable[[], None]) -> None:
-        self._items: list[Any] = []
+    def __init__(self) -> None:
+        self.items: list[UpstreamItem] = []
         self._failure: UpstreamFailure | None = None
-        self._finished = False
-        self._subscribers = 0
+        self.finished = False
+        self.subscribers = 1  # the leader
+        self.leader_reading = True  # the leader reads the upstream itself, waiting on nothing
         self._changed = threading.Condition()
-        self._on_end = on_end
 
-    def run(self, source: Callable[[], Iterator[Any]], parent: otel_context.Context) -> None:
-        """Read ``source`` to its end (or until nobody listens); called in a background thread."""
-        token = otel_context.attach(parent)  # upstream spans belong to the request that started it
-        stream = source()
-        try:
-            for item in stream:
-                with self._changed:
-                    if self._subscribers == 0:
-                        break  # everybody left: stop the upstream generating
-                    if not isinstance(item, Keepalive):
-                        self._items.append(item)
-                        self._changed.notify_all()
-        except UpstreamFailure as failure:
-            self._failure = failure
-        finally:
-            stream.close()
+    def publish(self, item: UpstreamItem) -> None:
+        self.items.append(item)
+        if self.subscribers > self.leader_reading:  # someone waits in ``read``
             with self._changed:
-                self._finished = True
                 self._changed.notify_all()
-            self._on_end()
-            otel_context.detach(token)
 
-    def subscribe(self) -> None:
+    def finish(self, failure: UpstreamFailure | None = None) -> None:
         with self._changed:
-            self._subscribers += 1
+            self._failure = failure
+            self.finished = True
+            self._changed.notify_all()
 
-    def read(self, ping_interval: float) -> Iterator[Any]:
+    def join(self) -> None:
+        with self._changed:
+            self.subscribers += 1
+
+    def leave(self) -> int:
+        with self._changed:
+            self.subscribers -= 1
+            return self.subscribers
+
+    def read(self, ping_interval: float) -> Iterator[UpstreamItem]:
         """Every item from the start; ``Keepalive`` after ``ping_interval`` without one.
 
         Raises the flight's ``UpstreamFailure``. Closing the iterator unsubscribes; the last
@@ -70,23 +68,25 @@ class Flight:
         try:
             while True:
                 with self._changed:
-                    if index >= len(self._items) and not self._finished:
+                    if index >= len(self.items) and not self.finished:
                         self._changed.wait(ping_interval)
-                    fresh = self._items[index:]
-                    finished = self._finished
+                    fresh = self.items[index:]
+                    finished = self.finished
                 index += len(fresh)
                 if not fresh and not finished:
                     yield Keepalive()
                 yield from fresh
-                if finished and index >= len(self._items):
+                if finished and index >= len(self.items):
                     if self._failure is not None:
                         raise self._failure
                     return
         finally:
-            with self._changed:
-                self._subscribers -= 1
-                if self._subscribers == 0:
-                    self._changed.wait_for(lambda: self._finished, 2 * ping_interval + 1)
+            if self.leave() == 0:
+                self.wait_finished(2 * ping_interval + 1)
+
+    def wait_finished(self, timeout: float) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self.finished, timeout)
 
 
 class SingleFlight:
@@ -100,25 +100,66 @@ class SingleFlight:
     def __len__(self) -> int:
         return len(self._flights)
 
-    def stream(
-        self, key: str, source: Callable[[], Iterator[Any]]
-    ) -> tuple[Iterator[Any], bool]:
+    def stream(self, key: str, source: Source) -> tuple[Iterator[UpstreamItem], bool]:
         """The items of ``key``'s flight, starting it with ``source`` if there is none.
 
-        Returns the items and whether this caller started the flight (it then stores the answer).
+        Returns the items and whether this caller leads the flight (it then stores the answer).
         """
         with self._lock:
             flight = self._flights.get(key)
-            leader = flight is None
-            if flight is None:
-                flight = Flight(on_end=lambda: self._end(key))
-                self._flights[key] = flight
-            flight.subscribe()
-        if leader:
-            threading.Thread(target=flight.run, args=(source, otel_context.get_current()),
-                             name="single-flight", daemon=True).start()
-        return flight.read(self._ping_interval), leader
+            if flight is not None:
+                flight.join()
+                return flight.read(self._ping_interval), False
+            flight = self._flights[key] = Flight()
+        return self._lead(key, flight, source), True
 
-    def _end(self, key: str) -> None:
+    def _lead(self, key: str, flight: Flight, source: Source) -> Iterator[UpstreamItem]:
+        stream = source()
+        try:
+            for item in stream:
+                if not isinstance(item, Keepalive):
+                    flight.publish(item)
+                yield item
+        except UpstreamFailure as failure:
+            self._end(key, flight, failure)
+            raise
+        except GeneratorExit:
+            # The leader's client left. The call reads on in the background until the next item
+            # shows whether anyone still listens (a caller may join in that moment); with nobody
+            # left, the leader waits — about one item or keep-alive — for it to be closed.
+            flight.leader_reading = False
+            left = flight.leave()
+            threading.Thread(
+                target=self._carry_on, args=(key, flight, stream, otel_context.get_current()),
+                name="single-flight", daemon=True,
+            ).start()
+            if left == 0:
+                flight.wait_finished(2 * self._ping_interval + 1)
+            raise
+        else:
+            self._end(key, flight, None)
+            flight.leave()
+
+    def _carry_on(self, key: str, flight: Flight, stream: Upstream,
+                  parent: otel_context.Context) -> None:
+        """Read on for the followers after the leader left, until they too have gone."""
+        token = otel_context.attach(parent)  # upstream spans belong to the request that began it
+        failure: UpstreamFailure | None = None
+        try:
+            for item in stream:
+                if flight.subscribers == 0:
+                    break  # everybody left: stop the upstream generating
+                if not isinstance(item, Keepalive):
+                    flight.publish(item)
+        except UpstreamFailure as exc:
+            failure = exc
+        finally:
+            stream.close()
+            self._end(key, flight, failure)
+            otel_context.detach(token)
+
+    def _end(self, key: str, flight: Flight, failure: UpstreamFailure | None) -> None:
         with self._lock:
-            self._flights.pop(key, None)
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+        flight.finish(failure)

@@ -11,27 +11,35 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SSEEvent", "format_comment", "format_data", "format_event", "iter_events"]
+import orjson
+
+__all__ = [
+    "SSEEvent", "format_comment", "format_data", "format_event", "format_token", "iter_events",
+]
+
+_TOKEN_HEAD = b'event: token\ndata: {"delta":'
+_TOKEN_TAIL = b"}\n\n"
 
 
-def _dumps(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-
-
-def format_event(name: str, data: dict[str, Any]) -> str:
+def format_event(name: str, data: dict[str, Any]) -> bytes:
     """One named event; ``data`` is JSON on a single line."""
-    return f"event: {name}\ndata: {_dumps(data)}\n\n"
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
-def format_data(data: dict[str, Any] | str) -> str:
+def format_token(delta: str) -> bytes:
+    """``event: token`` with ``{"delta": …}``: the one event sent per token, built directly."""
+    return _TOKEN_HEAD + orjson.dumps(delta) + _TOKEN_TAIL
+
+
+def format_data(data: dict[str, Any] | str) -> bytes:
     """An unnamed ``data:`` event (the OpenAI wire format); a string is sent as is."""
-    payload = data if isinstance(data, str) else _dumps(data)
-    return f"data: {payload}\n\n"
+    payload = data.encode() if isinstance(data, str) else orjson.dumps(data)
+    return b"data: " + payload + b"\n\n"
 
 
-def format_comment(text: str = "ping") -> str:
+def format_comment(text: str = "ping") -> bytes:
     """A comment line: clients ignore it, proxies see traffic (keep-alive)."""
-    return f": {text}\n\n"
+    return b": " + text.encode() + b"\n\n"
 
 
 @dataclass(frozen=True)

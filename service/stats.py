@@ -113,7 +113,8 @@ def openai_stats(view: MetricView, models: Mapping[str, str], upstream: str) -> 
             "full_response_s": view.histogram(
                 semconv.PROM_RESPONSE_DURATION, **upstream_filter).summary(),
             "upstream_ttft_s": view.histogram(
-                semconv.PROM_UPSTREAM_TTFT, **{semconv.LABEL_MODEL_TIER: tier}).summary(),
+                semconv.PROM_UPSTREAM_TTFT,
+                **{semconv.LABEL_MODEL_TIER: tier, semconv.LABEL_ORIGIN: "request"}).summary(),
         }
     tokens = view.by_label(f"{semconv.PROM_GENAI_TOKEN_USAGE}_sum", "gen_ai_token_type")
     decisions = view.by_label(semconv.PROM_ROUTER_DECISIONS, semconv.LABEL_MODEL_TIER)
@@ -133,6 +134,8 @@ def openai_stats(view: MetricView, models: Mapping[str, str], upstream: str) -> 
             view.by_label(semconv.PROM_UPSTREAM_ERRORS, semconv.LABEL_ERROR_TYPE).items()
         },
         "ttft_s": view.histogram(semconv.PROM_TTFT).summary(),
+        # What the service adds to a miss's TTFT over its own upstream call (never negative).
+        "ttft_overhead_s": view.histogram(semconv.PROM_TTFT_OVERHEAD).summary(),
         "full_response_s": view.histogram(
             semconv.PROM_RESPONSE_DURATION, **{semconv.LABEL_CACHE_HIT: "false"}).summary(),
         "models": per_model,

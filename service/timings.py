@@ -62,6 +62,17 @@ class StreamTimings:
         return _ms(self.upstream_sent, self.upstream_first_token)
 
     @property
+    def service_overhead_s(self) -> float | None:
+        """What the service added to this request's TTFT beyond its own upstream call's TTFT:
+        never negative, since the upstream's first token arrives before ours is written."""
+        first, sent = self.first_token, self.upstream_sent
+        upstream_first = self.upstream_first_token
+        if first is None or sent is None or upstream_first is None:
+            return None
+        # (time before the call went out) + (time from its first token to ours being written)
+        return (sent - self.started) + (first - upstream_first)
+
+    @property
     def total_ms(self) -> float | None:
         return _ms(self.started, self.finished)
 

@@ -6,12 +6,41 @@ where a missing part is a failure, never a silent skip.
 
 from __future__ import annotations
 
+import functools
+import inspect
+import re
 from collections.abc import Callable, Iterator, Sequence
+from types import ModuleType
 
 import pytest
 
 from loadtests.processes import ManagedProcess, start_redis, start_service, start_simulator
 from tests.support import require_binary, service_env
+
+
+# A test that starts a process (directly or through one of these fixtures) is an integration
+# test: `pytest -m "not integration"` is then the in-process suite, seconds long.
+_PROCESS_FIXTURES = frozenset({
+    "simulator", "redis_server", "start_chat_service", "chat_service", "start_sim",
+    "start_faulty_simulator",
+})
+_STARTS_PROCESSES = re.compile(
+    r"\b(start_service|start_simulator|start_redis|subprocess|Popen|run_load|short_run|"
+    r"require_binary|ManagedProcess)\b"
+)
+
+
+@functools.cache
+def _starts_processes(module: ModuleType) -> bool:
+    return bool(_STARTS_PROCESSES.search(inspect.getsource(module)))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = getattr(item, "module", None)
+        uses_fixture = bool(_PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())))
+        if uses_fixture or (module is not None and _starts_processes(module)):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ from .faults import FAULT_KINDS, NO_FAULT, STATUS_FAULTS, FaultPicker
 from .latency import plan
 from .profiles import DEFAULT_MODELS, model_tier
 from .stats import SimStats
-from .text import answer_tokens, count_prompt_tokens, message_text
+from .text import answer_tokens, count_prompt_tokens, message_text, obeyed_instruction
 from .wire import Completion, error_body
 
 __all__ = ["MAX_OUTPUT_TOKENS", "BadRequest", "build_app"]
@@ -167,7 +167,8 @@ def build_app(config: SimulatorConfig) -> Flask:
         job = Job(
             request_id=request_id, completion=completion, schedule=schedule,
             tokens=answer_tokens(_last_user_text(body["messages"]), schedule.tokens,
-                                 complete=finish_reason == "stop"),
+                                 complete=finish_reason == "stop",
+                                 instruction=obeyed_instruction(body["messages"])),
             finish_reason=finish_reason, fault=fault, arrived=arrived,
             include_usage=stream and bool(stream_options.get("include_usage")),
         )

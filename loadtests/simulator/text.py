@@ -12,7 +12,12 @@ import random
 import re
 from collections.abc import Sequence
 
-__all__ = ["answer_tokens", "count_prompt_tokens", "message_text", "tokenize"]
+__all__ = ["answer_tokens", "count_prompt_tokens", "message_text", "obeyed_instruction", "tokenize"]
+
+# Like a real LLM, the simulator follows instructions found anywhere in the conversation: an
+# "ALWAYS REPLY: <text>" line makes every answer start with <text>. Tests use it to show that an
+# answer shaped by a client's context never reaches anyone else through the cache.
+_INSTRUCTION = re.compile(r"ALWAYS REPLY:\s*([^\n]+)")
 
 # Words of up to 10 letters are one token; longer ones split into pieces, as a BPE vocabulary would.
 _TOKEN = re.compile(r" ?[A-Za-z]{1,10}| ?\d{1,3}|\s+| ?[^\sA-Za-z\d]")
@@ -75,6 +80,16 @@ def message_text(message: object) -> str:
     return content if isinstance(content, str) else ""
 
 
+def obeyed_instruction(messages: Sequence[object]) -> str | None:
+    """The text an "ALWAYS REPLY:" instruction in ``messages`` asks for (the last one wins)."""
+    found = None
+    for message in messages:
+        match = _INSTRUCTION.search(message_text(message))
+        if match:
+            found = match.group(1).strip()
+    return found
+
+
 def count_prompt_tokens(messages: Sequence[object]) -> int:
     """Estimate ``prompt_tokens`` the way the answers are counted, plus per-message framing."""
     return 3 + sum(_TOKENS_PER_MESSAGE + len(tokenize(message_text(m))) for m in messages)
@@ -97,15 +112,18 @@ def _sentence(rng: random.Random, topics: list[str]) -> str:
     )
 
 
-def answer_tokens(question: str, tokens: int, *, complete: bool = True) -> list[str]:
+def answer_tokens(
+    question: str, tokens: int, *, complete: bool = True, instruction: str | None = None
+) -> list[str]:
     """The first ``tokens`` tokens of the answer to ``question``.
 
     With ``complete`` the last token is a full stop, so an answer that ends normally reads as
-    finished; a ``max_tokens`` cut (``complete=False``) stops wherever it falls.
+    finished; a ``max_tokens`` cut (``complete=False``) stops wherever it falls. An
+    ``instruction`` (see ``obeyed_instruction``) is obeyed: the answer starts with it.
     """
-    rng = random.Random(hashlib.sha256(question.encode()).digest())
+    rng = random.Random(hashlib.sha256(question.encode("utf-8", "replace")).digest())
     topics = _topics(question)
-    out: list[str] = []
+    out: list[str] = tokenize(instruction + " ") if instruction else []
     left_in_paragraph = rng.randint(3, 5)
     while len(out) < tokens:
         sentence = _sentence(rng, topics)

@@ -8,7 +8,7 @@ upstream and ``ChatCache.store`` after a complete answer, then hands the turn to
 from __future__ import annotations
 
 from service.cache.cache import TIERS, ChatCache
-from service.cache.context import extend_context, history_digest
+from service.cache.context import conversation_digest, extend_context, history_digest
 from service.cache.model import CachedAnswer, CacheHit, CacheScope
 from service.cache.prewarm import PrewarmScheduler
 
@@ -19,6 +19,7 @@ __all__ = [
     "CachedAnswer",
     "ChatCache",
     "PrewarmScheduler",
+    "conversation_digest",
     "extend_context",
     "history_digest",
 ]

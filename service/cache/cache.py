@@ -13,6 +13,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from otel import semconv
@@ -28,6 +29,7 @@ from service.cache.variations import variation_key
 __all__ = ["TIERS", "ChatCache"]
 
 TIERS = ("exact", "variation", "semantic")
+Accept = Callable[[CachedAnswer], bool]
 log = logging.getLogger(__name__)
 
 
@@ -84,9 +86,12 @@ class ChatCache:
         return exact, alias
 
     # --- the two operations --------------------------------------------------------------------
-    def lookup(self, question: str, scope: CacheScope, count: bool = True) -> CacheHit | None:
+    def lookup(self, question: str, scope: CacheScope | Sequence[CacheScope],
+               count: bool = True, accept: Accept | None = None) -> CacheHit | None:
         """The cached answer to ``question`` in ``scope``, or None (miss, disabled or outage).
 
+        Several scopes are tried in order, as one lookup. ``accept`` may refuse an entry (one
+        too long for the request's ``max_tokens``): it then does not count as a hit.
         ``count=False`` leaves the lookup out of the metrics (the quick check is not traffic).
         """
         if not self.enabled:
@@ -97,7 +102,11 @@ class ChatCache:
             if not self._breaker.allow():
                 result = "error"
             else:
-                hit = self._lookup(question, scope, count)
+                scopes = (scope,) if isinstance(scope, CacheScope) else tuple(scope)
+                for one in scopes:
+                    hit = self._lookup(question, one, count, accept)
+                    if hit is not None:
+                        break
                 self._breaker.success()
                 result = "hit" if hit else "miss"
         except BackendError as exc:
@@ -112,20 +121,25 @@ class ChatCache:
             self._instruments.cache_lookup_duration.record(time.perf_counter() - started, attrs)
         return hit
 
-    def _lookup(self, question: str, scope: CacheScope, count: bool) -> CacheHit | None:
+    def _lookup(self, question: str, scope: CacheScope, count: bool,
+                accept: Accept | None = None) -> CacheHit | None:
         analysis = analyse(question)
         scope_key = self.scope_key(scope, analysis)
         exact_key, alias_key = self._keys(scope_key, analysis)
         found = self.backend.get(exact_key, alias_key)
         if found is not None:
-            return self._hit(found, found.tier, 1.0, analysis, count)
+            hit = self._hit(found, found.tier, 1.0, analysis, count)
+            return hit if accept is None or accept(hit.entry) else None
         if "semantic" not in self.tiers:
             return None
         self._sync()
         for match in self.index.search(scope_key, analysis):
             found = self.backend.get(match.entry_key, None)
             if found is not None:
-                return self._hit(found, "semantic", round(match.score, 4), analysis, count)
+                hit = self._hit(found, "semantic", round(match.score, 4), analysis, count)
+                if accept is None or accept(hit.entry):
+                    return hit
+                continue
             self.index.remove(scope_key, match.entry_key)  # expired or evicted meanwhile
         return None
 

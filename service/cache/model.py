@@ -20,12 +20,19 @@ class CacheScope:
     tenant: str = "public"
     system_prompt_version: str = ""
     model_choice: str = "auto"
+    # The questions asked before (``history_digest``): a follow-up's meaning depends on them. A
+    # self-contained question drops it, so it shares answers with the same question asked alone.
     context: str = ""
+    # Every message a client sent before, verbatim (``conversation_digest``): set on answers
+    # generated under client-supplied history. Never dropped, so such an answer — which that
+    # history may have steered — is served to that same conversation only.
+    conversation: str = ""
 
     @property
     def key(self) -> str:
         """A short stable digest; tenants never share one, so answers never cross them."""
-        parts = (self.tenant, self.system_prompt_version, self.model_choice, self.context)
+        parts = (self.tenant, self.system_prompt_version, self.model_choice, self.context,
+                 self.conversation)
         raw = "\x1f".join(parts)
         return hashlib.blake2b(raw.encode(), digest_size=12).hexdigest()
 

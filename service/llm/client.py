@@ -2,64 +2,71 @@
 
 One retry layer only: the SDK's own retries are off (``max_retries=0``) and this client retries a
 failed call itself — bounded, honouring a capped ``Retry-After``, and only while no token has
-reached the caller. Reading happens in a helper thread (a greenlet under gevent) feeding a queue,
-so the caller can wait with deadlines: it yields ``Keepalive`` when nothing arrived for a ping
-interval (the SSE writer turns that into ``: ping``, which also reveals a vanished client), and
-raises ``UpstreamFailure`` when the first-token or idle deadline passes. Closing the generator
-closes the upstream HTTP response, so the upstream stops generating.
+reached the caller. The SDK sends the request and checks its status; the body is read through
+the SDK's raw streaming response and each ``data:`` line parsed with orjson, which costs a few
+microseconds a chunk instead of a typed object per chunk. Reading happens in a helper thread (a
+greenlet under gevent) that hands chunks over through a deque, so the caller can wait with
+deadlines: it yields ``Keepalive`` when nothing arrived for a ping interval (the SSE writer turns
+that into ``: ping``, which also reveals a vanished client), and raises ``UpstreamFailure`` when
+the first-token or idle deadline passes. Closing the generator closes the upstream HTTP
+response, so the upstream stops generating.
 """
 
 from __future__ import annotations
 
 import contextlib
 import platform
-import queue
+import re
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 import openai
+import orjson
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel import semconv
 from otel.instruments import ChatInstruments
 from service.errors import UpstreamFailure
+from service.events import Completion, Keepalive, TokenDelta, UpstreamItem
 from service.llm.router import RouteDecision
 from service.settings import Settings
 from service.timings import StreamTimings
 
-__all__ = ["Completion", "Keepalive", "TokenDelta", "UpstreamClient"]
+__all__ = ["UpstreamClient", "redact_url"]
 
 _SIMULATOR_KEY = "sk-chatperf-simulator"
 _REPORTED_TTFT_HEADER = "x-sim-ttft-ms"
+# SDK parameters; other sampling parameters (vLLM's top_k, min_tokens, ignore_eos) go in the body.
+_SDK_SAMPLING = frozenset({"temperature", "top_p", "presence_penalty", "frequency_penalty",
+                           "seed", "stop"})
 
 
-@dataclass(frozen=True)
-class TokenDelta:
-    """A piece of answer text."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class Keepalive:
-    """Nothing arrived for a ping interval; the caller may write a keep-alive."""
+def redact_url(url: str) -> str:
+    """``url`` without credentials or query, for logs and stats: a base URL may carry a key."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-@dataclass(frozen=True)
-class Completion:
-    """The upstream finished the answer."""
+class _ModelNames:
+    """Bounds the response model an upstream reports to the configured models: a hostile or
+    broken upstream must not put arbitrary text into metric labels, the cache or ``meta``."""
 
-    finish_reason: str
-    response_model: str
-    input_tokens: int
-    output_tokens: int
-    reported_ttft_ms: float | None
+    def __init__(self, models: Sequence[str]) -> None:
+        dated = "|".join(re.escape(m) for m in models)
+        self._known = re.compile(rf"(?:{dated})(?:-\d{{4}}-\d{{2}}-\d{{2}})?")
+
+    def bounded(self, reported: str | None, requested: str) -> str:
+        if not reported:
+            return requested
+        return reported if self._known.fullmatch(reported) else semconv.OTHER_VALUE
 
 
 def _failure_from(
@@ -104,42 +111,69 @@ def _failure_from(
 
 
 class _Reader:
-    """Reads one upstream stream in a helper thread and hands chunks over through a queue."""
+    """Reads one upstream stream in a helper thread and hands parsed chunks over.
+
+    ``items`` holds ``("chunk", dict)``, then ``("end", None)`` or ``("error", exception)``;
+    ``ready`` is set whenever something was added, so the caller waits without polling.
+    """
 
     def __init__(self, client: openai.OpenAI, request: dict[str, Any]) -> None:
-        self.items: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.items: deque[tuple[str, Any]] = deque()
+        self.ready = threading.Event()
         self.headers: httpx2.Headers | None = None
         self._client = client
         self._request = request
-        self._stream: Any = None
-        self._closed = threading.Event()
+        self._response: Any = None
+        self._closed = False
         threading.Thread(target=self._run, name="upstream-reader", daemon=True).start()
+
+    def _put(self, kind: str, payload: Any) -> None:
+        self.items.append((kind, payload))
+        self.ready.set()
 
     def _run(self) -> None:
         try:
-            raw = self._client.chat.completions.with_raw_response.create(**self._request)
-            self.headers = raw.headers
-            self._stream = raw.parse()
-            if self._closed.is_set():
-                self._stream.close()
-                return
-            for chunk in self._stream:
-                if self._closed.is_set():
-                    break
-                self.items.put(("chunk", chunk))
-            self.items.put(("end", None))
+            with self._client.chat.completions.with_streaming_response.create(
+                **self._request
+            ) as response:
+                self._response = response
+                self.headers = response.headers
+                if self._closed:
+                    return
+                self._read(response.http_response)
         except Exception as exc:  # handed to the caller, who maps and decides
-            if not self._closed.is_set():
-                self.items.put(("error", exc))
+            if not self._closed:
+                self._put("error", exc)
+
+    def _read(self, http_response: httpx2.Response) -> None:
+        buffer = b""
+        for raw in http_response.iter_raw():
+            if self._closed:
+                return
+            buffer += raw
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                if not line.startswith(b"data:"):
+                    continue  # event names, ids, comments and the blank line between events
+                payload = line[5:].strip()
+                if payload == b"[DONE]":
+                    self._put("end", None)
+                    return
+                chunk = orjson.loads(payload)
+                if isinstance(chunk, dict) and "error" in chunk:
+                    raise openai.APIError("the upstream reported an error mid-answer",
+                                          http_response.request, body=chunk)
+                self._put("chunk", chunk)
+        self._put("end", None)
 
     def close(self) -> None:
         """Stop reading and close the HTTP response (the upstream sees the disconnect)."""
-        self._closed.set()
-        stream = self._stream
-        if stream is not None:
+        self._closed = True
+        response = self._response
+        if response is not None:
             # Closing a connection that already broke may itself raise; it is closed either way.
             with contextlib.suppress(Exception):
-                stream.close()
+                response.close()
 
 
 class UpstreamClient:
@@ -152,6 +186,7 @@ class UpstreamClient:
         self._settings = settings
         self._instruments = instruments
         self._tracer = tracer
+        self._models = _ModelNames((settings.fast_model, settings.smart_model))
         base_url = base_url or settings.openai_base_url
         read_backstop = max(settings.upstream_first_token_timeout_seconds,
                             settings.upstream_idle_timeout_seconds) + 5.0
@@ -173,10 +208,33 @@ class UpstreamClient:
 
     @property
     def base_url(self) -> str:
+        """The upstream's base URL as configured (credentials included: not for display)."""
         return str(self._client.base_url)
+
+    @property
+    def display_url(self) -> str:
+        """The base URL without credentials, for logs and stats."""
+        return redact_url(self.base_url)
+
+    @property
+    def api_key(self) -> str:
+        return self._client.api_key
 
     def close(self) -> None:
         self._client.close()
+
+    def _genai_attributes(self, decision: RouteDecision, response_model: str | None = None,
+                          error_type: str | None = None) -> dict[str, Any]:
+        attributes: dict[str, Any] = {
+            semconv.GEN_AI_OPERATION_NAME: semconv.GEN_AI_OPERATION_CHAT,
+            semconv.GEN_AI_PROVIDER_NAME: "openai",
+            semconv.GEN_AI_REQUEST_MODEL: decision.model,
+        }
+        if response_model is not None:
+            attributes[semconv.GEN_AI_RESPONSE_MODEL] = response_model
+        if error_type is not None:
+            attributes[semconv.ERROR_TYPE] = error_type
+        return attributes
 
     def stream(
         self,
@@ -184,16 +242,19 @@ class UpstreamClient:
         decision: RouteDecision,
         timings: StreamTimings,
         max_tokens: int | None = None,
-    ) -> Iterator[TokenDelta | Keepalive | Completion]:
-        """Yield the answer as it arrives; raise ``UpstreamFailure`` when it cannot finish."""
+        sampling: dict[str, Any] | None = None,
+        origin: str = "request",
+    ) -> Iterator[UpstreamItem]:
+        """Yield the answer as it arrives; raise ``UpstreamFailure`` when it cannot finish.
+
+        ``origin`` says who waits for it: a client's ``request`` or a background ``prewarm``.
+        """
         settings = self._settings
         span = self._tracer.start_span(
             semconv.genai_span_name(decision.model),
             kind=SpanKind.CLIENT,
             attributes={
-                semconv.GEN_AI_OPERATION_NAME: semconv.GEN_AI_OPERATION_CHAT,
-                semconv.GEN_AI_PROVIDER_NAME: "openai",
-                semconv.GEN_AI_REQUEST_MODEL: decision.model,
+                **self._genai_attributes(decision),
                 semconv.SERVER_ADDRESS: self._server[0],
                 semconv.SERVER_PORT: self._server[1],
                 semconv.ATTR_MODEL_TIER: decision.tier,
@@ -201,7 +262,7 @@ class UpstreamClient:
         )
         headers: dict[str, str] = {}
         propagate.inject(headers, context=trace.set_span_in_context(span))
-        request = {
+        request: dict[str, Any] = {
             "model": decision.model,
             "messages": list(messages),
             "stream": True,
@@ -209,20 +270,29 @@ class UpstreamClient:
             "max_tokens": max_tokens or settings.max_output_tokens,
             "extra_headers": headers,
         }
+        extra = {}
+        for name, value in (sampling or {}).items():
+            if name in _SDK_SAMPLING:
+                request[name] = list(value) if name == "stop" else value
+            else:
+                extra[name] = value
+        if extra:
+            request["extra_body"] = extra
         started = time.monotonic()
         error_type: str | None = None
-        response_model = decision.model
+        response_model: str | None = None
+        labels = {semconv.LABEL_MODEL_TIER: decision.tier, semconv.LABEL_ORIGIN: origin}
         try:
             attempt = 0
             while True:
                 delivered = False
                 try:
-                    for item in self._attempt(request, timings, decision.tier):
+                    for item in self._attempt(request, timings, labels):
                         if isinstance(item, TokenDelta):
                             delivered = True
                         elif isinstance(item, Completion):
                             response_model = item.response_model
-                            self._finish_span(span, item)
+                            self._finish_span(span, decision, item)
                         yield item
                     return
                 except UpstreamFailure as failure:
@@ -245,20 +315,13 @@ class UpstreamClient:
             span.set_attribute(semconv.ERROR_TYPE, "cancelled")
             raise
         finally:
-            attributes = {
-                semconv.GEN_AI_OPERATION_NAME: semconv.GEN_AI_OPERATION_CHAT,
-                semconv.GEN_AI_PROVIDER_NAME: "openai",
-                semconv.GEN_AI_REQUEST_MODEL: decision.model,
-                semconv.GEN_AI_RESPONSE_MODEL: response_model,
-            }
-            if error_type:
-                attributes[semconv.ERROR_TYPE] = error_type
             self._instruments.genai_operation_duration.record(
-                time.monotonic() - started, attributes
+                time.monotonic() - started,
+                self._genai_attributes(decision, response_model or decision.model, error_type),
             )
             span.end()
 
-    def _finish_span(self, span: trace.Span, done: Completion) -> None:
+    def _finish_span(self, span: trace.Span, decision: RouteDecision, done: Completion) -> None:
         span.set_attributes({
             semconv.GEN_AI_RESPONSE_MODEL: done.response_model,
             semconv.GEN_AI_USAGE_INPUT_TOKENS: done.input_tokens,
@@ -267,41 +330,41 @@ class UpstreamClient:
         })
         if done.reported_ttft_ms is not None:
             span.set_attribute(semconv.ATTR_UPSTREAM_REPORTED_TTFT, done.reported_ttft_ms / 1000)
-        base = {
-            semconv.GEN_AI_OPERATION_NAME: semconv.GEN_AI_OPERATION_CHAT,
-            semconv.GEN_AI_PROVIDER_NAME: "openai",
-            semconv.GEN_AI_RESPONSE_MODEL: done.response_model,
-        }
+        base = self._genai_attributes(decision, done.response_model)
+        del base[semconv.GEN_AI_REQUEST_MODEL]
         usage = self._instruments.genai_token_usage
         usage.record(done.input_tokens, {**base, semconv.GEN_AI_TOKEN_TYPE: "input"})
         usage.record(done.output_tokens, {**base, semconv.GEN_AI_TOKEN_TYPE: "output"})
 
     def _attempt(
-        self, request: dict[str, Any], timings: StreamTimings, tier: str
-    ) -> Iterator[TokenDelta | Keepalive | Completion]:
+        self, request: dict[str, Any], timings: StreamTimings, labels: dict[str, str]
+    ) -> Iterator[UpstreamItem]:
         settings = self._settings
         sent = time.monotonic()
         timings.upstream_sent = sent
         deadline = sent + settings.upstream_first_token_timeout_seconds
         reader = _Reader(self._client, request)
+        items, ready = reader.items, reader.ready
         finish_reason: str | None = None
-        response_model = request["model"]
+        response_model: str | None = None
         input_tokens = output_tokens = 0
         first = True
         try:
             while True:
-                wait = min(settings.ping_interval_seconds, deadline - time.monotonic())
-                try:
-                    kind, payload = reader.items.get(timeout=max(wait, 0.0))
-                except queue.Empty:
-                    if time.monotonic() >= deadline:
-                        phase = "first token" if first else "next token"
-                        raise UpstreamFailure(
-                            "upstream_timeout", f"no {phase} from the upstream in time",
-                            retryable=True, http_status=504,
-                        ) from None
-                    yield Keepalive()
-                    continue
+                if not items:
+                    ready.clear()
+                    if not items:
+                        wait = min(settings.ping_interval_seconds, deadline - time.monotonic())
+                        if wait <= 0 or not ready.wait(wait):
+                            if time.monotonic() >= deadline:
+                                phase = "first token" if first else "next token"
+                                raise UpstreamFailure(
+                                    "upstream_timeout", f"no {phase} from the upstream in time",
+                                    retryable=True, http_status=504,
+                                )
+                            yield Keepalive()
+                        continue
+                kind, payload = items.popleft()
                 if kind == "error":
                     raise _failure_from(payload, settings.upstream_retry_after_max_seconds,
                                         mid_stream=not first)
@@ -313,25 +376,27 @@ class UpstreamClient:
                             retryable=True,
                         )
                     reported = reader.headers.get(_REPORTED_TTFT_HEADER) if reader.headers else None
-                    yield Completion(finish_reason, response_model, input_tokens,
-                                     output_tokens, float(reported) if reported else None)
+                    yield Completion(finish_reason,
+                                     self._models.bounded(response_model, request["model"]),
+                                     input_tokens, output_tokens,
+                                     float(reported) if reported else None)
                     return
-                chunk = payload
-                response_model = getattr(chunk, "model", None) or response_model
-                if chunk.usage is not None:
-                    input_tokens = chunk.usage.prompt_tokens or 0
-                    output_tokens = chunk.usage.completion_tokens or 0
-                for choice in chunk.choices or ():
-                    if choice.finish_reason:
-                        finish_reason = choice.finish_reason
-                    text = choice.delta.content if choice.delta else None
+                chunk: dict[str, Any] = payload
+                response_model = chunk.get("model") or response_model
+                usage = chunk.get("usage")
+                if usage:
+                    input_tokens = usage.get("prompt_tokens") or 0
+                    output_tokens = usage.get("completion_tokens") or 0
+                for choice in chunk.get("choices") or ():
+                    if choice.get("finish_reason"):
+                        finish_reason = choice["finish_reason"]
+                    delta = choice.get("delta")
+                    text = delta.get("content") if delta else None
                     if text:
                         if first:
                             first = False
                             now = timings.mark("upstream_first_token")
-                            self._instruments.upstream_ttft.record(
-                                now - sent, {semconv.LABEL_MODEL_TIER: tier}
-                            )
+                            self._instruments.upstream_ttft.record(now - sent, labels)
                         deadline = time.monotonic() + settings.upstream_idle_timeout_seconds
                         yield TokenDelta(text)
         finally:

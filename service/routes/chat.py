@@ -1,104 +1,67 @@
 """chatperf's own chat API: the SSE stream, the instant cache check and the one-shot JSON answer.
 
-Views validate, then hand the pipeline's events to a renderer. Streaming views set their headers
-before the first byte and wrap the generator in ``stream_with_context`` so the request (and its
-server span) lives until the last event is written.
+Views validate (``service.chat_request``), then hand the answer to ``Answer``, which renders it
+with ``SSERenderer`` or collects it into one JSON document.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request, stream_with_context
+from flask import Blueprint, Response, g, jsonify, request
 
-from service.chat_request import ChatRequest, parse_chat_body, read_json_body
+from service.body import read_json_body
+from service.chat_request import ChatRequest, parse_chat_body, parse_history_param
 from service.components import components
-from service.errors import SHUTTING_DOWN, ValidationFailed, error_body
-from service.pipeline import (
-    Done,
-    Failed,
-    Keepalive,
-    Meta,
-    PipelineEvent,
-    Token,
-    collect_answer,
-)
-from service.sse import format_comment, format_event
+from service.errors import UpstreamFailure, error_body
+from service.events import Done, Failed, Keepalive, Meta, PipelineEvent, Tokens
+from service.routes.answering import Answer
+from service.sse import format_comment, format_event, format_token
 
-__all__ = ["SSE_HEADERS", "bp", "render_sse"]
+__all__ = ["SSERenderer", "bp"]
 
 bp = Blueprint("chat", __name__)
-
-SSE_HEADERS = {
-    "Cache-Control": "no-cache",
-    "X-Accel-Buffering": "no",
-    "Connection": "keep-alive",
-}
-
-
-def _request_from_query() -> ChatRequest:
-    """``GET ?message=…&model=…`` for browser ``EventSource``, which cannot POST."""
-    body: dict[str, Any] = {"message": request.args.get("message", "")}
-    if "model" in request.args:
-        body["model"] = request.args["model"]
-    if "session_id" in request.args:
-        body["session_id"] = request.args["session_id"]
-    if "history" in request.args:
-        try:
-            body["history"] = json.loads(request.args["history"])
-        except ValueError:
-            raise ValidationFailed("'history' must be a JSON list", param="history") from None
-    return parse_chat_body(body, components().settings, g.tenant)
 
 
 def _chat_request() -> ChatRequest:
     settings = components().settings
     if request.method == "GET":
-        return _request_from_query()
-    return parse_chat_body(read_json_body(request, settings), settings, g.tenant)
+        # ``GET ?message=…`` for browser ``EventSource``, which cannot POST.
+        body: dict[str, Any] = {k: request.args[k] for k in ("message", "model", "session_id")
+                                if k in request.args}
+        body.setdefault("message", "")
+        if "history" in request.args:
+            body["history"] = parse_history_param(request.args["history"])
+    else:
+        body = read_json_body(request, settings.max_body_bytes, settings.body_timeout_seconds)
+    return parse_chat_body(body, settings, g.tenant)
 
 
-def render_sse(
-    events: Iterator[PipelineEvent], must_stop: Callable[[], bool] = lambda: False
-) -> Iterator[str]:
-    """``meta → token… → done`` (or ``error``), with ``: ping`` while waiting.
+class SSERenderer:
+    """``meta → token… → done`` (or ``error``), with ``: ping`` while waiting."""
 
-    ``must_stop`` is checked after every event: when the shutdown grace is over the stream
-    ends with an ``error`` event instead of being cut silently.
-    """
-    for event in events:
-        if must_stop() and not isinstance(event, Done | Failed):
-            events.close()
-            yield format_event("error", SHUTTING_DOWN.event_data())
-            return
-        if isinstance(event, Token):
-            yield format_event("token", {"delta": event.delta})
-        elif isinstance(event, Meta):
-            yield format_event("meta", event.as_dict())
-        elif isinstance(event, Keepalive):
-            yield format_comment("ping")
-        elif isinstance(event, Done):
-            yield format_event("done", event.as_dict())
-        elif isinstance(event, Failed):
-            yield format_event("error", event.failure.event_data())
+    def render(self, events: Iterator[PipelineEvent]) -> Iterator[bytes]:
+        for event in events:
+            if isinstance(event, Tokens):
+                yield b"".join(map(format_token, event.deltas))
+            elif isinstance(event, Keepalive):
+                yield format_comment("ping")
+            elif isinstance(event, Meta):
+                yield format_event("meta", event.as_dict())
+            elif isinstance(event, Done):
+                yield format_event("done", event.as_dict())
+            elif isinstance(event, Failed):
+                yield self.failure(event.failure)
+
+    def failure(self, failure: UpstreamFailure) -> bytes:
+        return format_event("error", failure.event_data())
 
 
 @bp.route("/api/chat/stream", methods=["GET", "POST"])
 def chat_stream() -> Response:
     chat = _chat_request()
-    parts = components()
-    parts.admission.admit()
-    events = parts.pipeline.run(chat, g.request_id, "stream", g.timings)
-    response = Response(
-        stream_with_context(render_sse(events, parts.admission.past_deadline)),
-        mimetype="text/event-stream",
-        headers=SSE_HEADERS,
-    )
-    # The WSGI server closes every response, even one whose body never started.
-    response.call_on_close(parts.admission.release)
-    return response
+    return Answer(components(), chat, "stream").stream(SSERenderer())
 
 
 @bp.route("/api/chat/quick", methods=["GET", "POST"])
@@ -118,12 +81,7 @@ def chat_quick() -> Response:
 def chat_json() -> Response | tuple[Response, int]:
     """The same pipeline, answered as one JSON document."""
     chat = _chat_request()
-    parts = components()
-    parts.admission.admit()
-    try:
-        answer = collect_answer(parts.pipeline.run(chat, g.request_id, "json", g.timings))
-    finally:
-        parts.admission.release()
+    answer = Answer(components(), chat, "json").collect()
     if answer.failed is not None:
         failure = answer.failed.failure
         response = jsonify(error_body(failure.code, failure.message, "upstream_error"))

@@ -1,6 +1,7 @@
 """Liveness (``/healthz``), readiness (``/readyz``) and the API description (``/openapi.json``).
 
-Readiness fails only when the service cannot answer at all (the upstream is unreachable); a
+Readiness fails when this worker cannot take another answer: the upstream is unreachable, it is
+draining for shutdown, or every stream slot is taken (``checks.streams`` shows open and limit). A
 cache outage is reported as ``degraded`` with 200, because the service still answers, uncached.
 """
 
@@ -46,8 +47,7 @@ def healthz() -> Response:
 @bp.get("/readyz")
 def readyz() -> Response | tuple[Response, int]:
     parts = components()
-    upstream_ok, upstream_detail = _upstream_ok(parts.upstream.base_url,
-                                                parts.settings.openai_api_key)
+    upstream_ok, upstream_detail = _upstream_ok(parts.upstream.base_url, parts.upstream.api_key)
     checks: dict[str, dict[str, str]] = {
         "upstream": {"status": "ok" if upstream_ok else "down", "detail": upstream_detail},
     }
@@ -55,10 +55,14 @@ def readyz() -> Response | tuple[Response, int]:
         cache_ok, cache_detail = parts.cache.health()
         checks["cache"] = {"status": "ok" if cache_ok else "degraded", "detail": cache_detail,
                            "backend": parts.cache.backend_name}
-    if parts.admission.draining:
+    admission = parts.admission
+    full = admission.open >= admission.limit
+    checks["streams"] = {"status": "full" if full else "ok", "open": admission.open,
+                         "limit": admission.limit}
+    if admission.draining:
         checks["shutdown"] = {"status": "draining", "detail": "not taking new answers"}
-    ready = upstream_ok and not parts.admission.draining
-    degraded = any(check["status"] != "ok" for check in checks.values())
+    ready = upstream_ok and not admission.draining and not full
+    degraded = any(check["status"] != "ok" for name, check in checks.items() if name != "streams")
     status = "ready" if ready and not degraded else ("degraded" if ready else "unavailable")
     return jsonify({"status": status, "checks": checks}), 200 if ready else 503
 

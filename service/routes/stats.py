@@ -21,7 +21,7 @@ def upstream_stats() -> Response:
     parts = components()
     settings = parts.settings
     models = {"fast": settings.fast_model, "smart": settings.smart_model}
-    return jsonify(openai_stats(_view(), models, parts.upstream.base_url))
+    return jsonify(openai_stats(_view(), models, parts.upstream.display_url))
 
 
 @bp.get("/api/cache/stats")

@@ -13,10 +13,11 @@ from tests.reliability.conftest import sim_stats
 CALLERS = 20
 
 
-def _ask(url: str, question: str) -> list:
-    with httpx.Client(timeout=30) as client, client.stream(
-        "POST", f"{url}/api/chat/stream", json={"message": question}
-    ) as response:
+def _ask(url: str, question: str, client: httpx.Client | None = None) -> list:
+    if client is None:
+        with httpx.Client(timeout=30) as own:
+            return _ask(url, question, own)
+    with client.stream("POST", f"{url}/api/chat/stream", json={"message": question}) as response:
         return list(iter_events(response.iter_lines()))
 
 
@@ -58,10 +59,17 @@ def test_the_flight_outlives_its_first_caller(start_faulty_simulator, start_chat
                     first_token.set()
                     return
 
+    # Made (and connected) beforehand: the follower must arrive while the flight is still open,
+    # not after the tens of milliseconds a new client takes to set up TLS defaults.
+    follower_client = httpx.Client(timeout=30)
+    follower_client.get(f"{service.url}/healthz")
     leaver = threading.Thread(target=leave_after_first_token)
     leaver.start()
     assert first_token.wait(10)
-    follower = _ask(service.url, question)
+    try:
+        follower = _ask(service.url, question, follower_client)
+    finally:
+        follower_client.close()
     leaver.join(timeout=10)
 
     assert follower[-1].event == "done"

@@ -45,3 +45,20 @@ def test_the_readme_lists_every_setting_as_the_code_defines_it() -> None:
     assert match, "README lacks the settings table markers"
     assert match.group(1) == settings_table(), "README settings table is stale: " \
         "paste the output of `python -m service settings`"
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("CHAT_RATE_LIMIT", "10/min"),
+    ("CHAT_MAX_STREAMS_PER_WORKER", "0"),
+    ("CHAT_PING_INTERVAL_SECONDS", "-1"),
+    ("CHAT_CACHE_SEMANTIC_THRESHOLD", "1.5"),
+    ("OTEL_TRACES_EXPORTER", "jaeger"),
+    ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+    ("CHAT_LOG_LEVEL", "LOUD"),
+    ("OPENAI_BASE_URL", "127.0.0.1:8001/v1"),
+    ("REDIS_URL", "http://127.0.0.1:6379"),
+])
+def test_a_value_the_service_cannot_run_with_is_refused_at_start(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name) as caught:
+        Settings.from_env({name: value})
+    assert "\n" not in str(caught.value)

@@ -1,0 +1,53 @@
+"""Answering a predicted follow-up in the background, for the cache's pre-warm.
+
+The pre-warm scheduler (``service.cache.prewarm``) decides *what* to answer; this answers it,
+straight from the router and the upstream client, with no client and no pipeline involved. So
+the dependency runs one way: pipeline → scheduler → this answerer → upstream.
+"""
+
+from __future__ import annotations
+
+import time
+
+from service.cache import CachedAnswer, CacheScope
+from service.events import Completion, TokenDelta
+from service.llm.client import UpstreamClient
+from service.llm.router import ModelRouter
+from service.settings import Settings
+from service.timings import StreamTimings
+
+__all__ = ["FollowUpAnswerer"]
+
+
+class FollowUpAnswerer:
+    """Generates a follow-up's answer as the pipeline would for a client with no history."""
+
+    def __init__(self, settings: Settings, router: ModelRouter, upstream: UpstreamClient,
+                 default_prompt_version: str) -> None:
+        self._system_prompt = settings.system_prompt
+        self._prompt_version = default_prompt_version
+        self._router = router
+        self._upstream = upstream
+
+    def __call__(self, question: str, scope: CacheScope) -> CachedAnswer | None:
+        if scope.system_prompt_version != self._prompt_version:
+            return None  # a client's own system prompt: we cannot reproduce its context
+        decision = self._router.choose(question, (), scope.model_choice)
+        messages = [
+            {"role": "system", "content": self._system_prompt},
+            {"role": "user", "content": question},
+        ]
+        text: list[str] = []
+        completion: Completion | None = None
+        for item in self._upstream.stream(messages, decision, StreamTimings(), origin="prewarm"):
+            if isinstance(item, TokenDelta):
+                text.append(item.text)
+            elif isinstance(item, Completion):
+                completion = item
+        if completion is None or completion.finish_reason != "stop":
+            return None
+        return CachedAnswer(
+            question=question, answer="".join(text), model=completion.response_model,
+            model_tier=decision.tier, input_tokens=completion.input_tokens,
+            output_tokens=completion.output_tokens, created_at=time.time(), prewarmed=True,
+        )

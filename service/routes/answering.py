@@ -1,0 +1,123 @@
+"""The one way a route answers: admit, run the pipeline, render, and always let go.
+
+Every chat route (SSE, OpenAI chunks, one JSON document) goes through ``Answer``: it takes an
+admission slot, starts the pipeline, and gives both back exactly once — when the response is
+closed, when rendering fails, when the client leaves, or when anything raises before a response
+exists. Renderers are plain generators of bytes over pipeline events; ``stream`` guards them so
+a failure while rendering still ends the stream with the renderer's own error event, and the
+shutdown deadline ends it with ``shutting_down`` rather than a silent cut.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+from flask import Response, g, request, stream_with_context
+
+from service.chat_request import ChatRequest
+from service.components import Components
+from service.errors import INTERNAL_FAILURE, SHUTTING_DOWN, UpstreamFailure
+from service.events import CollectedAnswer, Done, Failed, PipelineEvent, collect_answer
+
+__all__ = ["SSE_HEADERS", "Answer", "Renderer", "client_gone"]
+
+log = logging.getLogger(__name__)
+
+SSE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+    "Connection": "keep-alive",
+}
+
+
+def client_gone() -> bool:
+    """Whether the client closed its connection, seen without writing to it: its socket reads
+    as at end of file. For a route that holds its headers back, where no write can tell."""
+    sock = request.environ.get("gunicorn.socket")
+    if not isinstance(sock, socket.socket):
+        return False  # not under gunicorn (the in-process test server): cannot tell
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+class Renderer(Protocol):
+    """Turns pipeline events into the bytes of one streamed response."""
+
+    def render(self, events: Iterator[PipelineEvent]) -> Iterator[bytes]: ...
+    def failure(self, failure: UpstreamFailure) -> bytes:
+        """The in-band end of a stream that cannot continue."""
+        ...
+
+
+class Answer:
+    """One admitted answer: its events, and the slot and upstream call it holds."""
+
+    def __init__(self, parts: Components, chat: ChatRequest, route: str) -> None:
+        self._admission = parts.admission
+        self._admission.admit()
+        self._released = False
+        try:
+            self.events: Iterator[PipelineEvent] = parts.pipeline.run(
+                chat, g.request_id, route, g.timings
+            )
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """End the pipeline (cancelling its upstream call) and free the slot; idempotent."""
+        if self._released:
+            return
+        self._released = True
+        try:
+            self.events.close()
+        finally:
+            self._admission.release()
+
+    def collect(self) -> CollectedAnswer:
+        """The whole answer for a JSON reply."""
+        try:
+            return collect_answer(self.events)
+        finally:
+            self.close()
+
+    def stream(
+        self, renderer: Renderer, first: tuple[PipelineEvent, ...] = (),
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """A streamed response of ``renderer``'s bytes; ``first`` are events already read."""
+        body = stream_with_context(self._guarded(renderer, first))
+        response = Response(body, mimetype="text/event-stream",
+                            headers={**SSE_HEADERS, **(headers or {})})
+        # The WSGI server closes every response, even one whose body never started.
+        response.call_on_close(self.close)
+        return response
+
+    def _events(self, first: tuple[PipelineEvent, ...]) -> Iterator[PipelineEvent]:
+        yield from first
+        past_deadline: Callable[[], bool] = self._admission.past_deadline
+        for event in self.events:
+            if past_deadline() and not isinstance(event, Done | Failed):
+                yield Failed(SHUTTING_DOWN)
+                return
+            yield event
+
+    def _guarded(
+        self, renderer: Renderer, first: tuple[PipelineEvent, ...]
+    ) -> Iterator[bytes]:
+        try:
+            yield from renderer.render(self._events(first))
+        except GeneratorExit:
+            raise
+        except Exception:
+            log.exception("rendering an answer failed")
+            yield renderer.failure(INTERNAL_FAILURE)
+        finally:
+            self.close()
