@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from otel.flask_tracing import instrument_app
 from otel.setup import Telemetry, init_telemetry
@@ -61,7 +62,9 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
         )
     telemetry = telemetry or init_telemetry(settings)
     app = Flask("service")
-    app.json.sort_keys = False
+    json_provider = DefaultJSONProvider(app)
+    json_provider.sort_keys = False  # bodies keep the order the code writes them in
+    app.json = json_provider
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     errors.init_app(app)
     request_context.init_app(app, settings)
