@@ -1,7 +1,10 @@
 """Locust event hooks: chatperf's options, the mix, per-request samples, the warm-up, progress.
 
-Each finished request becomes Locust entries (so Locust's stats, CSVs and web UI show TTFT, time
-to ``meta``, inter-token latency, full response, cache outcome and model) and one raw sample.
+Each finished request becomes exactly one Locust request (its path, the time to the end of the
+answer as the user saw it, success or the reason it failed) and one raw sample. TTFT, time to
+``meta``, inter-token latency, cache outcome and model travel as that request's ``context`` and,
+typed, in ``samples.jsonl``: they are figures *of* a request, not requests, so Locust's totals,
+web UI, CSVs and HTML report count what ``summary.json`` counts.
 Samples travel the way Locust's own stats do: a worker attaches them to its periodic report to
 the master, and only the master (or a local runner) writes ``samples.jsonl`` — so the samples and
 Locust's totals are counted from the same reports, on one machine or several.
@@ -16,6 +19,7 @@ go to ``warmup.jsonl`` and never into Locust's entries or ``samples.jsonl``.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -26,6 +30,7 @@ from typing import Any
 import gevent
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from loadtests.measure import Sample
 from loadtests.runner.service_stats import snapshot
@@ -36,10 +41,12 @@ __all__ = ["Progress", "record"]
 
 _REPORT_KEY = "chatperf_samples"
 _MEASURE_MESSAGE = "chatperf_measure_from"  # master → workers: the warm-up has ended
-_MAX_NAMES = 20  # cap on distinct model names shown, as Locust's own OTel exporter does
+# The per-request figures handed to Locust's request event as ``context`` (for listeners such
+# as an OpenTelemetry exporter); the same fields are columns of samples.jsonl.
+_CONTEXT = ("kind", "request_id", "trace_id", "cache", "tier", "model", "model_tier", "meta_ms",
+            "ttft_ms", "itl_ms", "output_tokens")
 
 _buffer: list[dict[str, Any]] = []
-_model_names: set[str] = set()
 _measure_from = 0.0  # epoch seconds: requests started earlier belong to the warm-up
 
 
@@ -85,49 +92,29 @@ _progress = Progress(None)
 _warmup = Progress(None)
 
 
-def _fire(environment: Any, request_type: str, name: str, ms: float | None,
-          length: int = 0, exception: Exception | None = None) -> None:
-    if ms is None and exception is None:
-        return
-    environment.events.request.fire(
-        request_type=request_type, name=name, response_time=ms or 0.0,
-        response_length=length, exception=exception, context={},
-    )
-
-
 def _keep(records: list[dict[str, Any]]) -> None:
     """Master or local runner: file each sample under the phase in which it started."""
     _warmup.add([r for r in records if r["started_epoch_s"] < _measure_from])
     _progress.add([r for r in records if r["started_epoch_s"] >= _measure_from])
 
 
-def _report_to_locust(environment: Any, sample: Sample) -> None:
-    kind = "SSE" if sample.kind == "chat" else sample.kind.upper()
-    if sample.kind != "quick":
-        _fire(environment, kind, "meta", sample.meta_ms)
-        _fire(environment, kind, "ttft", sample.ttft_ms)
-        _fire(environment, kind, "inter_token", sample.itl_ms)
-        error = RuntimeError(sample.error) if sample.error else None
-        _fire(environment, kind, "full_response", sample.total_ms, sample.output_tokens, error)
-    if sample.cache is not None:
-        # Quick checks are not lookups in the service's cache counters: kept apart.
-        outcome = f"hit:{sample.tier}" if sample.cache == "hit" else "miss"
-        _fire(environment, "QUICK" if sample.kind == "quick" else "CACHE", outcome,
-              sample.ttft_ms or sample.total_ms)
-    if sample.model:
-        if len(_model_names) < _MAX_NAMES:
-            _model_names.add(sample.model)
-        name = sample.model if sample.model in _model_names else "other"
-        _fire(environment, "MODEL", name, sample.total_ms, sample.output_tokens)
+def _report_to_locust(environment: Any, sample: Sample, path: str) -> None:
+    """One Locust request per finished request; its figures ride along as ``context``."""
+    context = {name: getattr(sample, name) for name in _CONTEXT}
+    environment.events.request.fire(
+        request_type="POST", name=path, response_time=sample.total_ms or 0.0,
+        response_length=sample.response_bytes, context=context,
+        exception=RuntimeError(sample.error) if sample.error else None,
+    )
 
 
-def record(environment: Any, sample: Sample) -> None:
-    """Report one finished request to Locust (one entry per figure) and keep its raw sample.
+def record(environment: Any, sample: Sample, path: str) -> None:
+    """Report one finished request to Locust (``path``, one entry) and keep its raw sample.
 
     A warm-up request is kept as a sample of the warm-up only: Locust's stats never see it.
     """
     if sample.started_epoch_s >= _measure_from:
-        _report_to_locust(environment, sample)
+        _report_to_locust(environment, sample, path)
     record_dict = sample.as_dict()
     record_dict["users"] = environment.runner.user_count if environment.runner else 0
     if isinstance(environment.runner, WorkerRunner):
@@ -184,6 +171,10 @@ def on_init(environment: Any, **_kwargs: Any) -> None:
         environment.events.worker_report.add_listener(_on_worker_report)
     if options.progress_file:
         gevent.spawn(_write_progress, environment, Path(options.progress_file))
+    if getattr(options, "csv_prefix", None):
+        # ``quit`` comes after the last reports and before Locust closes its CSV files.
+        environment.events.quit.add_listener(
+            lambda **_kw: _write_final_csvs(environment, options.csv_prefix))
 
 
 @events.test_start.add_listener
@@ -246,6 +237,23 @@ def on_quit(**_kwargs: Any) -> None:
     """Close the samples files once Locust has received its last reports."""
     _warmup.close()
     _progress.close()
+
+
+def _write_final_csvs(environment: Any, prefix: str) -> None:
+    """Rewrite Locust's stats and failures CSVs from the final totals.
+
+    Locust refreshes them once a second while running and not after the last requests, so they
+    could lag ``locust_stats.json`` and ``summary.json`` by the run's final second. Each file is
+    replaced whole (a new inode), so Locust's own still-open handle cannot write into it.
+    """
+    writer = StatsCSV(environment, PERCENTILES_TO_REPORT)
+    for suffix, write in (("_stats.csv", writer.requests_csv), ("_failures.csv",
+                                                                 writer.failures_csv)):
+        path = Path(prefix + suffix)
+        tmp = path.with_suffix(".final")
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            write(csv.writer(handle))
+        os.replace(tmp, path)
 
 
 def _write_progress(environment: Any, path: Path) -> None:
