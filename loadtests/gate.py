@@ -16,22 +16,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from loadtests.baseline import MARGINS, compare_baseline
 from loadtests.report import render_junit, render_markdown, verdict_table
 from loadtests.summary import TARGETS, evaluate, load_targets, overall_verdict
 
 __all__ = ["MARGINS", "GateError", "compare_baseline", "judge", "main"]
 
-# metric → (better direction, relative margin, absolute margin). A figure regresses when it is
-# worse than the baseline by more than both margins together: run-to-run noise of a one-minute
-# run is a few per cent of a percentile plus a small floor, more for tail and rare-event figures.
-MARGINS: Mapping[str, tuple[str, float, float]] = {
-    "ttft_p95_s": ("lower", 0.20, 0.05),
-    "full_response_avg_s": ("lower", 0.10, 0.25),
-    "cache_hit_rate": ("higher", 0.10, 0.03),
-    "error_rate": ("lower", 0.50, 0.005),
-    "goodput": ("higher", 0.10, 0.03),
-    "service_overhead_ms": ("lower", 0.50, 10.0),
-}
 _REQUIRED = ("requests", "run", *(field for field, *_ in TARGETS.values()))
 
 
@@ -60,27 +50,6 @@ def load_summary(run_dir: Path) -> dict[str, Any]:
     if not summary["requests"]:
         raise GateError(f"{run_dir}: the run finished no requests")
     return summary
-
-
-def compare_baseline(summary: Mapping[str, Any],
-                     baseline: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Each figure the baseline has, against its margin; ``passed`` is False on a regression."""
-    results = []
-    for metric, (better, relative, absolute) in MARGINS.items():
-        base, measured = baseline.get(metric), summary.get(metric)
-        if base is None:
-            continue
-        slack = abs(base) * relative + absolute
-        limit = base + slack if better == "lower" else base - slack
-        if measured is None:
-            passed = False
-        else:
-            passed = measured <= limit if better == "lower" else measured >= limit
-        results.append({"metric": metric, "baseline": base, "measured": measured,
-                        "limit": round(limit, 4),
-                        "limit_text": f"{'<=' if better == 'lower' else '>='} {limit:.4g}",
-                        "passed": passed})
-    return results
 
 
 def judge(summary: Mapping[str, Any], targets: Mapping[str, float],

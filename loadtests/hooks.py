@@ -146,6 +146,9 @@ def on_init_command_line_parser(parser: Any, **_kwargs: Any) -> None:
     parser.add_argument("--warmup-file", default="", env_var="CHATPERF_WARMUP_FILE",
                         help="at the warm-up's end write its end time and the service's "
                              "counters here (master/local)")
+    parser.add_argument("--phases-file", default="", env_var="CHATPERF_PHASES_FILE",
+                        help="write when the load started and stopped (run time over) here, "
+                             "so throughput can leave out start-up and stop tail (master/local)")
     parser.add_argument("--warmup-samples-file", default="",
                         env_var="CHATPERF_WARMUP_SAMPLES_FILE",
                         help="append one JSON line per warm-up request here (master/local)")
@@ -185,6 +188,7 @@ def on_test_start(environment: Any, **_kwargs: Any) -> None:
     options with its first spawn message, just before this event.
     """
     warmup = _begin(environment.parsed_options)
+    _note_phase(environment, "started_epoch_s")
     if warmup > 0 and not isinstance(environment.runner, WorkerRunner):
         gevent.spawn_later(warmup, _end_warmup, environment)
 
@@ -212,6 +216,22 @@ def _end_warmup(environment: Any) -> None:
     path = _path(environment.parsed_options.warmup_file)
     if path is not None:
         path.write_text(json.dumps({"ended_epoch_s": _measure_from, "service": service}))
+
+
+def _note_phase(environment: Any, name: str) -> None:
+    """Master or local runner: add ``name`` → now to the phases file."""
+    path = _path(getattr(environment.parsed_options, "phases_file", ""))
+    if path is None or isinstance(environment.runner, WorkerRunner):
+        return
+    phases = json.loads(path.read_text()) if path.exists() else {}
+    phases[name] = time.time()
+    path.write_text(json.dumps(phases))
+
+
+@events.test_stopping.add_listener
+def on_test_stopping(environment: Any, **_kwargs: Any) -> None:
+    """The load stops (its run time is over): what finishes later is the stop tail."""
+    _note_phase(environment, "stopped_epoch_s")
 
 
 def _on_measure_message(environment: Any, msg: Any, **_kwargs: Any) -> None:

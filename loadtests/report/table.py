@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["format_value", "measured_window", "verdict_table"]
+__all__ = ["format_rate", "format_value", "measured_window", "verdict_table"]
 
 
 def format_value(value: float | None, unit: str) -> str:
@@ -17,6 +17,11 @@ def format_value(value: float | None, unit: str) -> str:
     if unit == "ms":
         return f"{value:.1f} ms"
     return f"{value:.3f} s"
+
+
+def format_rate(value: float | None) -> str:
+    """Requests per second."""
+    return "no data" if value is None else f"{value:.2f}/s"
 
 
 def measured_window(summary: Mapping[str, Any]) -> str | None:
@@ -52,8 +57,8 @@ def _extras(summary: Mapping[str, Any]) -> list[str]:
     lines = [
         f"requests {summary['requests']} ({kinds}) · errors {summary['errors']} "
         f"({format_value(summary['error_rate'], 'ratio')}) · "
-        f"throughput {summary['throughput_rps'] or 0:.2f}/s · "
-        f"goodput {format_value(summary['goodput'], 'ratio')}",
+        f"throughput {format_rate(summary.get('throughput_rps'))} · "
+        f"goodput {format_rate(summary.get('goodput_rps'))} (first token within the TTFT target)",
         f"TTFT p50 {format_value(summary['ttft_p50_s'], 's')} · "
         f"p95 {format_value(summary['ttft_p95_s'], 's')} · "
         f"p99 {format_value(summary['ttft_p99_s'], 's')} over {summary['ttft_samples']} streams",

@@ -69,6 +69,7 @@ class RunConfig:
     service_workers: int = 1
     stop_timeout_s: int = 20
     strict: bool = False  # an inconclusive target (too few samples) fails the run too
+    baseline: Path | None = None  # an earlier run folder (or its summary.json) to compare with
     rss_interval_s: float | None = None  # sample the service's memory this often (soak)
     upstream_url: str | None = None  # OPENAI_BASE_URL: a real upstream, no simulator
     redis_url: str | None = None  # REDIS_URL: an existing Redis, no throwaway one
@@ -140,6 +141,9 @@ def _parser(soak: bool) -> argparse.ArgumentParser:
                    help="gunicorn workers of the started service")
     p.add_argument("--stop-timeout", type=int, default=d.stop_timeout_s, dest="stop_timeout_s",
                    help="seconds users get to finish their request at the end")
+    p.add_argument("--baseline", type=Path, default=None, metavar="RUN_DIR",
+                   help="an earlier run folder (or its summary.json): report.html shows "
+                        "every key figure's change against it (default: none)")
     p.add_argument("--strict", action="store_true", default=d.strict,
                    help="exit 1 also when a target is inconclusive (too few samples to tell)")
     return p

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from loadtests.baseline import load_baseline
 from loadtests.processes import ManagedProcess, ProcessFailed
 from loadtests.report import render_html, verdict_table
 from loadtests.runner.config import RunConfig
@@ -56,6 +57,14 @@ def _read_warmup(files: LocustFiles) -> dict[str, Any]:
         return dict(json.loads(files.warmup.read_text()))
     except (OSError, ValueError) as exc:
         raise HarnessError(f"the warm-up did not end properly ({exc}); see {files.logs}") from exc
+
+
+def _phases(files: LocustFiles) -> dict[str, float]:
+    """When Locust started the load and when it stopped it (its run time over), as it noted."""
+    try:
+        return {k: float(v) for k, v in json.loads(files.phases.read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def _start_sampler(config: RunConfig, service_pid: int | None, files: LocustFiles,
@@ -114,6 +123,7 @@ def _raise_on_sigterm(signum: int, frame: object) -> None:
 def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
     """Run the load, write the run folder, print the verdict; raise ``HarnessError`` if stuck."""
     targets = load_targets(config.targets)
+    baseline = load_baseline(config.baseline) if config.baseline else None
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run_dir = config.out / run_id
     suffix = 1
@@ -153,15 +163,19 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
     samples = _read_samples(files.samples)
     if not samples:
         raise HarnessError(f"no requests finished; see {files.logs}")
+    phases = _phases(files)
+    # Load began when Locust's test started, not when its process did (imports take seconds).
+    load_started = phases.get("started_epoch_s", locust_started)
     if config.warmup_s:
         warmup_end = _read_warmup(files)
         started, before = warmup_end["ended_epoch_s"], warmup_end["service"]
     else:
-        started, before = locust_started, at_start
+        started, before = load_started, at_start
     run_meta = {
         "id": run_dir.name, "started_epoch_s": started, "finished_epoch_s": finished,
+        "measured_until_epoch_s": phases.get("stopped_epoch_s"),
         "warmup_s": config.warmup_s,
-        "warmup_started_epoch_s": locust_started if config.warmup_s else None,
+        "warmup_started_epoch_s": load_started if config.warmup_s else None,
         "rss_interval_s": config.rss_interval_s,
         "duration_s": config.duration_s, "users": config.users, "spawn_rate": config.spawn_rate,
         "shape": config.shape, "mix": config.mix, "think_time": config.think_time,
@@ -179,7 +193,8 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     table = verdict_table(summary)
     (run_dir / "verdict.txt").write_text(table + "\n")
-    (run_dir / "report.html").write_text(render_html(summary))
+    present = [p.name for p in run_dir.iterdir()]
+    (run_dir / "report.html").write_text(render_html(summary, baseline, present))
     files.progress.unlink(missing_ok=True)
     out.write(f"\n{table}\n\nrun folder: {run_dir} (report.html, summary.json, samples.jsonl)\n")
     _annotate(config, summary, out)

@@ -12,7 +12,13 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["TARGETS_PATH", "Targets", "load_targets"]
+__all__ = ["GOODPUT", "TARGETS_PATH", "Targets", "load_targets"]
+
+# The one definition of goodput (as in DistServe and vLLM's benchmarks: requests per second that
+# met the latency objective), used by the load summary, the gate, the rules and the dashboards.
+# The objective is the TTFT target: a request that failed before its first token is never good.
+GOODPUT = ("goodput: requests per second whose first content token arrived within the TTFT "
+           "target (targets.yaml perceived_p95_seconds)")
 
 TARGETS_PATH = Path(__file__).resolve().parents[2] / "targets.yaml"
 
