@@ -21,12 +21,15 @@ import yaml
 from loadtests.breakdown import breakdown
 from loadtests.confidence import mean_interval, proportion_interval, quantile_interval
 from loadtests.memory import rss_figures
+from loadtests.thresholds import Threshold, evaluate_thresholds, figure_names, parse_thresholds
 
 __all__ = [
     "TARGETS",
     "build_summary",
     "evaluate",
+    "figure_names_of_a_summary",
     "load_targets",
+    "load_thresholds",
     "overall_verdict",
     "percentile",
 ]
@@ -40,6 +43,8 @@ TARGETS: Mapping[str, tuple[str, str, str, str]] = {
     "error_rate_max": ("error_rate", "<=", "error rate", "ratio"),
 }
 STREAM_KINDS = ("chat", "openai")
+_BLOCKS = ("schema", "warmup", "rss", "rss_mb")  # None in an empty summary, but not figures
+THRESHOLDS_KEY = "thresholds"  # the targets file's section of extra k6-style thresholds
 _DEFAULT_TTFT_TARGET_S = 1.0  # goodput's bound when a targets file has no TTFT target
 _HIT_RATE_AGREEMENT = 0.01  # samples and the service may differ by rounding, no more
 _SERIES_POINTS = 40
@@ -47,11 +52,28 @@ _HISTOGRAM_BINS = 40
 _HISTOGRAM_LOW_S = 0.001
 
 
-def load_targets(path: Path) -> dict[str, float]:
-    """The targets file as numbers; unknown or missing keys are an error, not a silent pass."""
+def _read_targets_file(path: Path) -> dict[str, Any]:
     raw = yaml.safe_load(Path(path).read_text())
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a mapping of targets")
+    return raw
+
+
+def load_thresholds(path: Path) -> list[Threshold]:
+    """The ``thresholds:`` of a targets file (k6 style, ``loadtests.thresholds``); may be none."""
+    return parse_thresholds(_read_targets_file(path).get(THRESHOLDS_KEY))
+
+
+def figure_names_of_a_summary() -> list[str]:
+    """Every figure a summary has, so a threshold's typo is refused before a run, not after."""
+    empty = build_summary([], {}, {"started_epoch_s": 0.0, "finished_epoch_s": 1.0})
+    return [name for name in figure_names(empty) if name not in _BLOCKS]
+
+
+def load_targets(path: Path) -> dict[str, float]:
+    """The targets file as numbers; unknown or missing keys are an error, not a silent pass."""
+    raw = _read_targets_file(path)
+    raw.pop(THRESHOLDS_KEY, None)
     unknown = sorted(set(raw) - set(TARGETS))
     if unknown:
         raise ValueError(f"{path}: unknown targets {', '.join(unknown)}")
@@ -303,13 +325,14 @@ def build_summary(
     warmup_samples: Sequence[Mapping[str, Any]] = (),
     service_before_warmup: Mapping[str, Any] | None = None,
     rss_readings: Sequence[Mapping[str, Any]] | None = None,
+    thresholds: Sequence[Threshold] = (),
 ) -> dict[str, Any]:
     """The whole ``summary.json`` of one run, verdict included.
 
     ``samples`` and ``service_before`` belong to the measured part: with a warm-up,
     ``service_before`` is the service's counters at its end, and ``warmup_samples`` and
     ``service_before_warmup`` describe the warm-up itself. ``rss_readings`` come from a soak's
-    memory sampler.
+    memory sampler; ``thresholds`` are judged beside the targets and count in the verdict.
     """
     start = run["started_epoch_s"]
     # The load stopped here; later finishes are the stop tail (``run["finished_epoch_s"]`` is
@@ -381,8 +404,11 @@ def build_summary(
     lookups = service["cache_lookups_service"] or len(looked_up)
     summary["intervals"] = _intervals(
         ttft, misses, len(errors), len(samples),
-        hit_rate * lookups if hit_rate is not None else None, lookups,
+        # The judged rate's own interval: the service's, or the samples' when it has none.
+        summary["cache_hit_rate"] * lookups if summary["cache_hit_rate"] is not None else None,
+        lookups,
     )
     summary["targets"] = evaluate(summary, targets)
-    summary["verdict"] = overall_verdict(summary["targets"])
+    summary["thresholds"] = evaluate_thresholds(summary, thresholds)
+    summary["verdict"] = overall_verdict([*summary["targets"], *summary["thresholds"]])
     return summary

@@ -200,7 +200,7 @@ def render_html(summary: Mapping[str, Any], baseline: Mapping[str, Any] | None =
              if names is None or name.rstrip("/") in names or name in _WRITTEN_LATER]
     return _env.get_template("page.html").render(
         run=summary["run"], verdict=summary["verdict"], window=measured_window(summary),
-        targets=summary["targets"],
+        targets=summary["targets"], thresholds=summary.get("thresholds") or [],
         inconclusive=any(t["result"] == "inconclusive" for t in summary["targets"]),
         cards=_cards(summary), breakdown=summary.get("breakdown") or {},
         quantiles=[f"p{round(q * 100)}" for q in QUANTILES],

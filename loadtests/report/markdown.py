@@ -27,6 +27,11 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     for t in summary["targets"]:
         lines.append(f"| {t['label']} | {t['op']} {format_value(t['threshold'], t['unit'])} "
                      f"| {format_value(t['measured'], t['unit'])} | {_result_mark(t)} |")
+    if summary.get("thresholds"):
+        lines += ["", "| threshold | measured | result |", "|---|---|---|"]
+        for th in summary["thresholds"]:
+            measured = "no data" if th["measured"] is None else f"{th['measured']:g}"
+            lines.append(f"| `{th['threshold']}` | {measured} | {mark[th['passed']]} |")
     if summary.get("baseline"):
         lines += ["", "| vs baseline | baseline | measured | allowed | result |",
                   "|---|---|---|---|---|"]

@@ -102,6 +102,10 @@ def verdict_table(summary: Mapping[str, Any]) -> str:
     for t in summary["targets"]:
         rows.append((t["label"], f"{t['op']} {format_value(t['threshold'], t['unit'])}",
                      _measured(t), t["result"].upper()))
+    for th in summary.get("thresholds", []):
+        rows.append((f"threshold: {th['metric']}", f"{th['op']} {th['value']:g}",
+                     "no data" if th["measured"] is None else f"{th['measured']:g}",
+                     th["result"].upper()))
     for b in summary.get("baseline", []):
         rows.append((f"vs baseline: {b['metric']}", f"{b['limit_text']}",
                      f"{b['measured']}", "PASS" if b["passed"] else "FAIL"))

@@ -29,7 +29,13 @@ from loadtests.runner.locust_process import LocustFailed, LocustFiles, run_locus
 from loadtests.runner.rss import RssSampler
 from loadtests.runner.service_stats import snapshot, wait_ready
 from loadtests.runner.stack import start_stack
-from loadtests.summary import build_summary, load_targets
+from loadtests.summary import (
+    build_summary,
+    figure_names_of_a_summary,
+    load_targets,
+    load_thresholds,
+)
+from loadtests.thresholds import check_names, parse_cli
 
 __all__ = ["HarnessError", "RunResult", "run_load"]
 
@@ -123,6 +129,8 @@ def _raise_on_sigterm(signum: int, frame: object) -> None:
 def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
     """Run the load, write the run folder, print the verdict; raise ``HarnessError`` if stuck."""
     targets = load_targets(config.targets)
+    thresholds = [*load_thresholds(config.targets), *parse_cli(config.thresholds)]
+    check_names(thresholds, figure_names_of_a_summary())  # a typo fails now, not after the run
     baseline = load_baseline(config.baseline) if config.baseline else None
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run_dir = config.out / run_id
@@ -189,7 +197,8 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
     summary = build_summary(
         samples, targets, run_meta, before, after, _locust_entries(files.json_prefix),
         warmup_samples=_read_samples(files.warmup_samples),
-        service_before_warmup=at_start if config.warmup_s else None, rss_readings=rss_readings)
+        service_before_warmup=at_start if config.warmup_s else None, rss_readings=rss_readings,
+        thresholds=thresholds)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     table = verdict_table(summary)
     (run_dir / "verdict.txt").write_text(table + "\n")
