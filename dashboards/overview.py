@@ -13,6 +13,7 @@ from grafana_foundation_sdk.models import dashboard
 from dashboards.panels import (
     GRAFANA,
     PROMETHEUS,
+    datasource_variables,
     pie,
     target_stat,
     time_series,
@@ -101,9 +102,14 @@ def _target_row(t: Targets) -> list:
 
 
 def _latency_row(t: Targets) -> list:
-    def ttft_q(q: float) -> tuple[str, str]:
+    def ttft_q(q: float, legend: str = "") -> tuple[str, str]:
         expr = promql.quantile(q, semconv.PROM_TTFT, RATE, by="", matchers=[INSTANCE, ROUTE])
-        return expr, f"p{round(q * 100)}"
+        return expr, legend or f"p{round(q * 100)}"
+
+    def client_q(q: float) -> tuple[str, str]:
+        # The load client is not a service instance: only the route narrows it.
+        expr = promql.quantile(q, semconv.PROM_CLIENT_TTFT, RATE, by="", matchers=[ROUTE])
+        return expr, f"client p{round(q * 100)}"
 
     def duration_q(q: float) -> tuple[str, str]:
         expr = promql.quantile(q, semconv.PROM_RESPONSE_DURATION, RATE, by="",
@@ -124,6 +130,16 @@ def _latency_row(t: Targets) -> list:
             " target. Exemplars link to traces when the scrape carries them.",
             [ttft_q(q) for q in (0.5, 0.9, 0.95, 0.99)], "s",
             target=(t.perceived_p95_seconds, False), exemplars=True,
+        ),
+        time_series(
+            "TTFT users see (load client) vs the service's",
+            "p50 and p95 of the first-token time measured by the load client (sent → first"
+            " token, while a load run serves chatperf_client_time_to_first_token_seconds) and"
+            f" by the service; the gap is the network and the server's accept queue. Dashed"
+            f" line: the {t.perceived_p95_seconds:g} s p95 target.",
+            [client_q(0.5), client_q(0.95), ttft_q(0.5, "service p50"),
+             ttft_q(0.95, "service p95")],
+            "s", target=(t.perceived_p95_seconds, False),
         ),
         time_series(
             "Full response percentiles and mean of misses",
@@ -235,7 +251,7 @@ def overview(targets: Targets) -> dash_b.Dashboard:
              .refresh("10s").time("now-1h", "now").timezone("browser").editable()
              .tooltip(dashboard.DashboardCursorSync.CROSSHAIR)
              .annotation(load_runs))
-    for variable in _variables():
+    for variable in [*datasource_variables(), *_variables()]:
         board = board.with_variable(variable)
     rows = [("Targets", _target_row(targets)), ("Latency", _latency_row(targets)),
             ("Cache", _cache_row(targets)), ("Traffic", _traffic_row()),

@@ -32,6 +32,7 @@ from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
+from loadtests.client_metrics import ClientMetrics
 from loadtests.measure import Sample
 from loadtests.runner.service_stats import snapshot
 from loadtests.shapes import DEFAULT_SHAPE, SHAPES
@@ -90,10 +91,17 @@ class Progress:
 
 _progress = Progress(None)
 _warmup = Progress(None)
+_client_metrics: ClientMetrics | None = None
 
 
 def _keep(records: list[dict[str, Any]]) -> None:
-    """Master or local runner: file each sample under the phase in which it started."""
+    """Master or local runner: file each sample under the phase in which it started.
+
+    The client TTFT histogram (when served) sees every request, warm-up included: it shows
+    what users saw over time, as the service's own histogram does.
+    """
+    if _client_metrics is not None:
+        _client_metrics.observe(records)
     _warmup.add([r for r in records if r["started_epoch_s"] < _measure_from])
     _progress.add([r for r in records if r["started_epoch_s"] >= _measure_from])
 
@@ -149,6 +157,13 @@ def on_init_command_line_parser(parser: Any, **_kwargs: Any) -> None:
     parser.add_argument("--phases-file", default="", env_var="CHATPERF_PHASES_FILE",
                         help="write when the load started and stopped (run time over) here, "
                              "so throughput can leave out start-up and stop tail (master/local)")
+    parser.add_argument("--client-metrics-port", type=int, default=0,
+                        env_var="CHATPERF_CLIENT_METRICS_PORT",
+                        help="serve the client-side TTFT histogram on /metrics at this port "
+                             "for Prometheus (master/local; 0: off)")
+    parser.add_argument("--client-metrics-host", default="127.0.0.1",
+                        env_var="CHATPERF_CLIENT_METRICS_HOST",
+                        help="address of that endpoint (0.0.0.0 in a container)")
     parser.add_argument("--warmup-samples-file", default="",
                         env_var="CHATPERF_WARMUP_SAMPLES_FILE",
                         help="append one JSON line per warm-up request here (master/local)")
@@ -160,8 +175,9 @@ def _path(option: str) -> Path | None:
 
 @events.init.add_listener
 def on_init(environment: Any, **_kwargs: Any) -> None:
-    """Apply the mix; wire samples from workers to the master; start the progress writer."""
-    global _progress, _warmup
+    """Apply the mix; wire samples from workers to the master; start the progress writer and
+    the client metrics endpoint."""
+    global _progress, _warmup, _client_metrics
     options = environment.parsed_options
     apply_mix(environment, options.mix)
     if isinstance(environment.runner, WorkerRunner):
@@ -172,6 +188,9 @@ def on_init(environment: Any, **_kwargs: Any) -> None:
     _warmup = Progress(_path(options.warmup_samples_file))
     if isinstance(environment.runner, MasterRunner):
         environment.events.worker_report.add_listener(_on_worker_report)
+    if options.client_metrics_port:
+        _client_metrics = ClientMetrics()
+        _client_metrics.serve(options.client_metrics_port, options.client_metrics_host)
     if options.progress_file:
         gevent.spawn(_write_progress, environment, Path(options.progress_file))
     if getattr(options, "csv_prefix", None):

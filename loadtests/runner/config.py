@@ -70,6 +70,7 @@ class RunConfig:
     service_workers: int = 1
     stop_timeout_s: int = 20
     strict: bool = False  # an inconclusive target (too few samples) fails the run too
+    client_metrics_port: int | None = None  # serve the client TTFT for Prometheus here
     baseline: Path | None = None  # an earlier run folder (or its summary.json) to compare with
     thresholds: tuple[str, ...] = ()  # --threshold: extra k6-style ones, e.g. "ttft_p99_s<1.5"
     rss_interval_s: float | None = None  # sample the service's memory this often (soak)
@@ -144,6 +145,10 @@ def _parser(soak: bool, environ: Mapping[str, str]) -> argparse.ArgumentParser:
                    help="gunicorn workers of the started service")
     p.add_argument("--stop-timeout", type=int, default=d.stop_timeout_s, dest="stop_timeout_s",
                    help="seconds users get to finish their request at the end")
+    p.add_argument("--client-metrics-port", type=int, default=None, metavar="PORT",
+                   help="serve the load client's TTFT histogram "
+                        "(chatperf_client_time_to_first_token_seconds) on "
+                        "http://127.0.0.1:PORT/metrics during the run, for Prometheus")
     p.add_argument("--baseline", type=Path, default=None, metavar="RUN_DIR",
                    help="an earlier run folder (or its summary.json): report.html shows "
                         "every key figure's change against it (default: none)")

@@ -63,6 +63,8 @@ def _master_argv(config: RunConfig, host: str, files: LocustFiles, port: int) ->
             "--json-file", str(files.json_prefix), "--samples-file", str(files.samples),
             "--warmup-file", str(files.warmup), "--warmup-samples-file", str(files.warmup_samples),
             "--progress-file", str(files.progress), "--phases-file", str(files.phases)]
+    if config.client_metrics_port:
+        argv += ["--client-metrics-port", str(config.client_metrics_port)]
     if config.workers:
         argv += ["--master", "--master-bind-host", LOOPBACK, "--master-bind-port", str(port),
                  "--expect-workers", str(config.workers), "--expect-workers-max-wait", "30"]

@@ -154,6 +154,9 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
                           else "from a cold start (no warm-up)")
                 out.write(f"running {config.users} users ({config.shape}, mix {config.mix}) for "
                           f"{config.duration_s}s {warmup} → {run_dir}\n")
+                if config.client_metrics_port:
+                    out.write(f"client TTFT for Prometheus: http://127.0.0.1:"
+                              f"{config.client_metrics_port}/metrics\n")
                 sampler = _start_sampler(config, stack_info.service_pid, files, stack)
                 locust_started = time.time()
                 run_locust(config, stack_info.host, files, stack, processes, out)
