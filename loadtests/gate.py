@@ -25,7 +25,7 @@ from loadtests.report import render_junit, render_markdown, verdict_table
 from loadtests.summary import TARGETS, evaluate, load_targets, load_thresholds, overall_verdict
 from loadtests.thresholds import Threshold, ThresholdError, evaluate_thresholds, parse_cli
 
-__all__ = ["MARGINS", "GateError", "compare_baseline", "find_run", "judge", "main"]
+__all__ = ["MARGINS", "GateError", "build_parser", "compare_baseline", "find_run", "judge", "main"]
 
 _REQUIRED = ("requests", "run", *(field for field, *_ in TARGETS.values()))
 
@@ -95,7 +95,7 @@ def judge(summary: Mapping[str, Any], targets: Mapping[str, float],
     return judged
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m loadtests gate", description=__doc__,
                                 formatter_class=HelpFormatter,
                                 epilog=exit_codes_epilog(interruptible=False))
@@ -115,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         run_dir = find_run(args.run_dir)
         summary = load_summary(run_dir)
