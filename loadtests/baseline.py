@@ -79,7 +79,8 @@ def deltas(summary: Mapping[str, Any], baseline: Mapping[str, Any]) -> list[dict
     """Every key figure now, then, its change and its verdict for the report's colours.
 
     ``verdict``: ``better``; ``worse`` beyond the gate's margin (a regression); ``noise`` worse
-    but within it, or a figure the gate does not judge; ``same``; ``no data``.
+    but within it; ``ungated`` worse, on a figure the gate does not judge; ``same``;
+    ``no data``.
     """
     regressed = {r["metric"] for r in compare_baseline(summary, baseline) if not r["passed"]}
     rows = []
@@ -96,7 +97,9 @@ def deltas(summary: Mapping[str, Any], baseline: Mapping[str, Any]) -> list[dict
                 row["verdict"] = "worse"
             elif delta == 0:
                 row["verdict"] = "same"
+            elif improved:
+                row["verdict"] = "better"
             else:
-                row["verdict"] = "better" if improved else "noise"
+                row["verdict"] = "noise" if metric in MARGINS else "ungated"
         rows.append(row)
     return rows

@@ -62,7 +62,10 @@ def _fmt(value: float | None, unit: str) -> str:
 
 
 def _signed(value: float, unit: str) -> str:
-    return ("+" if value > 0 else _MINUS if value < 0 else "±") + _fmt(abs(value), unit)
+    sign = "+" if value > 0 else _MINUS if value < 0 else "\u00b1"
+    if unit == "ratio":  # a change of a share is in percentage points, not per cent
+        return f"{sign}{abs(value) * 100:.1f} points"
+    return sign + _fmt(abs(value), unit)
 
 
 def _target(summary: Mapping[str, Any], key: str) -> float | None:

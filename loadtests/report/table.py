@@ -66,12 +66,14 @@ def _extras(summary: Mapping[str, Any]) -> list[str]:
     overhead = summary.get("service_overhead_ms")
     if overhead is not None:
         lines.append(
-            f"service overhead {overhead:.1f} ms (service TTFT "
-            f"{summary['service_ttft_mean_ms']:.1f} ms - upstream's own "
-            f"{summary['upstream_ttft_mean_ms']:.1f} ms, means over cache misses)")
+            f"service overhead {overhead:.1f} ms (mean per request: the service's TTFT minus "
+            f"that of the upstream call it led) · service TTFT "
+            f"{format_value(summary.get('service_ttft_mean_ms'), 'ms')}, upstream's own "
+            f"{format_value(summary.get('upstream_ttft_mean_ms'), 'ms')} (calls clients "
+            "waited for), means over cache misses")
     else:
-        lines.append("service overhead: no data (no upstream calls, or the service's stats "
-                     "were not readable)")
+        lines.append("service overhead: no data (no upstream call led by a request, or the "
+                     "service exposes no chat_time_to_first_token_overhead_seconds)")
     service_rate = summary.get("cache_hit_rate_service")
     agree = "agree" if summary["cache_hit_rate_agree"] else "DISAGREE"
     lines.append(

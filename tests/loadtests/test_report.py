@@ -105,6 +105,11 @@ def test_baseline_deltas_are_coloured_by_the_gates_margins() -> None:
     rows = {row[0]: row for row in page.rows if len(row) == 5 and row[0].startswith("TTFT p")}
     assert rows["TTFT p95"][4] == "regressed beyond the gate's margin"
     assert rows["TTFT p95"][3].startswith("+")
+    assert rows["TTFT p50"][4] == "worse (not judged by the gate)"  # no margin in the gate
+    fewer_hits = _page(render_html(_summary(hits=10), baseline))
+    *_target_row, hit_row = [row for row in fewer_hits.rows if row[:1] == ["cache hit rate"]]
+    assert hit_row[3].startswith("\u2212") and " points " in hit_row[3]  # a share's change
+    assert hit_row[4] == "regressed beyond the gate's margin"
     assert "worse" in page.classes
     same = _page(render_html(baseline, baseline))
     assert "worse" not in same.classes and "same" in same.classes
