@@ -167,5 +167,8 @@ PROM_REQUESTS = "chat_requests_total"
 PROM_ROUTER_DECISIONS = "chat_router_decisions_total"
 PROM_GENAI_OPERATION_DURATION = "gen_ai_client_operation_duration_seconds"
 PROM_GENAI_TOKEN_USAGE = "gen_ai_client_token_usage"
+# The load client's own TTFT (what users see), exposed by the load runner during a run
+# (loadtests/client_metrics.py) with the service's labels route and cache_hit.
+PROM_CLIENT_TTFT = "chatperf_client_time_to_first_token_seconds"
 
 __all__ = [name for name in dir() if name.isupper() or name == "genai_span_name"]
