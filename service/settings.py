@@ -131,6 +131,10 @@ class Settings:
     shutdown_grace_seconds: float = _setting(
         "CHAT_SHUTDOWN_GRACE_SECONDS", 10.0, "On SIGTERM, how long open streams may finish."
     )
+    client_timings_rate_limit: str = _setting(
+        "CHAT_CLIENT_TIMINGS_RATE_LIMIT", "120/minute",
+        "Per-address limit on the chat page's timing beacons (`/api/client/timings`, 429).",
+    )
 
     # --- telemetry ----------------------------------------------------------------------------
     telemetry: bool = _setting(

@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ttft-ms", type=int, default=None, metavar="MS",
                         help="pin every answer's TTFT to MS milliseconds, zero spread "
                              "(an X-Sim-TTFT-Ms request header still wins)")
+    parser.add_argument("--echo", action="store_true",
+                        help="answer every question with its own text, verbatim (for testing how "
+                             "clients render what a model sends, e.g. markup)")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="INFO logs one line per chat completion (default INFO)")
@@ -52,7 +55,7 @@ def parse_args(argv: Sequence[str] | None = None) -> SimulatorConfig:
     return SimulatorConfig(
         host=args.host, port=args.port, profile_name=args.profile, seed=args.seed,
         faults=tuple(args.fault), stall_seconds=args.stall_seconds, log_level=args.log_level,
-        ttft_ms=args.ttft_ms,
+        ttft_ms=args.ttft_ms, echo=args.echo,
     )
 
 

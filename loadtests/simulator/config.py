@@ -26,6 +26,8 @@ class SimulatorConfig:
     log_level: str = "INFO"
     # Pins every answer's TTFT (no spread), so a client's measured TTFT can be checked against it.
     ttft_ms: int | None = None
+    # Every answer repeats the question verbatim, so a test can choose what a client must render.
+    echo: bool = False
 
     def __post_init__(self) -> None:
         if self.profile_name not in PROFILES:
