@@ -126,6 +126,12 @@
     item.append(line);
   }
 
+  // Follow a growing answer only while the reader is at the end, not after they scrolled up.
+  function nearBottom() {
+    const page = document.documentElement;
+    return page.scrollHeight - (window.scrollY + window.innerHeight) < 80;
+  }
+
   function setBusy(busy) {
     sendButton.disabled = busy;
     stopButton.disabled = !busy;
@@ -255,7 +261,9 @@
           if (event.name === "meta") {
             answer.meta = event.data;
           } else if (event.name === "token") {
+            const following = nearBottom();
             node.appendData(event.data.delta);
+            if (following) window.scrollTo(0, document.documentElement.scrollHeight);
             if (!firstPainted) {
               firstPainted = afterPaint().then(() => { answer.firstPaintMs = paintMark(answer, "first-paint"); });
             }
