@@ -12,8 +12,10 @@ sessions are a few hundred MB, not a second machine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
+import signal
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -116,9 +118,14 @@ async def drive_sessions(host: str, sessions: int, duration_s: float, out_path: 
         browser = await playwright.chromium.launch(**launch_options())
         try:
             with open(out_path, "a", encoding="utf-8") as out:
-                await asyncio.gather(*(
+                sessions_done = asyncio.gather(*(
                     _session(browser, host.rstrip("/"), index, deadline, seed, think_time, out)
                     for index in range(sessions)))
+                # Playwright starts chromium in a process group of its own, so stopping ours
+                # would orphan it: on SIGTERM, end the sessions and close the browser first.
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, sessions_done.cancel)
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sessions_done
         finally:
             await browser.close()
 

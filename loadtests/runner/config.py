@@ -74,6 +74,7 @@ class RunConfig:
     redis_url: str | None = None  # REDIS_URL: an existing Redis, no throwaway one
     grafana_url: str | None = None
     grafana_token: str | None = None
+    browsers: int = 0  # headless browser sessions through the chat page, beside the Locust users
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: object) -> RunConfig:
@@ -140,6 +141,9 @@ def _parser(soak: bool) -> argparse.ArgumentParser:
                    help="gunicorn workers of the started service")
     p.add_argument("--stop-timeout", type=int, default=d.stop_timeout_s, dest="stop_timeout_s",
                    help="seconds users get to finish their request at the end")
+    p.add_argument("--browsers", type=int, default=d.browsers,
+                   help="headless chromium sessions chatting through the page beside the users; "
+                        "reports their first paint next to the protocol TTFT (default 0: none)")
     p.add_argument("--strict", action="store_true", default=d.strict,
                    help="exit 1 also when a target is inconclusive (too few samples to tell)")
     return p

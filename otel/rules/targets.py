@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["TARGETS_PATH", "Targets", "load_targets"]
+__all__ = ["LOAD_RUN_ONLY", "TARGETS_PATH", "Targets", "load_targets"]
 
 TARGETS_PATH = Path(__file__).resolve().parents[2] / "targets.yaml"
 
@@ -38,10 +38,18 @@ class Targets:
         return 1.0 - self.error_rate_max
 
 
+# Targets that only the load gate judges (``loadtests.summary``), with no alert rule: the page's
+# timing beacons are sparse (only while people use the page) and unauthenticated, too thin a
+# signal to page anyone on. The dashboard draws the perceived target beside them.
+LOAD_RUN_ONLY = frozenset({"browser_first_paint_p95_seconds"})
+
+
 def load_targets(path: Path = TARGETS_PATH) -> Targets:
     """Parse ``path``; every field must be present and numeric, unknown keys are refused."""
     raw = yaml.safe_load(path.read_text())
     names = {f.name for f in fields(Targets)}
+    if isinstance(raw, dict):
+        raw = {key: value for key, value in raw.items() if key not in LOAD_RUN_ONLY}
     if not isinstance(raw, dict) or set(raw) != names:
         raise ValueError(f"{path}: expected exactly the keys {sorted(names)}, got {raw!r}")
     return Targets(**{name: float(raw[name]) for name in names})
