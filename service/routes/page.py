@@ -55,10 +55,14 @@ def _make_limiter(state: BlueprintSetupState) -> None:
 def index() -> Response:
     """The chat page; it asks for a key first when the chat routes need one."""
     settings = components().settings
-    html = (STATIC_DIR / "index.html").read_text(encoding="utf-8").replace(
-        'data-max-history="20"', f'data-max-history="{settings.max_history_messages}"', 1)
-    if settings.api_keys:
-        html = html.replace('data-auth="none"', 'data-auth="required"', 1)
+    html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    # The page sends history within the service's limits, and knows whether to ask for a key.
+    for attribute, default, value in (
+        ("data-auth", "none", "required" if settings.api_keys else "none"),
+        ("data-max-history", "20", settings.max_history_messages),
+        ("data-max-message-chars", "4000", settings.max_message_chars),
+    ):
+        html = html.replace(f'{attribute}="{default}"', f'{attribute}="{value}"', 1)
     response = Response(html, mimetype="text/html")
     response.headers.update({
         "Content-Security-Policy": _CSP,

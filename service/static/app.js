@@ -22,6 +22,7 @@
   const keyInput = $("key-input");
   const keyHelp = $("key-help");
   const maxHistory = Number(document.body.dataset.maxHistory || 20);
+  const maxChars = Number(document.body.dataset.maxMessageChars || 4000);
 
   const history = []; // finished exchanges only: a stopped or failed answer is not context
   let sessionId = newSessionId();
@@ -283,15 +284,22 @@
       else answer.error = { code: "network_error", message: "could not reach the service", retryable: true };
     } finally {
       document.removeEventListener("visibilitychange", onHide);
-      if (active === controller) active = null;
       item.classList.remove("streaming");
-      setBusy(false);
     }
     if (firstPainted) await firstPainted;
     if (answer.done) {
       await afterPaint();
       answer.lastPaintMs = paintMark(answer, "last-paint");
-      history.push({ role: "user", content: question.message }, { role: "assistant", content: text.textContent });
+    }
+    if (answer.done && text.textContent.trim()) {
+      // A long answer is cut to the service's message limit so the next question is accepted.
+      history.push({ role: "user", content: question.message },
+        { role: "assistant", content: text.textContent.slice(0, maxChars) });
+    }
+    // Only now the next question may go: it must carry this exchange in its history.
+    if (active === controller) {
+      active = null;
+      setBusy(false);
     }
     metaLine.textContent = describe(answer);
     if (answer.error) showError(item, answer.error, () => stream(question, item));
@@ -321,7 +329,11 @@
 
   // A new conversation has no history, so its questions meet the cache's context-free entries.
   $("new-chat").addEventListener("click", () => {
-    if (active) active.abort();
+    if (active) {
+      active.abort();
+      active = null; // the next question need not wait for the old stream to wind down
+      setBusy(false);
+    }
     history.length = 0;
     sessionId = newSessionId();
     conversation.replaceChildren();
@@ -365,6 +377,7 @@
     quickTimer = setTimeout(() => quickCheck(message), QUICK_DELAY_MS);
   });
 
+  input.maxLength = maxChars;
   if (document.body.dataset.auth === "required" && !sessionStorage.getItem(KEY_STORAGE)) {
     askForKey("", null);
   } else {

@@ -67,6 +67,25 @@ def test_enter_sends_and_shift_enter_adds_a_line(page: Page, echo_service: Manag
     expect(box).to_be_focused()
 
 
+def test_a_follow_up_carries_the_conversation_and_new_chat_forgets_it(
+    page: Page, echo_service: ManagedProcess
+) -> None:
+    sent: list[dict] = []
+    page.on("request", lambda r: sent.append(r.post_data_json)
+            if r.url.endswith("/api/chat/stream") else None)
+    page.goto(f"{echo_service.url}/")
+    wait_done(ask(page, "first question"))
+    wait_done(ask(page, "second question"))
+    assert sent[0]["history"] == []
+    assert sent[1]["history"] == [{"role": "user", "content": "first question"},
+                                  {"role": "assistant", "content": "first question"}]
+    assert sent[0]["session_id"] == sent[1]["session_id"]
+    page.get_by_role("button", name="New chat").click()
+    expect(page.locator(".turn")).to_have_count(0)
+    wait_done(ask(page, "third question"))
+    assert sent[2]["history"] == [] and sent[2]["session_id"] != sent[0]["session_id"]
+
+
 def test_readable_on_a_phone(browser: Browser, echo_service: ManagedProcess) -> None:
     context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True,
                                   has_touch=True, device_scale_factor=2)
