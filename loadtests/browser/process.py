@@ -7,6 +7,7 @@ stopped, logs and all, exactly like the simulator and the service.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -31,6 +32,8 @@ def start_browser_sessions(host: str, sessions: int, seconds: float, run_dir: Pa
         chromium_path()
     except ChromiumMissing as exc:
         raise ProcessFailed(f"--browsers needs chromium: {exc}") from None
+    if importlib.util.find_spec("playwright") is None:
+        raise ProcessFailed("--browsers needs Playwright: pip install -e '.[dev]' (make setup)")
     argv = [sys.executable, "-m", "loadtests.browser", "drive", "--host", host,
             "--sessions", str(sessions), "--duration", str(seconds),
             "--out", str(run_dir / SAMPLES_FILE), "--seed", str(seed),
