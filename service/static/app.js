@@ -222,7 +222,8 @@
 
   async function stream(question, item) {
     const answer = {
-      turn: ++turns, meta: null, done: null, error: null, stopped: false, hidden: false,
+      turn: ++turns, meta: null, done: null, error: null, stopped: false,
+      hidden: document.visibilityState === "hidden",
       firstPaintMs: null, lastPaintMs: null, sendMark: "",
     };
     answer.sendMark = `chatperf:send#${answer.turn}`;
@@ -273,7 +274,7 @@
           } else if (event.name === "error") {
             answer.error = event.data;
           }
-          metaLine.textContent = describe(answer);
+          if (event.name !== "token") metaLine.textContent = describe(answer);
         }
         if (!answer.done && !answer.error) {
           answer.error = { code: "stream_cut", message: "the answer stopped before it was complete", retryable: true };
