@@ -121,8 +121,9 @@ async def drive_sessions(host: str, sessions: int, duration_s: float, out_path: 
                 sessions_done = asyncio.gather(*(
                     _session(browser, host.rstrip("/"), index, deadline, seed, think_time, out)
                     for index in range(sessions)))
-                # Playwright starts chromium in a process group of its own, so stopping ours
-                # would orphan it: on SIGTERM, end the sessions and close the browser first.
+                # Playwright starts chromium in a process group of its own, outside what the
+                # runner's stop kills: on SIGTERM, end the sessions and close it in order
+                # instead of leaving it to notice its driver is gone.
                 asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, sessions_done.cancel)
                 with contextlib.suppress(asyncio.CancelledError):
                     await sessions_done
