@@ -142,6 +142,21 @@ def _latency_row(t: Targets) -> list:
             "s", target=(t.perceived_p95_seconds, False),
         ),
         time_series(
+            "Perceived in the browser: first paint vs TTFT",
+            "What the chat page measured in users' browsers (send → first answer text painted,"
+            " p50/p95, from its timing beacons) beside the service's own TTFT p95 of streams:"
+            f" the gap is network, parsing and rendering. Dashed line: the"
+            f" {t.perceived_p95_seconds:g} s perceived target. Empty while nobody uses the page.",
+            [(promql.quantile(0.5, semconv.PROM_CLIENT_FIRST_PAINT, RATE, by="",
+                              matchers=[INSTANCE]), "first paint p50"),
+             (promql.quantile(0.95, semconv.PROM_CLIENT_FIRST_PAINT, RATE, by="",
+                              matchers=[INSTANCE]), "first paint p95"),
+             (promql.quantile(0.95, semconv.PROM_TTFT, RATE, by="",
+                              matchers=[INSTANCE, f'{semconv.LABEL_ROUTE}="stream"']),
+              "service TTFT p95 (stream)")],
+            "s", target=(t.perceived_p95_seconds, False),
+        ),
+        time_series(
             "Full response percentiles and mean of misses",
             f"Request start → done; the mean of cache misses is the target figure (dashed line:"
             f" {t.full_response_avg_seconds_max:g} s).",

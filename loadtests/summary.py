@@ -41,7 +41,11 @@ TARGETS: Mapping[str, tuple[str, str, str, str]] = {
     "full_response_avg_seconds_max": (
         "full_response_avg_s", "<=", "full response mean (cache misses)", "s"),
     "error_rate_max": ("error_rate", "<=", "error rate", "ratio"),
+    "browser_first_paint_p95_seconds": (
+        "browser_first_paint_p95_s", "<=", "browser first paint p95", "s"),
 }
+# Targets only some runs measure: judged when the run's option (a key of ``run``) asked for them.
+OPTIONAL_TARGETS: Mapping[str, str] = {"browser_first_paint_p95_seconds": "browsers"}
 STREAM_KINDS = ("chat", "openai")
 _BLOCKS = ("schema", "warmup", "rss", "rss_mb")  # None in an empty summary, but not figures
 THRESHOLDS_KEY = "thresholds"  # the targets file's section of extra k6-style thresholds
@@ -110,6 +114,8 @@ def evaluate(summary: Mapping[str, Any], targets: Mapping[str, float]) -> list[d
     """
     results = []
     for key, threshold in targets.items():
+        if key in OPTIONAL_TARGETS and not (summary.get("run") or {}).get(OPTIONAL_TARGETS[key]):
+            continue
         field, op, label, unit = TARGETS[key]
         measured = summary.get(field)
         interval = (summary.get("intervals") or {}).get(field)
@@ -296,6 +302,24 @@ def _histogram(hits_s: Sequence[float], misses_s: Sequence[float],
             "miss": counts(misses_s), "scale": "log"}
 
 
+def _browser_figures(samples: Sequence[Mapping[str, Any]], start: float,
+                     end: float) -> tuple[dict[str, Any], list[float] | None]:
+    """What the browser sessions saw in the measured part (send to first/last text painted),
+    and the 95 % interval of the first paint's p95."""
+    measured = [s for s in samples if start <= s["started_epoch_s"] <= end]
+    first = [s["first_paint_ms"] / 1000 for s in measured if s["first_paint_ms"] is not None]
+    last = [s["last_paint_ms"] / 1000 for s in measured if s["last_paint_ms"] is not None]
+    interval = quantile_interval(first, 0.95)
+    return {
+        "browser_answers": len(measured),
+        "browser_errors": sum(not s["ok"] for s in measured),
+        "browser_first_paint_samples": len(first),
+        "browser_first_paint_p50_s": _round(percentile(first, 0.50)),
+        "browser_first_paint_p95_s": _round(percentile(first, 0.95)),
+        "browser_last_paint_mean_s": _round(_mean(last)),
+    }, None if interval is None else [round(interval[0], 4), round(interval[1], 4)]
+
+
 def _warmup_figures(run: Mapping[str, Any], samples: Sequence[Mapping[str, Any]],
                     service_start: Mapping[str, Any] | None,
                     service_end: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -326,13 +350,15 @@ def build_summary(
     service_before_warmup: Mapping[str, Any] | None = None,
     rss_readings: Sequence[Mapping[str, Any]] | None = None,
     thresholds: Sequence[Threshold] = (),
+    browser_samples: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The whole ``summary.json`` of one run, verdict included.
 
     ``samples`` and ``service_before`` belong to the measured part: with a warm-up,
     ``service_before`` is the service's counters at its end, and ``warmup_samples`` and
     ``service_before_warmup`` describe the warm-up itself. ``rss_readings`` come from a soak's
-    memory sampler; ``thresholds`` are judged beside the targets and count in the verdict.
+    memory sampler; ``thresholds`` are judged beside the targets and count in the verdict;
+    ``browser_samples`` come from the browser sessions (``--browsers``).
     """
     start = run["started_epoch_s"]
     # The load stopped here; later finishes are the stop tail (``run["finished_epoch_s"]`` is
@@ -354,6 +380,7 @@ def build_summary(
     hit_rate = service["cache_hit_rate_service"]
     warmup = _warmup_figures(run, warmup_samples, service_before_warmup, service_before)
     rss, rss_mb = rss_figures(rss_readings, start, service_before, service_after)
+    browser, browser_interval = _browser_figures(browser_samples, start, until)
     summary: dict[str, Any] = {
         "schema": 1,
         "run": dict(run),
@@ -400,6 +427,7 @@ def build_summary(
         "rss": rss,
         "rss_growth_pct": rss["growth_pct"] if rss else None,
         "rss_mb": rss_mb,
+        **browser,
     }
     lookups = service["cache_lookups_service"] or len(looked_up)
     summary["intervals"] = _intervals(
@@ -408,6 +436,7 @@ def build_summary(
         summary["cache_hit_rate"] * lookups if summary["cache_hit_rate"] is not None else None,
         lookups,
     )
+    summary["intervals"]["browser_first_paint_p95_s"] = browser_interval
     summary["targets"] = evaluate(summary, targets)
     summary["thresholds"] = evaluate_thresholds(summary, thresholds)
     summary["verdict"] = overall_verdict([*summary["targets"], *summary["thresholds"]])

@@ -21,7 +21,7 @@ from service.followups import FollowUpAnswerer
 from service.llm.client import UpstreamClient
 from service.llm.router import ModelRouter
 from service.pipeline import ChatPipeline, prompt_version
-from service.routes import chat, health, openai_compat, stats
+from service.routes import chat, health, openai_compat, page, stats
 from service.settings import Settings
 
 __all__ = ["create_app"]
@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
     ratelimit.init_app(app, settings)
     parts = _build_components(settings, telemetry)
     app.extensions["chatperf"] = parts
-    for blueprint in (chat.bp, openai_compat.bp, stats.bp, health.bp):
+    for blueprint in (chat.bp, openai_compat.bp, stats.bp, health.bp, page.bp):
         app.register_blueprint(blueprint)
     if telemetry.tracer_provider is not None:
         instrument_app(app, telemetry.tracer_provider, telemetry.meter_provider, _UNTRACED)

@@ -61,7 +61,7 @@ def iter_events(lines: Iterable[str | bytes], include_comments: bool = False) ->
     dispatches it: a stream cut inside its last event (even just before that blank line) ends
     without it, so a reader waiting for ``done`` sees the stream as cut, never as complete.
     """
-    event, data = "", []
+    event, data = "", list[str]()
     for raw in lines:
         line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         line = line.rstrip("\r\n")

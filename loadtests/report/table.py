@@ -63,6 +63,13 @@ def _extras(summary: Mapping[str, Any]) -> list[str]:
         f"p95 {format_value(summary['ttft_p95_s'], 's')} · "
         f"p99 {format_value(summary['ttft_p99_s'], 's')} over {summary['ttft_samples']} streams",
     ]
+    if summary.get("browser_answers"):
+        lines.append(
+            f"browser first paint p50 {format_value(summary['browser_first_paint_p50_s'], 's')} · "
+            f"p95 {format_value(summary['browser_first_paint_p95_s'], 's')} over "
+            f"{summary['browser_first_paint_samples']} answers painted in "
+            f"{summary['run'].get('browsers')} browsers ({summary['browser_errors']} errors), "
+            "send to first text on screen, beside the protocol TTFT above")
     overhead = summary.get("service_overhead_ms")
     if overhead is not None:
         lines.append(

@@ -78,6 +78,7 @@ class RunConfig:
     redis_url: str | None = None  # REDIS_URL: an existing Redis, no throwaway one
     grafana_url: str | None = None
     grafana_token: str | None = None
+    browsers: int = 0  # headless browser sessions through the chat page, beside the Locust users
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: object) -> RunConfig:
@@ -156,6 +157,9 @@ def _parser(soak: bool, environ: Mapping[str, str]) -> argparse.ArgumentParser:
                    metavar="FIGURE<VALUE",
                    help="extra k6-style threshold on any figure of summary.json, repeatable, "
                         "e.g. 'ttft_p99_s<1.5'; besides the thresholds: of --targets")
+    p.add_argument("--browsers", type=int, default=d.browsers,
+                   help="headless chromium sessions chatting through the page beside the users; "
+                        "reports their first paint next to the protocol TTFT (default 0: none)")
     add_strict(p, environ)
     return p
 

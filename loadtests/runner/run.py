@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from loadtests.baseline import load_baseline
+from loadtests.browser.process import SAMPLES_FILE, start_browser_sessions
 from loadtests.processes import ManagedProcess, ProcessFailed
 from loadtests.report import render_html, verdict_table
 from loadtests.runner.config import RunConfig
@@ -158,6 +159,11 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
                     out.write(f"client TTFT for Prometheus: http://127.0.0.1:"
                               f"{config.client_metrics_port}/metrics\n")
                 sampler = _start_sampler(config, stack_info.service_pid, files, stack)
+                if config.browsers:
+                    start_browser_sessions(stack_info.host, config.browsers,
+                                           config.warmup_s + config.duration_s, run_dir,
+                                           files.logs, config.workload_seed, config.think_time,
+                                           stack, processes)
                 locust_started = time.time()
                 run_locust(config, stack_info.host, files, stack, processes, out)
                 finished = time.time()
@@ -194,14 +200,14 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
         "host": stack_info.host, "upstream": stack_info.upstream,
         "cache_backend": stack_info.cache_backend, "locust_workers": config.workers,
         "service_workers": None if config.host else config.service_workers,
-        "targets_file": str(config.targets),
+        "targets_file": str(config.targets), "browsers": config.browsers,
         "options": {k: str(v) for k, v in asdict(config).items() if "token" not in k},
     }
     summary = build_summary(
         samples, targets, run_meta, before, after, _locust_entries(files.json_prefix),
         warmup_samples=_read_samples(files.warmup_samples),
         service_before_warmup=at_start if config.warmup_s else None, rss_readings=rss_readings,
-        thresholds=thresholds)
+        thresholds=thresholds, browser_samples=_read_samples(run_dir / SAMPLES_FILE))
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     table = verdict_table(summary)
     (run_dir / "verdict.txt").write_text(table + "\n")

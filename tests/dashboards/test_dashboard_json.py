@@ -88,6 +88,7 @@ def test_target_lines_on_time_series() -> None:
     assert lines == {
         "Time to first token percentiles": TARGETS.perceived_p95_seconds,
         "TTFT users see (load client) vs the service's": TARGETS.perceived_p95_seconds,
+        "Perceived in the browser: first paint vs TTFT": TARGETS.perceived_p95_seconds,
         "Full response percentiles and mean of misses": TARGETS.full_response_avg_seconds_max,
         "Hit rate by tier": TARGETS.cache_hit_rate_min,
     }
