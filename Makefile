@@ -13,12 +13,13 @@ SIM_PROFILE ?= seed
 LOAD_ARGS ?=
 GATE_ARGS ?=
 SOAK_ARGS ?=
-RUN_DIR ?= $(shell ls -td runs/*/ 2>/dev/null | head -1)
+RUN_DIR ?= runs
 
 .PHONY: help setup test test-fast lint bench serve sim load gate cache-eval soak rules dashboards up down load-up clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}' \
+		| sed -e 's/\$$(HOST)/$(HOST)/g' -e 's/\$$(PORT)/$(PORT)/g' -e 's/\$$(SIM_PORT)/$(SIM_PORT)/g'
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,7 +51,7 @@ sim: setup ## run the simulated OpenAI-compatible upstream on $(SIM_PORT)
 load: setup ## the main job: start everything, run the reference load, print the verdict
 	$(PY) -m loadtests run $(LOAD_ARGS)
 
-gate: setup ## judge a finished run folder against targets.yaml (RUN_DIR=runs/...)
+gate: setup ## judge the newest complete run in runs/ (or RUN_DIR=runs/...) against targets.yaml
 	$(PY) -m loadtests gate $(RUN_DIR) $(GATE_ARGS)
 
 soak: setup ## 30-minute steady load that samples the service's memory (SOAK_ARGS="--users 20 ...")

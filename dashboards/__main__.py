@@ -1,13 +1,16 @@
-"""``python -m dashboards build [--check]`` | ``push --url URL --token TOKEN [--folder UID]``."""
+"""``python -m dashboards build [--check]`` | ``push --url URL --token TOKEN [--folder UID]
+[--datasource UID] [--tempo-datasource UID]`` | ``export [--out DIR]``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 import httpx
 
-from dashboards.build import write_dashboards
+from dashboards.build import for_export, render_dashboards, write_dashboards
 from dashboards.grafana_client import DEFAULT_FOLDER, GrafanaError, push_dashboards
 
 __all__ = ["main"]
@@ -22,7 +25,22 @@ def main(argv: list[str] | None = None) -> int:
     push.add_argument("--url", required=True, help="Grafana base URL, e.g. http://127.0.0.1:3000")
     push.add_argument("--token", required=True, help="service-account token")
     push.add_argument("--folder", default=DEFAULT_FOLDER[0], help="folder uid (and title)")
+    push.add_argument("--datasource", default=None, metavar="UID",
+                      help="preset the Prometheus datasource variable to this uid")
+    push.add_argument("--tempo-datasource", default=None, metavar="UID",
+                      help="preset the Tempo datasource variable to this uid")
+    export = commands.add_parser("export", help="write the dashboards in Grafana's export "
+                                                "format (__inputs), to import in any Grafana")
+    export.add_argument("--out", type=Path, default=Path("."), help="directory to write into")
     args = parser.parse_args(argv)
+
+    if args.command == "export":
+        args.out.mkdir(parents=True, exist_ok=True)
+        for path, text in render_dashboards().items():
+            target = args.out / f"{path.stem}.export.json"
+            target.write_text(json.dumps(for_export(json.loads(text)), indent=2) + "\n")
+            print(f"{target}: written")
+        return 0
 
     if args.command == "build":
         stale = write_dashboards(check=args.check)
@@ -33,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     try:
-        for url in push_dashboards(args.url, args.token, (args.folder, args.folder)):
+        uids = {name: uid for name, uid in (("datasource", args.datasource),
+                                            ("tempo", args.tempo_datasource)) if uid}
+        for url in push_dashboards(args.url, args.token, (args.folder, args.folder), uids):
             print(f"uploaded {url}")
     except (GrafanaError, httpx.HTTPError) as exc:
         print(f"push failed: {exc}", file=sys.stderr)

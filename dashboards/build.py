@@ -15,9 +15,11 @@ from grafana_foundation_sdk.builders import dashboard as dash_b
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from dashboards import overview
+from dashboards.panels import DATASOURCE_VARIABLES
 from otel.rules.targets import Targets, load_targets
 
-__all__ = ["DASHBOARDS", "JSON_DIR", "dashboard_json", "render_dashboards", "write_dashboards"]
+__all__ = ["DASHBOARDS", "JSON_DIR", "dashboard_json", "for_export", "render_dashboards",
+           "with_datasources", "write_dashboards"]
 
 JSON_DIR = Path(__file__).resolve().parent / "json"
 # File stem (also the dashboard uid) → builder.
@@ -54,3 +56,36 @@ def write_dashboards(check: bool = False) -> list[Path]:
             if path in stale:
                 path.write_text(text)
     return stale
+
+
+def with_datasources(model: dict[str, Any], uids: dict[str, str]) -> dict[str, Any]:
+    """``model`` with its datasource variables preset to ``uids`` (variable name → uid)."""
+    unknown = sorted(set(uids) - set(DATASOURCE_VARIABLES))
+    if unknown:
+        raise ValueError(f"no datasource variable {', '.join(unknown)}; the dashboards have "
+                         f"{', '.join(DATASOURCE_VARIABLES)}")
+    copy = json.loads(json.dumps(model))
+    for variable in copy.get("templating", {}).get("list", []):
+        if variable.get("type") == "datasource" and variable["name"] in uids:
+            uid = uids[variable["name"]]
+            variable["current"] = {"text": uid, "value": uid}
+    return copy
+
+
+def for_export(model: dict[str, Any]) -> dict[str, Any]:
+    """``model`` in Grafana's export format: ``__inputs`` ask for each datasource on import.
+
+    Importing the file in any Grafana (Dashboards → New → Import) shows one picker per
+    datasource; the chosen uids replace the ``${DS_…}`` placeholders the variables start from.
+    """
+    inputs = {name: f"DS_{name.upper()}" for name in DATASOURCE_VARIABLES}
+    exported = with_datasources(model, {name: f"${{{key}}}" for name, key in inputs.items()})
+    exported["__inputs"] = [
+        {"name": key, "label": f"{kind.capitalize()}", "description": f"the {kind} datasource",
+         "type": "datasource", "pluginId": kind, "pluginName": kind.capitalize()}
+        for name, key in inputs.items() for kind in [DATASOURCE_VARIABLES[name][0]]]
+    exported["__requires"] = [
+        {"type": "datasource", "id": kind, "name": kind.capitalize(), "version": ""}
+        for kind, _uid in DATASOURCE_VARIABLES.values()]
+    exported.pop("id", None)
+    return exported

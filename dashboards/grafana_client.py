@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from dashboards.build import render_dashboards
+from dashboards.build import render_dashboards, with_datasources
 from dashboards.overview import LOAD_RUN_TAGS
 
 __all__ = ["DEFAULT_FOLDER", "GrafanaClient", "GrafanaError", "annotate_run", "push_dashboards"]
@@ -69,12 +69,18 @@ class GrafanaClient:
         return int(self._call("POST", "/api/annotations", body=body).json()["id"])
 
 
-def push_dashboards(url: str, token: str, folder: tuple[str, str] = DEFAULT_FOLDER) -> list[str]:
-    """Upload every generated dashboard into ``folder`` (uid, title); return their URLs."""
+def push_dashboards(url: str, token: str, folder: tuple[str, str] = DEFAULT_FOLDER,
+                    datasources: dict[str, str] | None = None) -> list[str]:
+    """Upload every generated dashboard into ``folder`` (uid, title); return their URLs.
+
+    ``datasources`` (variable name → uid, e.g. ``{"datasource": "abc123"}``) presets the
+    dashboards' datasource variables for a Grafana whose datasources have other uids.
+    """
     with GrafanaClient(url, token) as client:
         folder_uid = client.ensure_folder(*folder)
         return [
-            client.upload_dashboard(json.loads(text), folder_uid, f"chatperf: {path.name}")
+            client.upload_dashboard(with_datasources(json.loads(text), datasources or {}),
+                                    folder_uid, f"chatperf: {path.name}")
             for path, text in render_dashboards().items()
         ]
 

@@ -2,7 +2,10 @@
 
 Every panel gets the datasource it queries (the JSON tests require one on each), stat panels
 are coloured by a target from ``targets.yaml``, and time series can draw that target as a line.
-Datasource uids here are the ones ``dashboards/provisioning/datasources`` provisions.
+Panels name their datasources through the dashboard's variables ``${datasource}`` and
+``${tempo}``, not by uid, so the same dashboard works on any Grafana: the variables default to
+the datasources ``dashboards/provisioning/datasources`` provisions and list every other one of
+the type.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from grafana_foundation_sdk.models import common, dashboard
 from grafana_foundation_sdk.models import tempo as tempo_m
 
 __all__ = [
+    "DATASOURCE_VARIABLES",
     "GRAFANA",
     "PROMETHEUS",
     "TEMPO",
@@ -29,13 +33,23 @@ __all__ = [
     "value_stat",
 ]
 
-PROMETHEUS = dashboard.DataSourceRef(type_val="prometheus", uid="chatperf-prometheus")
-TEMPO = dashboard.DataSourceRef(type_val="tempo", uid="chatperf-tempo")
+# Dashboard variable name → (datasource type, uid provisioned by dashboards/provisioning).
+DATASOURCE_VARIABLES = {"datasource": ("prometheus", "chatperf-prometheus"),
+                        "tempo": ("tempo", "chatperf-tempo")}
+PROMETHEUS = dashboard.DataSourceRef(type_val="prometheus", uid="${datasource}")
+TEMPO = dashboard.DataSourceRef(type_val="tempo", uid="${tempo}")
 GRAFANA = dashboard.DataSourceRef(type_val="grafana", uid="-- Grafana --")
 
 # (PromQL, legend) — legend "" lets Grafana name the series from its labels.
 Query = tuple[str, str]
 _GOOD, _BAD = "green", "red"
+
+
+def datasource_variables() -> list[dash_b.DatasourceVariable]:
+    """The dashboard's datasource pickers, preset to the provisioned datasources."""
+    return [dash_b.DatasourceVariable(name).label(f"{kind.capitalize()} datasource").type(kind)
+            .current(dashboard.VariableOption(text=uid, value=uid))
+            for name, (kind, uid) in DATASOURCE_VARIABLES.items()]
 
 
 def thresholds(target: float, higher_is_better: bool) -> dash_b.ThresholdsConfig:

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from loadtests.cli import HelpFormatter, exit_codes_epilog
 from loadtests.workload import KINDS, PARTS, Workload
 from service.cache import TIERS, CachedAnswer, CacheScope, ChatCache, history_digest
 from service.cache.backend import MemoryBackend
@@ -145,9 +146,12 @@ def report(result: EvalResult) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtests cache-eval", description=__doc__)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--requests", type=int, default=3000, help="per part")
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests cache-eval", description=__doc__, formatter_class=HelpFormatter,
+        epilog=exit_codes_epilog({0: f"precision >= {PRECISION_FLOOR:.0%} on every part",
+                                  1: "precision below the floor on a part", 2: "bad options"}))
+    parser.add_argument("--seed", type=int, default=7, help="seed of the replayed traffic")
+    parser.add_argument("--requests", type=int, default=3000, help="requests per part")
     parser.add_argument("--redis-url", default=None, help="replay through Redis, not memory")
     args = parser.parse_args(argv)
     workload = Workload.load()

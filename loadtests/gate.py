@@ -1,9 +1,12 @@
 """``python -m loadtests gate RUN_DIR``: judge a finished run for CI.
 
-Exit 0 when every target in ``targets.yaml`` is met and nothing regressed against the baseline,
-1 when a target is missed or a figure regressed beyond its noise margin, 2 when the run folder
-is missing or unreadable (a harness error, never a pass). Writes ``gate.md`` (for a CI job
-summary) and ``junit.xml`` into the run folder, from the judged summary alone.
+Judges the run's summary against the targets and the thresholds of ``targets.yaml`` (and any
+``--threshold``), and against a baseline run if given. Exit 0 when every target and threshold
+is met and nothing regressed, 1 when one is missed or a figure regressed beyond its noise
+margin, 2 when the run folder is missing, incomplete or unreadable (a harness error, never a
+pass). ``RUN_DIR`` may also be the parent of run folders (``runs``): the newest complete one is
+judged, and any newer incomplete one (an interrupted run, without ``summary.json``) is named and
+skipped. Writes ``gate.md`` (for a CI job summary) and ``junit.xml`` into the run folder.
 """
 
 from __future__ import annotations
@@ -14,25 +17,25 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from loadtests.baseline import MARGINS, compare_baseline
+from loadtests.cli import HelpFormatter, add_strict, exit_codes_epilog
 from loadtests.report import render_junit, render_markdown, verdict_table
-from loadtests.summary import TARGETS, evaluate, load_targets, overall_verdict
+from loadtests.summary import (
+    OPTIONAL_TARGETS,
+    TARGETS,
+    evaluate,
+    load_targets,
+    load_thresholds,
+    overall_verdict,
+)
+from loadtests.thresholds import Threshold, ThresholdError, evaluate_thresholds, parse_cli
 
-__all__ = ["MARGINS", "GateError", "compare_baseline", "judge", "main"]
+__all__ = ["MARGINS", "GateError", "build_parser", "compare_baseline", "find_run", "judge", "main"]
 
-# metric → (better direction, relative margin, absolute margin). A figure regresses when it is
-# worse than the baseline by more than both margins together: run-to-run noise of a one-minute
-# run is a few per cent of a percentile plus a small floor, more for tail and rare-event figures.
-MARGINS: Mapping[str, tuple[str, float, float]] = {
-    "ttft_p95_s": ("lower", 0.20, 0.05),
-    "full_response_avg_s": ("lower", 0.10, 0.25),
-    "cache_hit_rate": ("higher", 0.10, 0.03),
-    "error_rate": ("lower", 0.50, 0.005),
-    "goodput": ("higher", 0.10, 0.03),
-    "service_overhead_ms": ("lower", 0.50, 10.0),
-}
-_REQUIRED = ("requests", "run", *(field for field, *_ in TARGETS.values()))
+_REQUIRED = ("requests", "run", *(field for key, (field, *_) in TARGETS.items()
+                                   if key not in OPTIONAL_TARGETS))
 
 
 class GateError(RuntimeError):
@@ -51,6 +54,30 @@ def _load_json(path: Path, what: str) -> dict[str, Any]:
     return data
 
 
+def find_run(path: Path, out: TextIO | None = None) -> Path:
+    """The run folder to judge: ``path`` itself, or the newest complete run folder under it.
+
+    A run folder without ``summary.json`` was interrupted (Ctrl-C) or failed: judging it would
+    be judging nothing, so it is named and skipped, or — given on its own — a harness error.
+    """
+    path = Path(path)
+    if (path / "summary.json").exists():
+        return path
+    if not path.is_dir():
+        raise GateError(f"no run folder at {path}")
+    if (path / "logs").is_dir():
+        raise GateError(f"{path} is an incomplete run folder (no summary.json: the run was "
+                        "interrupted or failed); nothing to judge")
+    folders = sorted((p for p in path.iterdir() if (p / "logs").is_dir()),
+                     key=lambda p: p.name, reverse=True)
+    for folder in folders:
+        if (folder / "summary.json").exists():
+            return folder
+        (out or sys.stderr).write(
+            f"gate: skipping {folder}: incomplete (no summary.json; interrupted?)\n")
+    raise GateError(f"no complete run folder under {path}")
+
+
 def load_summary(run_dir: Path) -> dict[str, Any]:
     """``summary.json`` of a run folder, checked for the fields the gate needs."""
     summary = _load_json(Path(run_dir) / "summary.json", "summary")
@@ -62,62 +89,62 @@ def load_summary(run_dir: Path) -> dict[str, Any]:
     return summary
 
 
-def compare_baseline(summary: Mapping[str, Any],
-                     baseline: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Each figure the baseline has, against its margin; ``passed`` is False on a regression."""
-    results = []
-    for metric, (better, relative, absolute) in MARGINS.items():
-        base, measured = baseline.get(metric), summary.get(metric)
-        if base is None:
-            continue
-        slack = abs(base) * relative + absolute
-        limit = base + slack if better == "lower" else base - slack
-        if measured is None:
-            passed = False
-        else:
-            passed = measured <= limit if better == "lower" else measured >= limit
-        results.append({"metric": metric, "baseline": base, "measured": measured,
-                        "limit": round(limit, 4),
-                        "limit_text": f"{'<=' if better == 'lower' else '>='} {limit:.4g}",
-                        "passed": passed})
-    return results
-
-
 def judge(summary: Mapping[str, Any], targets: Mapping[str, float],
-          baseline: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The summary re-judged against ``targets`` (and a baseline): what the writers read."""
+          baseline: Mapping[str, Any] | None = None,
+          thresholds: Sequence[Threshold] = ()) -> dict[str, Any]:
+    """The summary re-judged against ``targets``, ``thresholds`` (and a baseline): what the
+    writers read."""
     judged = dict(summary)
     judged["targets"] = evaluate(summary, targets)
+    judged["thresholds"] = evaluate_thresholds(summary, thresholds)
     judged["baseline"] = compare_baseline(summary, baseline) if baseline else []
-    checks = [*judged["targets"], *judged["baseline"]]
+    checks = [*judged["targets"], *judged["thresholds"], *judged["baseline"]]
     judged["verdict"] = overall_verdict(checks)
     return judged
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m loadtests gate", description=__doc__.split("\n")[0])
-    p.add_argument("run_dir", type=Path, help="a run folder written by python -m loadtests run")
-    p.add_argument("--targets", type=Path, default=Path("targets.yaml"), help="targets file")
-    p.add_argument("--baseline", type=Path, default=None,
-                   help="summary.json of an accepted run to compare against")
-    p.add_argument("--strict", action="store_true",
-                   help="an inconclusive target (too few samples to tell) fails the gate too")
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m loadtests gate", description=__doc__,
+                                formatter_class=HelpFormatter,
+                                epilog=exit_codes_epilog(interruptible=False))
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR",
+                   help="a run folder written by python -m loadtests run, or their parent "
+                        "(runs): the newest complete one")
+    p.add_argument("--targets", type=Path, default=Path("targets.yaml"),
+                   help="targets file (its thresholds: section too)")
+    p.add_argument("--threshold", action="append", default=[], dest="thresholds",
+                   metavar="FIGURE<VALUE",
+                   help="extra k6-style threshold on any figure of summary.json, repeatable, "
+                        "e.g. 'ttft_p99_s<1.5' or 'error_rate<=0.005'")
+    p.add_argument("--baseline", type=Path, default=None, metavar="RUN_DIR",
+                   help="an accepted run folder (or its summary.json) to compare against")
+    add_strict(p, os.environ)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
-        summary = load_summary(args.run_dir)
+        run_dir = find_run(args.run_dir)
+        summary = load_summary(run_dir)
         try:
             targets = load_targets(args.targets)
+            thresholds = [*load_thresholds(args.targets), *parse_cli(args.thresholds)]
+        except ThresholdError as exc:
+            raise GateError(str(exc)) from None
         except (OSError, ValueError) as exc:
             raise GateError(f"targets unreadable: {exc}") from None
-        baseline = _load_json(args.baseline, "baseline") if args.baseline else None
-        judged = judge(summary, targets, baseline)
+        baseline = None
+        if args.baseline:
+            base = args.baseline
+            baseline = _load_json(base / "summary.json" if base.is_dir() else base, "baseline")
+        try:
+            judged = judge(summary, targets, baseline, thresholds)
+        except ThresholdError as exc:
+            raise GateError(str(exc)) from None
         markdown = render_markdown(judged)
-        (args.run_dir / "gate.md").write_text(markdown)
-        (args.run_dir / "junit.xml").write_text(render_junit(judged))
+        (run_dir / "gate.md").write_text(markdown)
+        (run_dir / "junit.xml").write_text(render_junit(judged))
     except GateError as exc:
         print(f"gate: harness error: {exc}", file=sys.stderr)
         return 2
@@ -126,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(step_summary, "a", encoding="utf-8") as handle:
             handle.write(markdown)
     print(verdict_table(judged))
-    print(f"\ngate: {judged['verdict'].upper()} ({args.run_dir}/gate.md, junit.xml)")
+    print(f"\ngate: {judged['verdict'].upper()} ({run_dir}/gate.md, junit.xml)")
     return exit_code(judged["verdict"], args.strict)
 
 

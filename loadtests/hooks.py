@@ -1,7 +1,10 @@
 """Locust event hooks: chatperf's options, the mix, per-request samples, the warm-up, progress.
 
-Each finished request becomes Locust entries (so Locust's stats, CSVs and web UI show TTFT, time
-to ``meta``, inter-token latency, full response, cache outcome and model) and one raw sample.
+Each finished request becomes exactly one Locust request (its path, the time to the end of the
+answer as the user saw it, success or the reason it failed) and one raw sample. TTFT, time to
+``meta``, inter-token latency, cache outcome and model travel as that request's ``context`` and,
+typed, in ``samples.jsonl``: they are figures *of* a request, not requests, so Locust's totals,
+web UI, CSVs and HTML report count what ``summary.json`` counts.
 Samples travel the way Locust's own stats do: a worker attaches them to its periodic report to
 the master, and only the master (or a local runner) writes ``samples.jsonl`` — so the samples and
 Locust's totals are counted from the same reports, on one machine or several.
@@ -16,6 +19,7 @@ go to ``warmup.jsonl`` and never into Locust's entries or ``samples.jsonl``.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -26,7 +30,9 @@ from typing import Any
 import gevent
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
+from loadtests.client_metrics import ClientMetrics
 from loadtests.measure import Sample
 from loadtests.runner.service_stats import snapshot
 from loadtests.shapes import DEFAULT_SHAPE, SHAPES
@@ -36,10 +42,12 @@ __all__ = ["Progress", "record"]
 
 _REPORT_KEY = "chatperf_samples"
 _MEASURE_MESSAGE = "chatperf_measure_from"  # master → workers: the warm-up has ended
-_MAX_NAMES = 20  # cap on distinct model names shown, as Locust's own OTel exporter does
+# The per-request figures handed to Locust's request event as ``context`` (for listeners such
+# as an OpenTelemetry exporter); the same fields are columns of samples.jsonl.
+_CONTEXT = ("kind", "request_id", "trace_id", "cache", "tier", "model", "model_tier", "meta_ms",
+            "ttft_ms", "itl_ms", "output_tokens")
 
 _buffer: list[dict[str, Any]] = []
-_model_names: set[str] = set()
 _measure_from = 0.0  # epoch seconds: requests started earlier belong to the warm-up
 
 
@@ -83,51 +91,38 @@ class Progress:
 
 _progress = Progress(None)
 _warmup = Progress(None)
-
-
-def _fire(environment: Any, request_type: str, name: str, ms: float | None,
-          length: int = 0, exception: Exception | None = None) -> None:
-    if ms is None and exception is None:
-        return
-    environment.events.request.fire(
-        request_type=request_type, name=name, response_time=ms or 0.0,
-        response_length=length, exception=exception, context={},
-    )
+_client_metrics: ClientMetrics | None = None
 
 
 def _keep(records: list[dict[str, Any]]) -> None:
-    """Master or local runner: file each sample under the phase in which it started."""
+    """Master or local runner: file each sample under the phase in which it started.
+
+    The client TTFT histogram (when served) sees every request, warm-up included: it shows
+    what users saw over time, as the service's own histogram does.
+    """
+    if _client_metrics is not None:
+        _client_metrics.observe(records)
     _warmup.add([r for r in records if r["started_epoch_s"] < _measure_from])
     _progress.add([r for r in records if r["started_epoch_s"] >= _measure_from])
 
 
-def _report_to_locust(environment: Any, sample: Sample) -> None:
-    kind = "SSE" if sample.kind == "chat" else sample.kind.upper()
-    if sample.kind != "quick":
-        _fire(environment, kind, "meta", sample.meta_ms)
-        _fire(environment, kind, "ttft", sample.ttft_ms)
-        _fire(environment, kind, "inter_token", sample.itl_ms)
-        error = RuntimeError(sample.error) if sample.error else None
-        _fire(environment, kind, "full_response", sample.total_ms, sample.output_tokens, error)
-    if sample.cache is not None:
-        # Quick checks are not lookups in the service's cache counters: kept apart.
-        outcome = f"hit:{sample.tier}" if sample.cache == "hit" else "miss"
-        _fire(environment, "QUICK" if sample.kind == "quick" else "CACHE", outcome,
-              sample.ttft_ms or sample.total_ms)
-    if sample.model:
-        if len(_model_names) < _MAX_NAMES:
-            _model_names.add(sample.model)
-        name = sample.model if sample.model in _model_names else "other"
-        _fire(environment, "MODEL", name, sample.total_ms, sample.output_tokens)
+def _report_to_locust(environment: Any, sample: Sample, path: str) -> None:
+    """One Locust request per finished request; its figures ride along as ``context``."""
+    context = {name: getattr(sample, name) for name in _CONTEXT}
+    environment.events.request.fire(
+        request_type="POST", name=path, response_time=sample.total_ms or 0.0,
+        response_length=sample.response_bytes, context=context,
+        exception=RuntimeError(sample.error) if sample.error else None,
+    )
 
 
-def record(environment: Any, sample: Sample) -> None:
-    """Report one finished request to Locust (one entry per figure) and keep its raw sample.
+def record(environment: Any, sample: Sample, path: str) -> None:
+    """Report one finished request to Locust (``path``, one entry) and keep its raw sample.
 
     A warm-up request is kept as a sample of the warm-up only: Locust's stats never see it.
     """
     if sample.started_epoch_s >= _measure_from:
-        _report_to_locust(environment, sample)
+        _report_to_locust(environment, sample, path)
     record_dict = sample.as_dict()
     record_dict["users"] = environment.runner.user_count if environment.runner else 0
     if isinstance(environment.runner, WorkerRunner):
@@ -159,6 +154,16 @@ def on_init_command_line_parser(parser: Any, **_kwargs: Any) -> None:
     parser.add_argument("--warmup-file", default="", env_var="CHATPERF_WARMUP_FILE",
                         help="at the warm-up's end write its end time and the service's "
                              "counters here (master/local)")
+    parser.add_argument("--phases-file", default="", env_var="CHATPERF_PHASES_FILE",
+                        help="write when the load started and stopped (run time over) here, "
+                             "so throughput can leave out start-up and stop tail (master/local)")
+    parser.add_argument("--client-metrics-port", type=int, default=0,
+                        env_var="CHATPERF_CLIENT_METRICS_PORT",
+                        help="serve the client-side TTFT histogram on /metrics at this port "
+                             "for Prometheus (master/local; 0: off)")
+    parser.add_argument("--client-metrics-host", default="127.0.0.1",
+                        env_var="CHATPERF_CLIENT_METRICS_HOST",
+                        help="address of that endpoint (0.0.0.0 in a container)")
     parser.add_argument("--warmup-samples-file", default="",
                         env_var="CHATPERF_WARMUP_SAMPLES_FILE",
                         help="append one JSON line per warm-up request here (master/local)")
@@ -170,8 +175,9 @@ def _path(option: str) -> Path | None:
 
 @events.init.add_listener
 def on_init(environment: Any, **_kwargs: Any) -> None:
-    """Apply the mix; wire samples from workers to the master; start the progress writer."""
-    global _progress, _warmup
+    """Apply the mix; wire samples from workers to the master; start the progress writer and
+    the client metrics endpoint."""
+    global _progress, _warmup, _client_metrics
     options = environment.parsed_options
     apply_mix(environment, options.mix)
     if isinstance(environment.runner, WorkerRunner):
@@ -182,8 +188,15 @@ def on_init(environment: Any, **_kwargs: Any) -> None:
     _warmup = Progress(_path(options.warmup_samples_file))
     if isinstance(environment.runner, MasterRunner):
         environment.events.worker_report.add_listener(_on_worker_report)
+    if options.client_metrics_port:
+        _client_metrics = ClientMetrics()
+        _client_metrics.serve(options.client_metrics_port, options.client_metrics_host)
     if options.progress_file:
         gevent.spawn(_write_progress, environment, Path(options.progress_file))
+    if getattr(options, "csv_prefix", None):
+        # ``quit`` comes after the last reports and before Locust closes its CSV files.
+        environment.events.quit.add_listener(
+            lambda **_kw: _write_final_csvs(environment, options.csv_prefix))
 
 
 @events.test_start.add_listener
@@ -194,6 +207,7 @@ def on_test_start(environment: Any, **_kwargs: Any) -> None:
     options with its first spawn message, just before this event.
     """
     warmup = _begin(environment.parsed_options)
+    _note_phase(environment, "started_epoch_s")
     if warmup > 0 and not isinstance(environment.runner, WorkerRunner):
         gevent.spawn_later(warmup, _end_warmup, environment)
 
@@ -223,6 +237,22 @@ def _end_warmup(environment: Any) -> None:
         path.write_text(json.dumps({"ended_epoch_s": _measure_from, "service": service}))
 
 
+def _note_phase(environment: Any, name: str) -> None:
+    """Master or local runner: add ``name`` → now to the phases file."""
+    path = _path(getattr(environment.parsed_options, "phases_file", ""))
+    if path is None or isinstance(environment.runner, WorkerRunner):
+        return
+    phases = json.loads(path.read_text()) if path.exists() else {}
+    phases[name] = time.time()
+    path.write_text(json.dumps(phases))
+
+
+@events.test_stopping.add_listener
+def on_test_stopping(environment: Any, **_kwargs: Any) -> None:
+    """The load stops (its run time is over): what finishes later is the stop tail."""
+    _note_phase(environment, "stopped_epoch_s")
+
+
 def _on_measure_message(environment: Any, msg: Any, **_kwargs: Any) -> None:
     """Worker: the warm-up is over; drop the stats gathered so far, count from the master's time."""
     global _measure_from
@@ -246,6 +276,23 @@ def on_quit(**_kwargs: Any) -> None:
     """Close the samples files once Locust has received its last reports."""
     _warmup.close()
     _progress.close()
+
+
+def _write_final_csvs(environment: Any, prefix: str) -> None:
+    """Rewrite Locust's stats and failures CSVs from the final totals.
+
+    Locust refreshes them once a second while running and not after the last requests, so they
+    could lag ``locust_stats.json`` and ``summary.json`` by the run's final second. Each file is
+    replaced whole (a new inode), so Locust's own still-open handle cannot write into it.
+    """
+    writer = StatsCSV(environment, PERCENTILES_TO_REPORT)
+    for suffix, write in (("_stats.csv", writer.requests_csv), ("_failures.csv",
+                                                                 writer.failures_csv)):
+        path = Path(prefix + suffix)
+        tmp = path.with_suffix(".final")
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            write(csv.writer(handle))
+        os.replace(tmp, path)
 
 
 def _write_progress(environment: Any, path: Path) -> None:

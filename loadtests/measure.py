@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from service.timings import StreamTimings
 
 __all__ = [
     "Sample",
+    "counted_lines",
     "new_request_headers",
     "read_chat_stream",
     "read_openai_stream",
@@ -58,6 +59,7 @@ class Sample:
     total_ms: float | None = None
     itl_ms: float | None = None
     output_tokens: int = 0
+    response_bytes: int = 0  # body bytes read (the size column of Locust's statistics)
     server_ttft_ms: float | None = None
     server_total_ms: float | None = None
     timings: StreamTimings = field(default_factory=StreamTimings, repr=False)
@@ -88,6 +90,13 @@ class Sample:
         record = asdict(self)
         del record["timings"]
         return record
+
+
+def counted_lines(response: Any, sample: Sample) -> Iterator[bytes]:
+    """The body's lines as ``iter_lines`` yields them, adding their bytes to ``sample``."""
+    for line in response.iter_lines():
+        sample.response_bytes += len(line) + 1
+        yield line
 
 
 def read_chat_stream(lines: Iterable[str | bytes], sample: Sample) -> str:

@@ -11,7 +11,6 @@ stay visible, and a soak's memory readings become ``rss_growth_pct`` and the ``r
 from __future__ import annotations
 
 import math
-import statistics
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,13 +18,18 @@ from typing import Any
 
 import yaml
 
+from loadtests.breakdown import breakdown
 from loadtests.confidence import mean_interval, proportion_interval, quantile_interval
+from loadtests.memory import rss_figures
+from loadtests.thresholds import Threshold, evaluate_thresholds, figure_names, parse_thresholds
 
 __all__ = [
     "TARGETS",
     "build_summary",
     "evaluate",
+    "figure_names_of_a_summary",
     "load_targets",
+    "load_thresholds",
     "overall_verdict",
     "percentile",
 ]
@@ -37,20 +41,43 @@ TARGETS: Mapping[str, tuple[str, str, str, str]] = {
     "full_response_avg_seconds_max": (
         "full_response_avg_s", "<=", "full response mean (cache misses)", "s"),
     "error_rate_max": ("error_rate", "<=", "error rate", "ratio"),
+    "browser_first_paint_p95_seconds": (
+        "browser_first_paint_p95_s", "<=", "browser first paint p95", "s"),
 }
+# Targets only some runs measure: judged when the run's option (a key of ``run``) asked for them.
+OPTIONAL_TARGETS: Mapping[str, str] = {"browser_first_paint_p95_seconds": "browsers"}
 STREAM_KINDS = ("chat", "openai")
+_BLOCKS = ("schema", "warmup", "rss", "rss_mb")  # None in an empty summary, but not figures
+THRESHOLDS_KEY = "thresholds"  # the targets file's section of extra k6-style thresholds
+_DEFAULT_TTFT_TARGET_S = 1.0  # goodput's bound when a targets file has no TTFT target
 _HIT_RATE_AGREEMENT = 0.01  # samples and the service may differ by rounding, no more
 _SERIES_POINTS = 40
 _HISTOGRAM_BINS = 40
-_RSS_WINDOW_S = 60.0  # memory growth: median of the first minute vs the last minute
-_MB = 1024 * 1024
+_HISTOGRAM_LOW_S = 0.001
+
+
+def _read_targets_file(path: Path) -> dict[str, Any]:
+    raw = yaml.safe_load(Path(path).read_text())
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping of targets")
+    return raw
+
+
+def load_thresholds(path: Path) -> list[Threshold]:
+    """The ``thresholds:`` of a targets file (k6 style, ``loadtests.thresholds``); may be none."""
+    return parse_thresholds(_read_targets_file(path).get(THRESHOLDS_KEY))
+
+
+def figure_names_of_a_summary() -> list[str]:
+    """Every figure a summary has, so a threshold's typo is refused before a run, not after."""
+    empty = build_summary([], {}, {"started_epoch_s": 0.0, "finished_epoch_s": 1.0})
+    return [name for name in figure_names(empty) if name not in _BLOCKS]
 
 
 def load_targets(path: Path) -> dict[str, float]:
     """The targets file as numbers; unknown or missing keys are an error, not a silent pass."""
-    raw = yaml.safe_load(Path(path).read_text())
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a mapping of targets")
+    raw = _read_targets_file(path)
+    raw.pop(THRESHOLDS_KEY, None)
     unknown = sorted(set(raw) - set(TARGETS))
     if unknown:
         raise ValueError(f"{path}: unknown targets {', '.join(unknown)}")
@@ -87,6 +114,8 @@ def evaluate(summary: Mapping[str, Any], targets: Mapping[str, float]) -> list[d
     """
     results = []
     for key, threshold in targets.items():
+        if key in OPTIONAL_TARGETS and not (summary.get("run") or {}).get(OPTIONAL_TARGETS[key]):
+            continue
         field, op, label, unit = TARGETS[key]
         measured = summary.get(field)
         interval = (summary.get("intervals") or {}).get(field)
@@ -126,17 +155,32 @@ def _intervals(ttft: Sequence[float], misses: Sequence[float], errors: int, requ
     }
 
 
-def _is_good(sample: Mapping[str, Any], targets: Mapping[str, float]) -> bool:
-    """Met every latency target a single request can meet (the full-response one per request)."""
-    if not sample["ok"]:
-        return False
-    if sample["kind"] not in STREAM_KINDS:
-        return True
-    ttft_limit = targets.get("perceived_p95_seconds", math.inf) * 1000
-    full_limit = targets.get("full_response_avg_seconds_max", math.inf) * 1000
-    ttft_ok = sample["ttft_ms"] is not None and sample["ttft_ms"] <= ttft_limit
-    full_ok = sample["cache"] == "hit" or (sample["total_ms"] or math.inf) <= full_limit
-    return ttft_ok and full_ok
+def _finished(sample: Mapping[str, Any]) -> float:
+    return sample["started_epoch_s"] + (sample["total_ms"] or 0) / 1000
+
+
+def _is_good(sample: Mapping[str, Any], ttft_target_s: float) -> bool:
+    """Counts towards goodput (``otel.rules.targets.GOODPUT``): a stream's first content token
+    came within the TTFT target. The same test as the dashboards' and rules' PromQL."""
+    return (sample["kind"] in STREAM_KINDS and sample["ttft_ms"] is not None
+            and sample["ttft_ms"] <= ttft_target_s * 1000)
+
+
+def _rates(samples: Sequence[Mapping[str, Any]], start: float, until: float,
+           ttft_target_s: float) -> dict[str, Any]:
+    """Throughput and goodput over the measured window, without the stop tail.
+
+    Requests still finishing after the load stopped (Locust's ``--stop-timeout``) are counted in
+    every other figure, but not per second: the window they finish in has no load arriving.
+    """
+    seconds = until - start
+    inside = [s for s in samples if _finished(s) <= until]
+    if seconds <= 0:
+        return {"window_s": None, "throughput_rps": None, "goodput_rps": None}
+    return {"window_s": _round(seconds, 2),
+            "throughput_rps": _round(len(inside) / seconds, 3),
+            "goodput_rps": _round(sum(_is_good(s, ttft_target_s) for s in inside) / seconds, 3),
+            "stop_tail_requests": len(samples) - len(inside)}
 
 
 def _lookups(samples: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -148,9 +192,25 @@ def _hit_rate(looked_up: Sequence[Mapping[str, Any]]) -> float | None:
     return (sum(s["cache"] == "hit" for s in looked_up) / len(looked_up)) if looked_up else None
 
 
+def _histogram_mean_ms(before: Mapping[str, Any], after: Mapping[str, Any],
+                       key: str) -> float | None:
+    """Mean of one of ``service_stats.histogram_totals``' histograms over the run, in ms."""
+    old = (before.get("metrics") or {}).get(key) or {"count": 0.0, "sum": 0.0}
+    new = (after.get("metrics") or {}).get(key)
+    if not new or new["count"] <= old["count"]:
+        return None
+    return (new["sum"] - old["sum"]) / (new["count"] - old["count"]) * 1000
+
+
 def _service_figures(before: Mapping[str, Any] | None,
                      after: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Hit rate and overhead over the run: the service's counters at the end minus the start."""
+    """Hit rate and overhead over the run: the service's counters at the end minus the start.
+
+    The overhead is the mean of the service's own per-request histogram (its TTFT minus the
+    TTFT of the upstream call the request led; single-flight followers and pre-warm calls are
+    not in it), so it compares like with like and cannot be negative. The upstream TTFT beside
+    it counts only the calls a client waited for (``origin="request"``).
+    """
     if not before or not after:
         return {"cache_lookups_service": None, "cache_hit_rate_service": None,
                 "service_ttft_mean_ms": None, "upstream_ttft_mean_ms": None,
@@ -158,68 +218,106 @@ def _service_figures(before: Mapping[str, Any] | None,
     cache0, cache1 = before["cache"], after["cache"]
     lookups = cache1["lookups"] - cache0["lookups"]
     hits = cache1["hits"] - cache0["hits"]
-
-    def delta(stat: str) -> float | None:
-        count = total = 0.0
-        for name, figures in after["openai"]["models"].items():
-            old = before["openai"]["models"].get(name, {}).get(stat, {})
-            new = figures[stat]
-            count += new["count"] - old.get("count", 0)
-            total += new["count"] * (new["mean"] or 0) - old.get("count", 0) * (
-                old.get("mean") or 0)
-        return total / count * 1000 if count else None
-
-    service_ttft, upstream_ttft = delta("ttft_s"), delta("upstream_ttft_s")
-    overhead = (service_ttft - upstream_ttft
-                if service_ttft is not None and upstream_ttft is not None else None)
+    count = total = 0.0
+    for name, figures in after["openai"]["models"].items():
+        old, new = before["openai"]["models"].get(name, {}).get("ttft_s", {}), figures["ttft_s"]
+        count += new["count"] - old.get("count", 0)
+        total += new["count"] * (new["mean"] or 0) - old.get("count", 0) * (old.get("mean") or 0)
     tiers = Counter(cache1.get("hits_by_tier") or {})
     tiers.subtract(cache0.get("hits_by_tier") or {})
     return {
         "cache_lookups_service": lookups,
         "cache_hit_rate_service": _round(hits / lookups) if lookups else None,
         "cache_hits_by_tier_service": {k: v for k, v in tiers.items() if v},
-        "service_ttft_mean_ms": _round(service_ttft, 2),
-        "upstream_ttft_mean_ms": _round(upstream_ttft, 2),
-        "service_overhead_ms": _round(overhead, 2),
+        "service_ttft_mean_ms": _round(total / count * 1000, 2) if count else None,
+        "upstream_ttft_mean_ms": _round(_histogram_mean_ms(before, after, "upstream_ttft"), 2),
+        "service_overhead_ms": _round(_histogram_mean_ms(before, after, "overhead"), 2),
     }
 
 
-def _series(samples: Sequence[Mapping[str, Any]], start: float, end: float) -> dict[str, Any]:
-    """Figures per time bucket, by completion time: throughput, errors, hit rate, full response."""
-    bucket = max(1.0, math.ceil((end - start) / _SERIES_POINTS))
-    n = max(1, math.ceil((end - start) / bucket))
-    done = [[] for _ in range(n)]
+def _series(samples: Sequence[Mapping[str, Any]], start: float, end: float,
+            ttft_target_s: float, first: float | None = None) -> dict[str, Any]:
+    """Figures per time bucket by completion time, ``t_s`` seconds after the measured start.
+
+    With a warm-up, ``first`` is its start and its buckets come first, at negative times (the
+    report shades them). Requests finishing after ``end`` (the stop tail) are not plotted.
+    """
+    first = start if first is None else first
+    bucket = max(1.0, math.ceil((end - first) / _SERIES_POINTS))
+    before = math.ceil((start - first) / bucket)
+    n = max(1, before + math.ceil((end - start) / bucket))
+    done: list[list[Mapping[str, Any]]] = [[] for _ in range(n)]
     for s in samples:
-        finished = s["started_epoch_s"] + (s["total_ms"] or 0) / 1000
-        done[min(n - 1, max(0, int((finished - start) // bucket)))].append(s)
+        index = before + math.floor((_finished(s) - start) / bucket)
+        if index >= 0 and _finished(s) <= end:
+            done[min(n - 1, index)].append(s)
     hits = lookups = 0
-    series: dict[str, list[Any]] = {"t_s": [], "requests_per_s": [], "errors": [],
-                                    "hit_rate_cumulative": [], "full_response_avg_s": [],
-                                    "ttft_p95_s": [], "users": []}
+    series: dict[str, list[Any]] = {
+        "t_s": [], "requests_per_s": [], "goodput_per_s": [], "errors": [],
+        "hit_rate_cumulative": [], "full_response_avg_s": [], "ttft_p50_s": [], "ttft_p95_s": [],
+        "users": []}
     for i, group in enumerate(done):
-        hits += sum(s["cache"] == "hit" for s in group if s["kind"] in STREAM_KINDS)
-        lookups += sum(s["cache"] is not None for s in group if s["kind"] in STREAM_KINDS)
-        misses = [s["total_ms"] / 1000 for s in group
-                  if s["ok"] and s["cache"] == "miss" and s["kind"] in STREAM_KINDS]
-        ttft = [s["ttft_ms"] / 1000 for s in group if s["ttft_ms"] is not None]
-        series["t_s"].append((i + 1) * bucket)
+        if i == before:  # the measured part's hit rate starts afresh
+            hits = lookups = 0
+        streams = [s for s in group if s["kind"] in STREAM_KINDS]
+        hits += sum(s["cache"] == "hit" for s in streams)
+        lookups += sum(s["cache"] is not None for s in streams)
+        misses = [s["total_ms"] / 1000 for s in streams if s["ok"] and s["cache"] == "miss"]
+        ttft = [s["ttft_ms"] / 1000 for s in streams if s["ttft_ms"] is not None]
+        series["t_s"].append((i + 1 - before) * bucket)
         series["requests_per_s"].append(_round(len(group) / bucket, 3))
+        series["goodput_per_s"].append(
+            _round(sum(_is_good(s, ttft_target_s) for s in group) / bucket, 3))
         series["errors"].append(sum(not s["ok"] for s in group))
         series["hit_rate_cumulative"].append(_round(hits / lookups) if lookups else None)
         series["full_response_avg_s"].append(_round(_mean(misses), 3))
+        series["ttft_p50_s"].append(_round(percentile(ttft, 0.50), 3))
         series["ttft_p95_s"].append(_round(percentile(ttft, 0.95), 3))
         series["users"].append(max((s.get("users", 0) for s in group), default=None))
-    return {"bucket_s": bucket, **series}
+    return {"bucket_s": bucket, "warmup_until_s": 0.0 if before else None, **series}
 
 
-def _histogram(values_s: Sequence[float], limit_s: float) -> dict[str, list[float]]:
-    top = max([limit_s * 1.5, *values_s]) if values_s else limit_s * 1.5
-    width = top / _HISTOGRAM_BINS
-    counts = [0] * _HISTOGRAM_BINS
-    for value in values_s:
-        counts[min(_HISTOGRAM_BINS - 1, int(value / width))] += 1
-    return {"edges_s": [round(i * width, 4) for i in range(_HISTOGRAM_BINS + 1)],
-            "counts": counts}
+def _histogram(hits_s: Sequence[float], misses_s: Sequence[float],
+               target_s: float) -> dict[str, Any]:
+    """TTFT counts of hits and of misses over shared log-spaced bins (1 ms to past the slowest
+    and the target).
+
+    Hits (milliseconds) and misses (hundreds of them) differ by orders of magnitude; linear bins
+    would pile every hit into the first bar.
+    """
+    values = [*hits_s, *misses_s]
+    low = _HISTOGRAM_LOW_S
+    high = max([low * 10, target_s, *values]) * 1.25
+    ratio = (high / low) ** (1 / _HISTOGRAM_BINS)
+    edges = [low * ratio ** i for i in range(_HISTOGRAM_BINS + 1)]
+
+    def counts(group: Sequence[float]) -> list[int]:
+        out = [0] * _HISTOGRAM_BINS
+        for value in group:
+            index = 0 if value <= low else int(math.log(value / low) / math.log(ratio))
+            out[min(_HISTOGRAM_BINS - 1, index)] += 1
+        return out
+
+    return {"edges_s": [round(e, 5) for e in edges], "hit": counts(hits_s),
+            "miss": counts(misses_s), "scale": "log"}
+
+
+def _browser_figures(samples: Sequence[Mapping[str, Any]], start: float,
+                     end: float) -> tuple[dict[str, Any], list[float] | None]:
+    """What the browser sessions saw in the measured part (send to first/last text painted),
+    and the 95 % interval of the first paint's p95."""
+    measured = [s for s in samples if start <= s["started_epoch_s"] <= end]
+    first = [s["first_paint_ms"] / 1000 for s in measured if s["first_paint_ms"] is not None]
+    last = [s["last_paint_ms"] / 1000 for s in measured if s["last_paint_ms"] is not None]
+    interval = quantile_interval(first, 0.95)
+    return {
+        "browser_answers": len(measured),
+        "browser_errors": sum(not s["ok"] for s in measured),
+        "browser_first_paint_samples": len(first),
+        "browser_first_paint_p50_s": _round(percentile(first, 0.50)),
+        "browser_first_paint_p95_s": _round(percentile(first, 0.95)),
+        "browser_last_paint_mean_s": _round(_mean(last)),
+    }, None if interval is None else [round(interval[0], 4), round(interval[1], 4)]
 
 
 def _warmup_figures(run: Mapping[str, Any], samples: Sequence[Mapping[str, Any]],
@@ -240,62 +338,6 @@ def _warmup_figures(run: Mapping[str, Any], samples: Sequence[Mapping[str, Any]]
             "cache_hit_rate": rate_service if rate_service is not None else rate_samples}
 
 
-def _index_entries(snapshot: Mapping[str, Any] | None) -> int | None:
-    """Entries of the cache's semantic index, which each worker holds in its own memory."""
-    return (snapshot or {}).get("cache", {}).get("semantic_index")
-
-
-def _rss_figures(readings: Sequence[Mapping[str, Any]] | None, start: float,
-                 service_before: Mapping[str, Any] | None = None,
-                 service_after: Mapping[str, Any] | None = None,
-                 ) -> tuple[dict[str, Any] | None, dict[str, list[float]] | None]:
-    """Memory growth after the warm-up, from the sampler's raw readings; and the series.
-
-    Growth compares the median of the workers' summed RSS over the first minute after the
-    warm-up with the median over the last minute (a quarter of the run each when it is shorter
-    than four minutes): medians shrug off a single reading taken mid-allocation, which would
-    tilt a least-squares line. The same two medians, over the time between the windows'
-    middles, give the rate per hour, to extrapolate. Beside them: how many entries the cache's
-    semantic index (kept in every worker, bounded by ``CHAT_CACHE_MAX_ENTRIES``) gained, so
-    growth that follows the index can be told from growth that follows nothing.
-    """
-    after = [r for r in readings or () if r["epoch_s"] >= start]
-    if not after:
-        return None, None
-    t = [r["epoch_s"] - start for r in after]
-    workers = [sum(r["workers_bytes"].values()) / _MB for r in after]
-    master = [r["master_bytes"] / _MB for r in after]
-    window = min(_RSS_WINDOW_S, (t[-1] - t[0]) / 4)
-    first = statistics.median(w for ti, w in zip(t, workers, strict=True) if ti <= t[0] + window)
-    last = statistics.median(w for ti, w in zip(t, workers, strict=True) if ti >= t[-1] - window)
-    before = [r for r in readings or () if r["epoch_s"] < start]
-    hours = (t[-1] - t[0] - window) / 3600
-    figures = {
-        "method": f"workers' RSS summed; median of the first {window:.0f} s after the warm-up "
-                  f"vs median of the last {window:.0f} s",
-        "window_s": _round(window, 1),
-        "samples": len(after),
-        "first_s": _round(t[0], 1),
-        "last_s": _round(t[-1], 1),
-        "start_mb": _round(first, 1),
-        "end_mb": _round(last, 1),
-        "growth_pct": _round((last - first) / first * 100, 2) if first else None,
-        "slope_mb_per_h": _round((last - first) / hours, 2) if hours > 0 else None,
-        "master_start_mb": _round(master[0], 1),
-        "master_end_mb": _round(master[-1], 1),
-        "workers": len(after[-1]["workers_bytes"]),
-        # More pids than workers: a worker was replaced, and its memory started again.
-        "worker_pids_seen": len({pid for r in readings or () for pid in r["workers_bytes"]}),
-        "before_warmup_mb": _round(sum(before[0]["workers_bytes"].values()) / _MB, 1)
-        if before else None,
-        "semantic_index_start": _index_entries(service_before),
-        "semantic_index_end": _index_entries(service_after),
-    }
-    series = {"t_s": [_round(v, 1) for v in t], "workers": [_round(v, 2) for v in workers],
-              "master": [_round(v, 2) for v in master]}
-    return figures, series
-
-
 def build_summary(
     samples: Sequence[Mapping[str, Any]],
     targets: Mapping[str, float],
@@ -307,17 +349,25 @@ def build_summary(
     warmup_samples: Sequence[Mapping[str, Any]] = (),
     service_before_warmup: Mapping[str, Any] | None = None,
     rss_readings: Sequence[Mapping[str, Any]] | None = None,
+    thresholds: Sequence[Threshold] = (),
+    browser_samples: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The whole ``summary.json`` of one run, verdict included.
 
     ``samples`` and ``service_before`` belong to the measured part: with a warm-up,
     ``service_before`` is the service's counters at its end, and ``warmup_samples`` and
     ``service_before_warmup`` describe the warm-up itself. ``rss_readings`` come from a soak's
-    memory sampler.
+    memory sampler; ``thresholds`` are judged beside the targets and count in the verdict;
+    ``browser_samples`` come from the browser sessions (``--browsers``).
     """
-    start, end = run["started_epoch_s"], run["finished_epoch_s"]
+    start = run["started_epoch_s"]
+    # The load stopped here; later finishes are the stop tail (``run["finished_epoch_s"]`` is
+    # when the processes were done, a few seconds after).
+    until = run.get("measured_until_epoch_s") or run["finished_epoch_s"]
+    ttft_target_s = targets.get("perceived_p95_seconds", _DEFAULT_TTFT_TARGET_S)
     streams = [s for s in samples if s["kind"] in STREAM_KINDS]
-    ttft = [s["ttft_ms"] / 1000 for s in streams if s["ttft_ms"] is not None]
+    timed = [s for s in streams if s["ttft_ms"] is not None]
+    ttft = [s["ttft_ms"] / 1000 for s in timed]
     misses = [s["total_ms"] / 1000 for s in streams if s["ok"] and s["cache"] == "miss"]
     # Quick checks are not cache lookups in the service's counters; they get their own rate.
     looked_up = _lookups(samples)
@@ -329,7 +379,8 @@ def build_summary(
     service = _service_figures(service_before, service_after)
     hit_rate = service["cache_hit_rate_service"]
     warmup = _warmup_figures(run, warmup_samples, service_before_warmup, service_before)
-    rss, rss_mb = _rss_figures(rss_readings, start, service_before, service_after)
+    rss, rss_mb = rss_figures(rss_readings, start, service_before, service_after)
+    browser, browser_interval = _browser_figures(browser_samples, start, until)
     summary: dict[str, Any] = {
         "schema": 1,
         "run": dict(run),
@@ -339,7 +390,7 @@ def build_summary(
         "errors": len(errors),
         "error_rate": _round(len(errors) / len(samples)) if samples else None,
         "errors_by_reason": dict(Counter(s["error"] for s in errors).most_common(10)),
-        "throughput_rps": _round(len(samples) / (end - start), 3) if end > start else None,
+        **_rates(samples, start, until, ttft_target_s),
         "ttft_samples": len(ttft),
         "ttft_p50_s": _round(percentile(ttft, 0.50)),
         "ttft_p95_s": _round(percentile(ttft, 0.95)),
@@ -366,20 +417,27 @@ def build_summary(
         "warmup_cache_hit_rate": warmup["cache_hit_rate"] if warmup else None,
         "transport_overhead_ms": _round(percentile(transport, 0.5), 2),
         "models": dict(Counter(s["model"] for s in streams if s["model"])),
-        "goodput": _round(sum(_is_good(s, targets) for s in samples) / len(samples))
-        if samples else None,
         "locust_entries": dict(locust_entries or {}),
-        "series": _series(samples, start, end),
-        "ttft_histogram": _histogram(ttft, targets.get("perceived_p95_seconds", 1.0)),
+        "series": _series([*warmup_samples, *samples], start, until, ttft_target_s,
+                          run.get("warmup_started_epoch_s")),
+        "ttft_histogram": _histogram(
+            [s["ttft_ms"] / 1000 for s in timed if s["cache"] == "hit"],
+            [s["ttft_ms"] / 1000 for s in timed if s["cache"] != "hit"], ttft_target_s),
+        "breakdown": breakdown(streams),
         "rss": rss,
         "rss_growth_pct": rss["growth_pct"] if rss else None,
         "rss_mb": rss_mb,
+        **browser,
     }
     lookups = service["cache_lookups_service"] or len(looked_up)
     summary["intervals"] = _intervals(
         ttft, misses, len(errors), len(samples),
-        hit_rate * lookups if hit_rate is not None else None, lookups,
+        # The judged rate's own interval: the service's, or the samples' when it has none.
+        summary["cache_hit_rate"] * lookups if summary["cache_hit_rate"] is not None else None,
+        lookups,
     )
+    summary["intervals"]["browser_first_paint_p95_s"] = browser_interval
     summary["targets"] = evaluate(summary, targets)
-    summary["verdict"] = overall_verdict(summary["targets"])
+    summary["thresholds"] = evaluate_thresholds(summary, thresholds)
+    summary["verdict"] = overall_verdict([*summary["targets"], *summary["thresholds"]])
     return summary

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from contextvars import Token
 from typing import Any
 
 from flask import Flask, Response, request
 from opentelemetry import context, trace
+from opentelemetry.context import Context
 from opentelemetry.instrumentation.flask import (
     _ENVIRON_ACTIVATION_KEY,
     _ENVIRON_TOKEN,
@@ -42,11 +44,13 @@ def traceresponse_value(span_context: trace.SpanContext) -> str:
     )
 
 
-def _end_later(activation: AbstractContextManager[Any], token: object) -> Callable[[], None]:
+def _end_later(
+    activation: AbstractContextManager[Any], token: Token[Context] | None
+) -> Callable[[], None]:
     def end() -> None:
         activation.__exit__(None, None, None)  # ends the server span, restores the context
         if token is not None:
-            context.detach(token)  # type: ignore[arg-type]
+            context.detach(token)
 
     return end
 

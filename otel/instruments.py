@@ -42,6 +42,8 @@ class ChatInstruments:
     router_decisions: Counter
     genai_operation_duration: Histogram
     genai_token_usage: Histogram
+    client_first_paint: Histogram
+    client_last_paint: Histogram
 
     @classmethod
     def create(cls, meter: Meter | None = None) -> ChatInstruments:
@@ -106,5 +108,15 @@ class ChatInstruments:
                 semconv.METRIC_GENAI_TOKEN_USAGE, unit="{token}",
                 description="Measures number of input and output tokens used",
                 explicit_bucket_boundaries_advisory=list(_GENAI_TOKEN_BUCKETS),
+            ),
+            client_first_paint=meter.create_histogram(
+                semconv.METRIC_CLIENT_FIRST_PAINT, unit="s",
+                description="In the browser: the user's send to the first answer text painted",
+                explicit_bucket_boundaries_advisory=list(semconv.TTFT_BUCKETS_S),
+            ),
+            client_last_paint=meter.create_histogram(
+                semconv.METRIC_CLIENT_LAST_PAINT, unit="s",
+                description="In the browser: the user's send to the whole answer painted",
+                explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS_S),
             ),
         )

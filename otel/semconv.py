@@ -87,6 +87,10 @@ METRIC_TTFT_OVERHEAD = "chat.time_to_first_token.overhead"
 METRIC_CACHE_PREWARM = "chat.cache.prewarm"  # counter
 METRIC_REQUESTS = "chat.requests"  # counter: every chat request by route and outcome
 METRIC_ROUTER_DECISIONS = "chat.router.decisions"  # counter: model routing split and reason
+# histograms, s: measured by the chat page in the user's browser, from the user's send to the
+# frame that showed the first answer text, and the last (reported with sendBeacon).
+METRIC_CLIENT_FIRST_PAINT = "chat.client.time_to_first_paint"
+METRIC_CLIENT_LAST_PAINT = "chat.client.time_to_last_paint"
 METRIC_GENAI_OPERATION_DURATION = _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION
 METRIC_GENAI_TOKEN_USAGE = _gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE
 
@@ -165,7 +169,12 @@ PROM_TTFT_OVERHEAD = "chat_time_to_first_token_overhead_seconds"
 PROM_CACHE_PREWARM = "chat_cache_prewarm_total"
 PROM_REQUESTS = "chat_requests_total"
 PROM_ROUTER_DECISIONS = "chat_router_decisions_total"
+PROM_CLIENT_FIRST_PAINT = "chat_client_time_to_first_paint_seconds"
+PROM_CLIENT_LAST_PAINT = "chat_client_time_to_last_paint_seconds"
 PROM_GENAI_OPERATION_DURATION = "gen_ai_client_operation_duration_seconds"
 PROM_GENAI_TOKEN_USAGE = "gen_ai_client_token_usage"
+# The load client's own TTFT (what users see), exposed by the load runner during a run
+# (loadtests/client_metrics.py) with the service's labels route and cache_hit.
+PROM_CLIENT_TTFT = "chatperf_client_time_to_first_token_seconds"
 
 __all__ = [name for name in dir() if name.isupper() or name == "genai_span_name"]

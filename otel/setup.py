@@ -16,15 +16,20 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from opentelemetry import trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import (
+    MetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 
@@ -32,7 +37,7 @@ from otel import semconv
 from otel.aggregation import SnapshotDirectory
 from otel.instruments import ChatInstruments
 
-__all__ = ["Telemetry", "init_telemetry"]
+__all__ = ["Telemetry", "TelemetrySettings", "init_telemetry"]
 
 _SCOPE = "chatperf"
 
@@ -88,24 +93,46 @@ def _resource(service_name: str) -> Resource:
     )
 
 
-def _otlp_span_exporter(protocol: str):  # type: ignore[no-untyped-def]
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    return OTLPSpanExporter()
+class TelemetrySettings(Protocol):
+    """What telemetry reads of the service's settings (``service.settings.Settings`` has it);
+    a protocol, so otel/ does not import service/."""
+
+    @property
+    def otel_service_name(self) -> str: ...
+    @property
+    def otel_traces_exporter(self) -> str: ...
+    @property
+    def otel_metrics_exporter(self) -> str: ...
+    @property
+    def otel_exporter_otlp_protocol(self) -> str: ...
+    @property
+    def telemetry(self) -> bool: ...
+    @property
+    def metrics_dir(self) -> str | None: ...
 
 
-def _otlp_metric_exporter(protocol: str):  # type: ignore[no-untyped-def]
+def _otlp_span_exporter(protocol: str) -> SpanExporter:
     if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-    return OTLPMetricExporter()
+        from opentelemetry.exporter.otlp.proto.grpc import trace_exporter as grpc_traces
+
+        return grpc_traces.OTLPSpanExporter()
+    from opentelemetry.exporter.otlp.proto.http import trace_exporter as http_traces
+
+    return http_traces.OTLPSpanExporter()
+
+
+def _otlp_metric_exporter(protocol: str) -> MetricExporter:
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc import metric_exporter as grpc_metrics
+
+        return grpc_metrics.OTLPMetricExporter()
+    from opentelemetry.exporter.otlp.proto.http import metric_exporter as http_metrics
+
+    return http_metrics.OTLPMetricExporter()
 
 
 def init_telemetry(
-    settings,  # service.settings.Settings; untyped here so otel/ does not import service/
+    settings: TelemetrySettings,
     span_processors: Sequence[SpanProcessor] = (),
     metric_readers: Sequence[MetricReader] = (),
 ) -> Telemetry:

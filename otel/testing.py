@@ -32,7 +32,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from werkzeug.serving import make_server
 
-from otel.setup import Telemetry, init_telemetry
+from otel.setup import Telemetry, TelemetrySettings, init_telemetry
 
 __all__ = [
     "OtlpReceiver",
@@ -69,7 +69,7 @@ class Recording:
     metrics: InMemoryMetricReader
 
 
-def recording_telemetry(settings: Any) -> Recording:
+def recording_telemetry(settings: TelemetrySettings) -> Recording:
     """``init_telemetry(settings)`` plus an in-memory span exporter and metric reader."""
     spans = InMemorySpanExporter()
     metrics = InMemoryMetricReader()

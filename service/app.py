@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from otel.flask_tracing import instrument_app
 from otel.setup import Telemetry, init_telemetry
@@ -20,7 +21,7 @@ from service.followups import FollowUpAnswerer
 from service.llm.client import UpstreamClient
 from service.llm.router import ModelRouter
 from service.pipeline import ChatPipeline, prompt_version
-from service.routes import chat, health, openai_compat, stats
+from service.routes import chat, health, openai_compat, page, stats
 from service.settings import Settings
 
 __all__ = ["create_app"]
@@ -61,14 +62,16 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
         )
     telemetry = telemetry or init_telemetry(settings)
     app = Flask("service")
-    app.json.sort_keys = False
+    json_provider = DefaultJSONProvider(app)
+    json_provider.sort_keys = False  # bodies keep the order the code writes them in
+    app.json = json_provider
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     errors.init_app(app)
     request_context.init_app(app, settings)
     ratelimit.init_app(app, settings)
     parts = _build_components(settings, telemetry)
     app.extensions["chatperf"] = parts
-    for blueprint in (chat.bp, openai_compat.bp, stats.bp, health.bp):
+    for blueprint in (chat.bp, openai_compat.bp, stats.bp, health.bp, page.bp):
         app.register_blueprint(blueprint)
     if telemetry.tracer_provider is not None:
         instrument_app(app, telemetry.tracer_provider, telemetry.meter_provider, _UNTRACED)

@@ -23,9 +23,9 @@ __all__ = [
 # --- what the upstream client yields ------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class TokenDelta:
-    """A piece of answer text, as the upstream sent it."""
+    """Pieces of answer text, each as the upstream sent it, that arrived together."""
 
-    text: str
+    texts: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

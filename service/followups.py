@@ -41,7 +41,7 @@ class FollowUpAnswerer:
         completion: Completion | None = None
         for item in self._upstream.stream(messages, decision, StreamTimings(), origin="prewarm"):
             if isinstance(item, TokenDelta):
-                text.append(item.text)
+                text.extend(item.texts)
             elif isinstance(item, Completion):
                 completion = item
         if completion is None or completion.finish_reason != "stop":

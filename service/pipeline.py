@@ -18,7 +18,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 
 from opentelemetry import trace
 
@@ -58,8 +58,6 @@ log = logging.getLogger(__name__)
 
 # Replayed answers are cut like tokens: a word with its trailing space.
 _REPLAY_PIECES = re.compile(r"\S+\s*|\s+")
-# A replayed answer goes out in writes of this many tokens: each is still its own event.
-_REPLAY_BATCH = 16
 
 
 @functools.lru_cache(maxsize=256)
@@ -162,7 +160,7 @@ class ChatPipeline:
     # --- answering ------------------------------------------------------------------------------
     def run(
         self, request: ChatRequest, request_id: str, route: str, timings: StreamTimings
-    ) -> Iterator[PipelineEvent]:
+    ) -> Generator[PipelineEvent, None, None]:
         """Answer ``request``; closing the generator early cancels the upstream call."""
         record = AnswerRecord(route, timings)
         self._recorder.begin(route)
@@ -192,11 +190,11 @@ class ChatPipeline:
         yield Meta(request_id, "hit", hit.tier, entry.model, entry.model_tier, None,
                    hit.similarity, _trace_id())
         timings.mark("meta")
-        pieces = _REPLAY_PIECES.findall(entry.answer)
-        for start in range(0, len(pieces), _REPLAY_BATCH):
-            batch = tuple(pieces[start:start + _REPLAY_BATCH])
-            yield Tokens(batch)
-            self._written(timings, len(batch))
+        # Every token of a cached answer is already waiting: each is its own event, all of them
+        # go out in one write.
+        pieces = tuple(_REPLAY_PIECES.findall(entry.answer))
+        yield Tokens(pieces)
+        self._written(timings, len(pieces))
         record.outcome = "ok"
         timings.mark("finished")
         yield Done("stop", entry.input_tokens, entry.output_tokens, timings, _trace_id())
@@ -224,9 +222,9 @@ class ChatPipeline:
         record.led_upstream = leader
         for item in items:
             if isinstance(item, TokenDelta):
-                answer.append(item.text)
-                yield Tokens((item.text,))
-                self._written(timings, 1)
+                answer.extend(item.texts)
+                yield Tokens(item.texts)
+                self._written(timings, len(item.texts))
             elif isinstance(item, Keepalive):
                 yield item
             else:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
+from opentelemetry.util.types import AttributeValue
 
 from otel import semconv
 from otel.instruments import ChatInstruments
@@ -46,7 +47,7 @@ class AnswerRecorder:
 
     def end(self, record: AnswerRecord) -> None:
         timings = record.timings
-        timings.mark("finished")
+        finished = timings.mark("finished")
         instruments = self._instruments
         route = record.route
         instruments.active_streams.add(-1, {semconv.LABEL_ROUTE: route})
@@ -58,7 +59,7 @@ class AnswerRecorder:
             semconv.LABEL_MODEL_TIER: record.model_tier,
             semconv.LABEL_ROUTE: route,
         }
-        attributes: dict[str, object] = {
+        attributes: dict[str, AttributeValue] = {
             semconv.ATTR_ROUTE: route,
             semconv.ATTR_CACHE_HIT: record.cache_hit,
             semconv.ATTR_MODEL_TIER: record.model_tier,
@@ -74,7 +75,7 @@ class AnswerRecorder:
             if overhead is not None:
                 instruments.ttft_overhead.record(overhead, labels)
         if record.outcome == "ok":
-            instruments.response_duration.record(timings.finished - timings.started, labels)
+            instruments.response_duration.record(finished - timings.started, labels)
         span = self._tracer.start_span(
             semconv.SPAN_FULL_RESPONSE, start_time=timings.started_epoch_ns,
             attributes={**attributes, semconv.ATTR_OUTPUT_CHUNKS: timings.tokens},
@@ -88,4 +89,4 @@ class AnswerRecorder:
                 server_span = trace.get_current_span()
                 server_span.set_status(Status(StatusCode.ERROR, record.error_type))
                 server_span.set_attribute(semconv.ERROR_TYPE, record.error_type)
-        span.end(end_time=timings.epoch_ns(timings.finished))
+        span.end(end_time=timings.epoch_ns(finished))

@@ -164,6 +164,10 @@ class Settings:
     shutdown_grace_seconds: float = _setting(
         "CHAT_SHUTDOWN_GRACE_SECONDS", 10.0, "On SIGTERM, how long open streams may finish."
     )
+    client_timings_rate_limit: str = _setting(
+        "CHAT_CLIENT_TIMINGS_RATE_LIMIT", "120/minute",
+        "Per-address limit on the chat page's timing beacons (`/api/client/timings`, 429).",
+    )
 
     # --- telemetry ----------------------------------------------------------------------------
     telemetry: bool = _setting(
@@ -306,6 +310,7 @@ _CHECKS: dict[str, Any] = {
     "max_history_messages": (0, 10_000),
     "max_streams_per_worker": (1, 100_000),
     "rate_limit": _rate,
+    "client_timings_rate_limit": _rate,
     "ping_interval_seconds": (0.01, 300.0),
     "shutdown_grace_seconds": (0.0, 3600.0),
     "otel_traces_exporter": _exporters(frozenset({"otlp", "console", "none"})),

@@ -55,8 +55,13 @@ class SSEEvent:
 
 
 def iter_events(lines: Iterable[str | bytes], include_comments: bool = False) -> Iterator[SSEEvent]:
-    """Parse an SSE body given line by line (as ``iter_lines`` yields it)."""
-    event, data = "", []
+    """Parse an SSE body given line by line (as ``iter_lines`` yields it).
+
+    An event counts only once its terminating blank line has arrived, as the SSE standard
+    dispatches it: a stream cut inside its last event (even just before that blank line) ends
+    without it, so a reader waiting for ``done`` sees the stream as cut, never as complete.
+    """
+    event, data = "", list[str]()
     for raw in lines:
         line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         line = line.rstrip("\r\n")
@@ -74,5 +79,3 @@ def iter_events(lines: Iterable[str | bytes], include_comments: bool = False) ->
                 event = value
             elif name == "data":
                 data.append(value)
-    if data or event:
-        yield SSEEvent(event or "message", "\n".join(data))

@@ -17,7 +17,6 @@ import pytest
 from loadtests.processes import ManagedProcess, start_redis, start_service, start_simulator
 from tests.support import require_binary, service_env
 
-
 # A test that starts a process (directly or through one of these fixtures) is an integration
 # test: `pytest -m "not integration"` is then the in-process suite, seconds long.
 _PROCESS_FIXTURES = frozenset({

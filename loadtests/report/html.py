@@ -1,97 +1,215 @@
-"""``report.html``: the verdict, the run's figures, and the plots, in one self-contained file."""
+"""``report.html``: one self-contained, offline page per run, rendered with Jinja2.
+
+The page follows what performance engineers expect from guidellm's and k6's reports: the
+verdict and the targets with their 95 % intervals; percentile tables (p50/p90/p95/p99, mean)
+split by cache outcome and model tier; the TTFT distribution of hits and misses; time series
+with the warm-up shaded and the targets drawn; the deltas against a baseline run; the run's
+settings and links to its other files. Every figure comes from the finished summary (and the
+baseline's); this module only arranges them (``charts.py`` does the chart arithmetic).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from html import escape
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
-from loadtests.report.svg import bar_chart, line_chart
-from loadtests.report.table import format_value, measured_window, verdict_table
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-__all__ = ["render_html"]
+from loadtests.baseline import deltas
+from loadtests.breakdown import QUANTILES
+from loadtests.report.charts import Chart, histogram_chart, line_chart
+from loadtests.report.table import format_rate, format_value, measured_window
 
-_STYLE = """
-body { font-family: sans-serif; margin: 2em; max-width: 1400px; }
-.pass { color: #187a2f; } .fail { color: #c62828; }
-table { border-collapse: collapse; } td, th { padding: 4px 10px; border-bottom: 1px solid #ddd; }
-.charts { display: flex; flex-wrap: wrap; gap: 16px; }
-pre { background: #f6f6f6; padding: 1em; overflow-x: auto; }
-"""
+__all__ = ["RUN_FILES", "render_html"]
+
+# The files of a run folder, in the order a reader wants them, with what each holds.
+RUN_FILES: tuple[tuple[str, str], ...] = (
+    ("summary.json", "every figure and the verdict"),
+    ("verdict.txt", "the verdict table as printed"),
+    ("samples.jsonl", "one line per measured request"),
+    ("warmup.jsonl", "the warm-up's requests"),
+    ("locust.html", "Locust's own report"),
+    ("locust_stats.csv", "Locust's request statistics"),
+    ("locust_stats_history.csv", "Locust's statistics over time"),
+    ("locust_failures.csv", "Locust's failures"),
+    ("gate.md", "the gate's verdict (after make gate)"),
+    ("junit.xml", "the gate's test report"),
+    ("rss.jsonl", "the soak's memory readings"),
+    ("logs/", "logs of every process the run started"),
+)
+
+_WRITTEN_LATER = ("gate.md", "junit.xml")  # by the gate, after the report
+_NONE = "\u2013"  # an en dash where a figure has no data
+_MINUS = "\u2212"  # a real minus sign in deltas
+
+_env = Environment(loader=PackageLoader("loadtests.report", ""), undefined=StrictUndefined,
+                   autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 
 
-def _target_value(summary: Mapping[str, Any], key: str) -> float | None:
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return _NONE
+    if unit == "rps":
+        return format_rate(value)
+    if unit == "tok/s":
+        return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+    if unit == "ms":
+        return f"{value:.1f} ms" if value < 1000 else f"{value / 1000:.2f} s"
+    if unit == "s":
+        return f"{value * 1000:.1f} ms" if abs(value) < 1 else f"{value:.2f} s"
+    return format_value(value, unit)
+
+
+def _signed(value: float, unit: str) -> str:
+    sign = "+" if value > 0 else _MINUS if value < 0 else "\u00b1"
+    if unit == "ratio":  # a change of a share is in percentage points, not per cent
+        return f"{sign}{abs(value) * 100:.1f} points"
+    return sign + _fmt(abs(value), unit)
+
+
+def _target(summary: Mapping[str, Any], key: str) -> float | None:
     return next((t["threshold"] for t in summary["targets"] if t["target"] == key), None)
 
 
-def _charts(summary: Mapping[str, Any]) -> list[str]:
+def _seconds(v: float) -> str:
+    return f"{v:.2f} s" if v < 10 else f"{v:.1f} s"
+
+
+def _charts(summary: Mapping[str, Any]) -> list[Chart]:
     series, hist = summary["series"], summary["ttft_histogram"]
-    t = series["t_s"]
-    warmed = summary["run"].get("warmup_s")
-    label = "seconds after the warm-up" if warmed else "seconds into the run"
-    ttft_target = _target_value(summary, "perceived_p95_seconds")
-    full_target = _target_value(summary, "full_response_avg_seconds_max")
-    hit_target = _target_value(summary, "cache_hit_rate_min")
+    t, warm = series["t_s"], series.get("warmup_until_s")
+    x_label = "seconds after the warm-up" if warm is not None else "seconds into the run"
+    ttft_target = _target(summary, "perceived_p95_seconds")
+    full_target = _target(summary, "full_response_avg_seconds_max")
+    hit_target = _target(summary, "cache_hit_rate_min")
+    common = {"warmup_until": warm}
+    charts = []
+    if "hit" in hist:
+        charts.append(histogram_chart(
+            "Time to first token: cache hits and misses", hist["edges_s"],
+            [("cache hit", hist["hit"]), ("cache miss / other", hist["miss"])],
+            "time to first token", target=ttft_target,
+            target_label=f"p95 target {ttft_target:g} s" if ttft_target else ""))
+    charts += [
+        line_chart("TTFT over time", t, [("p50", series.get("ttft_p50_s", [None] * len(t))),
+                                         ("p95", series["ttft_p95_s"])],
+                   x_label, _seconds, target=ttft_target,
+                   target_label=f"p95 target {ttft_target:g} s" if ttft_target else "", **common),
+        line_chart("Full response, mean of cache misses", t,
+                   [("mean", series["full_response_avg_s"])], x_label, _seconds, target=full_target,
+                   target_label=f"target {full_target:g} s" if full_target else "", **common),
+        line_chart("Throughput and goodput", t,
+                   [("requests/s", series["requests_per_s"]),
+                    ("goodput/s", series.get("goodput_per_s", [None] * len(t)))],
+                   x_label, lambda v: f"{v:g}/s", note="goodput: first token within the TTFT "
+                   "target; requests by the time they finished", **common),
+        line_chart("Cache hit rate (cumulative, restarts after the warm-up)", t,
+                   [("hit rate", series["hit_rate_cumulative"])], x_label,
+                   lambda v: f"{v * 100:.0f} %", target=hit_target, y_cap=1.0,
+                   target_label=f"target {hit_target * 100:.0f} %" if hit_target else "",
+                   **common),
+        line_chart("Errors per interval", t, [("errors", series["errors"])], x_label,
+                   lambda v: f"{v:.0f}", integer=True, **common),
+        line_chart("Users", t, [("users", series["users"])], x_label, lambda v: f"{v:.0f}",
+                   integer=True, **common),
+    ]
+    rss, rss_mb = summary.get("rss"), summary.get("rss_mb")
+    if rss and rss_mb:
+        growth = rss["growth_pct"]
+        title = "Service workers' memory (RSS summed)" + (
+            f", growth {growth:+.2f} %" if growth is not None else "")
+        charts.append(line_chart(title, rss_mb["t_s"], [("workers", rss_mb["workers"]),
+                                                        ("master", rss_mb["master"])],
+                                 "seconds after the warm-up", lambda v: f"{v:.0f} MB"))
+    return charts
+
+
+def _cards(summary: Mapping[str, Any]) -> list[dict[str, str]]:
     return [
-        bar_chart("TTFT distribution (all streams)", hist["edges_s"], hist["counts"],
-                  "time to first token, s", ttft_target,
-                  f"p95 target {ttft_target} s" if ttft_target else ""),
-        line_chart("Full response, mean of cache misses", t, series["full_response_avg_s"],
-                   label, lambda v: f"{v:.1f} s", full_target,
-                   f"target {full_target} s" if full_target else ""),
-        line_chart("Cache hit rate (cumulative)", t, series["hit_rate_cumulative"], label,
-                   lambda v: f"{v * 100:.0f} %", hit_target,
-                   f"target {hit_target * 100:.0f} %" if hit_target else ""),
-        line_chart("TTFT p95 per interval", t, series["ttft_p95_s"], label,
-                   lambda v: f"{v:.2f} s", ttft_target),
-        line_chart("Throughput (requests finished per second)", t, series["requests_per_s"],
-                   label, lambda v: f"{v:.1f}"),
-        line_chart("Errors per interval", t, series["errors"], label, lambda v: f"{v:.0f}"),
-        line_chart("Users", t, series["users"], label, lambda v: f"{v:.0f}"),
-        *_memory_charts(summary),
+        {"label": "requests", "value": str(summary["requests"]),
+         "detail": f"{summary['errors']} errors ({format_value(summary['error_rate'], 'ratio')})"},
+        {"label": "TTFT p95", "value": _fmt(summary["ttft_p95_s"], "s"),
+         "detail": f"p50 {_fmt(summary['ttft_p50_s'], 's')}"},
+        {"label": "cache hit rate", "value": format_value(summary["cache_hit_rate"], "ratio"),
+         "detail": ""},
+        {"label": "full response (misses)", "value": _fmt(summary["full_response_avg_s"], "s"),
+         "detail": "mean"},
+        {"label": "throughput", "value": format_rate(summary.get("throughput_rps")),
+         "detail": f"goodput {format_rate(summary.get('goodput_rps'))}"},
+        {"label": "service overhead", "value": _fmt(summary.get("service_overhead_ms"), "ms"),
+         "detail": "per request, vs the upstream call it led"},
     ]
 
 
-def _memory_charts(summary: Mapping[str, Any]) -> list[str]:
-    """A soak's memory after the warm-up: the workers (whose growth is judged) and the master."""
-    rss, rss_mb = summary.get("rss"), summary.get("rss_mb")
-    if not rss or not rss_mb:
-        return []
-    growth = rss["growth_pct"]
-    title = "Service workers' memory (RSS summed)" + (
-        f", growth {growth:+.2f} %" if growth is not None else "")
-    label = "seconds after the warm-up"
-    return [line_chart(title, rss_mb["t_s"], rss_mb["workers"], label, lambda v: f"{v:.0f} MB"),
-            line_chart("gunicorn master memory (RSS)", rss_mb["t_s"], rss_mb["master"], label,
-                       lambda v: f"{v:.0f} MB")]
+def _figures(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    rows = [
+        ("requests by kind", ", ".join(f"{k} {v}" for k, v in
+                                       sorted(summary["requests_by_kind"].items()))),
+        ("requests by workload turn", ", ".join(f"{k} {v}" for k, v in
+                                                sorted(summary["requests_by_turn"].items()))),
+        ("measured window", f"{summary.get('window_s')} s; "
+                            f"{summary.get('stop_tail_requests', 0)} requests finished after the "
+                            "load stopped (counted, but not per second)"),
+        ("service TTFT / upstream TTFT (means)",
+         f"{_fmt(summary.get('service_ttft_mean_ms'), 'ms')} / "
+         f"{_fmt(summary.get('upstream_ttft_mean_ms'), 'ms')} (upstream: calls a client waited "
+         "for, no pre-warm)"),
+        ("client minus service TTFT (median)", _fmt(summary.get("transport_overhead_ms"), "ms")),
+        ("cache hit rate, service vs samples",
+         f"{format_value(summary.get('cache_hit_rate_service'), 'ratio')} over "
+         f"{summary.get('cache_lookups_service')} lookups vs "
+         f"{format_value(summary.get('cache_hit_rate_samples'), 'ratio')} over "
+         f"{summary.get('cache_lookups_samples')}"),
+        ("hits by tier", ", ".join(f"{k} {v}" for k, v in
+                                   sorted((summary.get("cache_hits_by_tier_samples")
+                                           or {}).items())) or _NONE),
+        ("models", ", ".join(f"{k} {v}" for k, v in sorted(summary["models"].items())) or _NONE),
+    ]
+    if summary.get("warmup"):
+        w = summary["warmup"]
+        rows.append(("warm-up (not counted)",
+                     f"{w['duration_s']} s, {w['requests']} requests, {w['errors']} errors, "
+                     f"cache hit rate {format_value(w['cache_hit_rate'], 'ratio')}"))
+    return rows
 
 
-def render_html(summary: Mapping[str, Any]) -> str:
-    """The whole report page for one run."""
-    run = summary["run"]
-    verdict = summary["verdict"]
-    rows = "".join(
-        f"<tr><td>{escape(t['label'])}</td><td>{escape(t['op'])} "
-        f"{escape(format_value(t['threshold'], t['unit']))}</td>"
-        f"<td>{escape(format_value(t['measured'], t['unit']))}</td>"
-        f"<td class=\"{'fail' if t['result'] == 'fail' else 'pass'}\">"
-        f"{t['result'].upper()}</td></tr>"
-        for t in summary["targets"])
-    settings = "".join(f"<tr><th>{escape(str(k))}</th><td>{escape(str(v))}</td></tr>"
-                       for k, v in run.items())
-    charts = "".join(f"<div>{chart}</div>" for chart in _charts(summary))
-    title = f"chatperf load run {escape(str(run.get('id', '')))}"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>{_STYLE}</style></head><body>
-<h1>chatperf load run: <span class="{verdict}">{verdict.upper()}</span></h1>
-<p>{escape(measured_window(summary) or "")}</p>
-<table><tr><th>target</th><th>threshold</th><th>measured</th><th>result</th></tr>{rows}</table>
-<h2>Figures</h2><pre>{escape(verdict_table(summary))}</pre>
-<h2>Plots</h2><div class="charts">{charts}</div>
-<h2>Run</h2><table>{settings}</table>
-<p>Raw per-request samples: <code>samples.jsonl</code>;
-Locust's own statistics: <code>locust_*.csv</code>;
-every figure above: <code>summary.json</code>.</p>
-</body></html>
-"""
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return _NONE
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _settings(run: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The run's settings as label/value rows: times readable, options one row each."""
+    rows = []
+    for key, value in run.items():
+        if key == "options":
+            continue
+        text = _when(value) if key.endswith("_epoch_s") and value else (
+            _NONE if value is None else str(value))
+        rows.append((key.removesuffix("_epoch_s").replace("_", " "), text))
+    for key, value in sorted((run.get("options") or {}).items()):
+        rows.append((f"option {key}", str(value)))
+    return rows
+
+
+def render_html(summary: Mapping[str, Any], baseline: Mapping[str, Any] | None = None,
+                present: Iterable[str] | None = None) -> str:
+    """The whole report page for one run; ``baseline`` adds the deltas, ``present`` (names in
+    the run folder) limits the file links to what exists."""
+    names = set(present) if present is not None else None
+    files = [(name, what) for name, what in RUN_FILES
+             if names is None or name.rstrip("/") in names or name in _WRITTEN_LATER]
+    return _env.get_template("page.html").render(
+        run=summary["run"], verdict=summary["verdict"], window=measured_window(summary),
+        targets=summary["targets"], thresholds=summary.get("thresholds") or [],
+        inconclusive=any(t["result"] == "inconclusive" for t in summary["targets"]),
+        cards=_cards(summary), breakdown=summary.get("breakdown") or {},
+        quantiles=[f"p{round(q * 100)}" for q in QUANTILES],
+        charts=_charts(summary), errors=summary["errors_by_reason"], figures=_figures(summary),
+        settings=_settings(summary["run"]), files=files,
+        deltas=deltas(summary, baseline) if baseline else [],
+        baseline_id=(baseline or {}).get("run", {}).get("id", ""),
+        fmt=_fmt, signed=_signed,
+    )

@@ -18,6 +18,9 @@ def render_junit(summary: Mapping[str, Any]) -> str:
               f"{t['label']}: measured {format_value(t['measured'], t['unit'])}, "
               f"needs {t['op']} {format_value(t['threshold'], t['unit'])} ({t['result']})")
              for t in summary["targets"]]
+    cases += [(f"threshold.{th['threshold']}", th["passed"],
+               f"{th['metric']}: measured {th['measured']}, needs {th['op']} {th['value']:g}")
+              for th in summary.get("thresholds", [])]
     cases += [(f"baseline.{b['metric']}", b["passed"],
                f"{b['metric']}: {b['measured']} vs baseline {b['baseline']} "
                f"(allowed {b['limit_text']})")

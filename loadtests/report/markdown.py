@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from loadtests.report.table import format_value, measured_window
+from loadtests.report.table import format_rate, format_value, measured_window
 
 __all__ = ["render_markdown"]
 
@@ -27,6 +27,11 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     for t in summary["targets"]:
         lines.append(f"| {t['label']} | {t['op']} {format_value(t['threshold'], t['unit'])} "
                      f"| {format_value(t['measured'], t['unit'])} | {_result_mark(t)} |")
+    if summary.get("thresholds"):
+        lines += ["", "| threshold | measured | result |", "|---|---|---|"]
+        for th in summary["thresholds"]:
+            measured = "no data" if th["measured"] is None else f"{th['measured']:g}"
+            lines.append(f"| `{th['threshold']}` | {measured} | {mark[th['passed']]} |")
     if summary.get("baseline"):
         lines += ["", "| vs baseline | baseline | measured | allowed | result |",
                   "|---|---|---|---|---|"]
@@ -36,8 +41,9 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     overhead = summary.get("service_overhead_ms")
     lines += [
         "", f"- requests: {summary['requests']}, errors: {summary['errors']} "
-        f"({format_value(summary['error_rate'], 'ratio')}), goodput: "
-        f"{format_value(summary['goodput'], 'ratio')}",
+        f"({format_value(summary['error_rate'], 'ratio')}), throughput "
+        f"{format_rate(summary.get('throughput_rps'))}, goodput "
+        f"{format_rate(summary.get('goodput_rps'))} (first token within the TTFT target)",
         f"- TTFT p50 / p95 / p99: {format_value(summary['ttft_p50_s'], 's')} / "
         f"{format_value(summary['ttft_p95_s'], 's')} / {format_value(summary['ttft_p99_s'], 's')}",
         f"- service overhead: {format_value(overhead, 'ms')}",

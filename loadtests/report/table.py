@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["format_value", "measured_window", "verdict_table"]
+__all__ = ["format_rate", "format_value", "measured_window", "verdict_table"]
 
 
 def format_value(value: float | None, unit: str) -> str:
@@ -17,6 +17,11 @@ def format_value(value: float | None, unit: str) -> str:
     if unit == "ms":
         return f"{value:.1f} ms"
     return f"{value:.3f} s"
+
+
+def format_rate(value: float | None) -> str:
+    """Requests per second."""
+    return "no data" if value is None else f"{value:.2f}/s"
 
 
 def measured_window(summary: Mapping[str, Any]) -> str | None:
@@ -52,21 +57,30 @@ def _extras(summary: Mapping[str, Any]) -> list[str]:
     lines = [
         f"requests {summary['requests']} ({kinds}) · errors {summary['errors']} "
         f"({format_value(summary['error_rate'], 'ratio')}) · "
-        f"throughput {summary['throughput_rps'] or 0:.2f}/s · "
-        f"goodput {format_value(summary['goodput'], 'ratio')}",
+        f"throughput {format_rate(summary.get('throughput_rps'))} · "
+        f"goodput {format_rate(summary.get('goodput_rps'))} (first token within the TTFT target)",
         f"TTFT p50 {format_value(summary['ttft_p50_s'], 's')} · "
         f"p95 {format_value(summary['ttft_p95_s'], 's')} · "
         f"p99 {format_value(summary['ttft_p99_s'], 's')} over {summary['ttft_samples']} streams",
     ]
+    if summary.get("browser_answers"):
+        lines.append(
+            f"browser first paint p50 {format_value(summary['browser_first_paint_p50_s'], 's')} · "
+            f"p95 {format_value(summary['browser_first_paint_p95_s'], 's')} over "
+            f"{summary['browser_first_paint_samples']} answers painted in "
+            f"{summary['run'].get('browsers')} browsers ({summary['browser_errors']} errors), "
+            "send to first text on screen, beside the protocol TTFT above")
     overhead = summary.get("service_overhead_ms")
     if overhead is not None:
         lines.append(
-            f"service overhead {overhead:.1f} ms (service TTFT "
-            f"{summary['service_ttft_mean_ms']:.1f} ms - upstream's own "
-            f"{summary['upstream_ttft_mean_ms']:.1f} ms, means over cache misses)")
+            f"service overhead {overhead:.1f} ms (mean per request: the service's TTFT minus "
+            f"that of the upstream call it led) · service TTFT "
+            f"{format_value(summary.get('service_ttft_mean_ms'), 'ms')}, upstream's own "
+            f"{format_value(summary.get('upstream_ttft_mean_ms'), 'ms')} (calls clients "
+            "waited for), means over cache misses")
     else:
-        lines.append("service overhead: no data (no upstream calls, or the service's stats "
-                     "were not readable)")
+        lines.append("service overhead: no data (no upstream call led by a request, or the "
+                     "service exposes no chat_time_to_first_token_overhead_seconds)")
     service_rate = summary.get("cache_hit_rate_service")
     agree = "agree" if summary["cache_hit_rate_agree"] else "DISAGREE"
     lines.append(
@@ -97,6 +111,10 @@ def verdict_table(summary: Mapping[str, Any]) -> str:
     for t in summary["targets"]:
         rows.append((t["label"], f"{t['op']} {format_value(t['threshold'], t['unit'])}",
                      _measured(t), t["result"].upper()))
+    for th in summary.get("thresholds", []):
+        rows.append((f"threshold: {th['metric']}", f"{th['op']} {th['value']:g}",
+                     "no data" if th["measured"] is None else f"{th['measured']:g}",
+                     th["result"].upper()))
     for b in summary.get("baseline", []):
         rows.append((f"vs baseline: {b['metric']}", f"{b['limit_text']}",
                      f"{b['measured']}", "PASS" if b["passed"] else "FAIL"))

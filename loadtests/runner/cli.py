@@ -1,4 +1,4 @@
-"""``python -m loadtests run``: parse the options, run, exit 0 on pass, 1 on a miss, 2 if stuck.
+"""``python -m loadtests run``: start what is needed, run the reference load, print the verdict.
 
 An inconclusive verdict (a target missed by a run too small to tell) exits 0 unless ``--strict``.
 """

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadtests.cli import HelpFormatter, add_strict, exit_codes_epilog
 from loadtests.shapes import DEFAULT_SHAPE, SHAPES
 from loadtests.simulator.profiles import PROFILES
 from loadtests.users.mix import DEFAULT_MIX, MIXES
@@ -69,11 +70,15 @@ class RunConfig:
     service_workers: int = 1
     stop_timeout_s: int = 20
     strict: bool = False  # an inconclusive target (too few samples) fails the run too
+    client_metrics_port: int | None = None  # serve the client TTFT for Prometheus here
+    baseline: Path | None = None  # an earlier run folder (or its summary.json) to compare with
+    thresholds: tuple[str, ...] = ()  # --threshold: extra k6-style ones, e.g. "ttft_p99_s<1.5"
     rss_interval_s: float | None = None  # sample the service's memory this often (soak)
     upstream_url: str | None = None  # OPENAI_BASE_URL: a real upstream, no simulator
     redis_url: str | None = None  # REDIS_URL: an existing Redis, no throwaway one
     grafana_url: str | None = None
     grafana_token: str | None = None
+    browsers: int = 0  # headless browser sessions through the chat page, beside the Locust users
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: object) -> RunConfig:
@@ -89,11 +94,12 @@ class RunConfig:
 SOAK_DEFAULTS = RunConfig(users=20, duration_s=1800, warmup_s=60, rss_interval_s=5.0)
 
 
-def _parser(soak: bool) -> argparse.ArgumentParser:
+def _parser(soak: bool, environ: Mapping[str, str]) -> argparse.ArgumentParser:
     d = SOAK_DEFAULTS if soak else RunConfig()
+    common = {"formatter_class": HelpFormatter, "epilog": exit_codes_epilog()}
     if soak:
         p = argparse.ArgumentParser(
-            prog="python -m loadtests soak",
+            prog="python -m loadtests soak", **common,
             description="A long steady load run that also samples the resident memory (RSS) of "
                         "the service's gunicorn master and workers and reports its growth after "
                         "the warm-up (summary.json: rss_growth_pct), besides the usual verdict.")
@@ -102,7 +108,7 @@ def _parser(soak: bool) -> argparse.ArgumentParser:
                        help=f"time between memory samples (default {d.rss_interval_s:g}s)")
     else:
         p = argparse.ArgumentParser(
-            prog="python -m loadtests run",
+            prog="python -m loadtests run", **common,
             description="Start the simulator, Redis (if installed) and the service as needed, run "
                         "Locust headless, print the verdict against targets.yaml and write a run "
                         "folder (summary.json, samples.jsonl, Locust CSVs, report.html).")
@@ -140,17 +146,32 @@ def _parser(soak: bool) -> argparse.ArgumentParser:
                    help="gunicorn workers of the started service")
     p.add_argument("--stop-timeout", type=int, default=d.stop_timeout_s, dest="stop_timeout_s",
                    help="seconds users get to finish their request at the end")
-    p.add_argument("--strict", action="store_true", default=d.strict,
-                   help="exit 1 also when a target is inconclusive (too few samples to tell)")
+    p.add_argument("--client-metrics-port", type=int, default=None, metavar="PORT",
+                   help="serve the load client's TTFT histogram "
+                        "(chatperf_client_time_to_first_token_seconds) on "
+                        "http://127.0.0.1:PORT/metrics during the run, for Prometheus")
+    p.add_argument("--baseline", type=Path, default=None, metavar="RUN_DIR",
+                   help="an earlier run folder (or its summary.json): report.html shows "
+                        "every key figure's change against it (default: none)")
+    p.add_argument("--threshold", action="append", default=[], dest="thresholds",
+                   metavar="FIGURE<VALUE",
+                   help="extra k6-style threshold on any figure of summary.json, repeatable, "
+                        "e.g. 'ttft_p99_s<1.5'; besides the thresholds: of --targets")
+    p.add_argument("--browsers", type=int, default=d.browsers,
+                   help="headless chromium sessions chatting through the page beside the users; "
+                        "reports their first paint next to the protocol TTFT (default 0: none)")
+    add_strict(p, environ)
     return p
 
 
 def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
                *, soak: bool = False) -> RunConfig:
     """A run's options (``soak``: the soak's options and defaults)."""
-    args = vars(_parser(soak).parse_args(argv))
+    env = os.environ if environ is None else environ
+    args = vars(_parser(soak, env).parse_args(argv))
     args["duration_s"] = args.pop("duration")
     args["sim_args"] = tuple(args["sim_args"])
+    args["thresholds"] = tuple(args["thresholds"])
     if soak:
         args["rss_interval_s"] = float(args["rss_interval_s"])
     return RunConfig.from_env(environ, **args)

@@ -42,6 +42,7 @@ class LocustFiles:
         self.samples = run_dir / "samples.jsonl"
         self.warmup = run_dir / "warmup.json"  # the warm-up's end and the service's counters
         self.warmup_samples = run_dir / "warmup.jsonl"
+        self.phases = run_dir / "phases.json"  # when the load started and stopped
         self.progress = run_dir / "progress.json"
         self.logs = run_dir / "logs"
 
@@ -61,7 +62,9 @@ def _master_argv(config: RunConfig, host: str, files: LocustFiles, port: int) ->
             "--csv", str(files.csv_prefix), "--csv-full-history", "--html", str(files.html),
             "--json-file", str(files.json_prefix), "--samples-file", str(files.samples),
             "--warmup-file", str(files.warmup), "--warmup-samples-file", str(files.warmup_samples),
-            "--progress-file", str(files.progress)]
+            "--progress-file", str(files.progress), "--phases-file", str(files.phases)]
+    if config.client_metrics_port:
+        argv += ["--client-metrics-port", str(config.client_metrics_port)]
     if config.workers:
         argv += ["--master", "--master-bind-host", LOOPBACK, "--master-bind-port", str(port),
                  "--expect-workers", str(config.workers), "--expect-workers-max-wait", "30"]

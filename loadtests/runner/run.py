@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from loadtests.baseline import load_baseline
+from loadtests.browser.process import SAMPLES_FILE, start_browser_sessions
 from loadtests.processes import ManagedProcess, ProcessFailed
 from loadtests.report import render_html, verdict_table
 from loadtests.runner.config import RunConfig
@@ -28,7 +30,13 @@ from loadtests.runner.locust_process import LocustFailed, LocustFiles, run_locus
 from loadtests.runner.rss import RssSampler
 from loadtests.runner.service_stats import snapshot, wait_ready
 from loadtests.runner.stack import start_stack
-from loadtests.summary import build_summary, load_targets
+from loadtests.summary import (
+    build_summary,
+    figure_names_of_a_summary,
+    load_targets,
+    load_thresholds,
+)
+from loadtests.thresholds import check_names, parse_cli
 
 __all__ = ["HarnessError", "RunResult", "run_load"]
 
@@ -56,6 +64,14 @@ def _read_warmup(files: LocustFiles) -> dict[str, Any]:
         return dict(json.loads(files.warmup.read_text()))
     except (OSError, ValueError) as exc:
         raise HarnessError(f"the warm-up did not end properly ({exc}); see {files.logs}") from exc
+
+
+def _phases(files: LocustFiles) -> dict[str, float]:
+    """When Locust started the load and when it stopped it (its run time over), as it noted."""
+    try:
+        return {k: float(v) for k, v in json.loads(files.phases.read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def _start_sampler(config: RunConfig, service_pid: int | None, files: LocustFiles,
@@ -114,6 +130,9 @@ def _raise_on_sigterm(signum: int, frame: object) -> None:
 def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
     """Run the load, write the run folder, print the verdict; raise ``HarnessError`` if stuck."""
     targets = load_targets(config.targets)
+    thresholds = [*load_thresholds(config.targets), *parse_cli(config.thresholds)]
+    check_names(thresholds, figure_names_of_a_summary())  # a typo fails now, not after the run
+    baseline = load_baseline(config.baseline) if config.baseline else None
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run_dir = config.out / run_id
     suffix = 1
@@ -136,7 +155,15 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
                           else "from a cold start (no warm-up)")
                 out.write(f"running {config.users} users ({config.shape}, mix {config.mix}) for "
                           f"{config.duration_s}s {warmup} → {run_dir}\n")
+                if config.client_metrics_port:
+                    out.write(f"client TTFT for Prometheus: http://127.0.0.1:"
+                              f"{config.client_metrics_port}/metrics\n")
                 sampler = _start_sampler(config, stack_info.service_pid, files, stack)
+                if config.browsers:
+                    start_browser_sessions(stack_info.host, config.browsers,
+                                           config.warmup_s + config.duration_s, run_dir,
+                                           files.logs, config.workload_seed, config.think_time,
+                                           stack, processes)
                 locust_started = time.time()
                 run_locust(config, stack_info.host, files, stack, processes, out)
                 finished = time.time()
@@ -153,15 +180,19 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
     samples = _read_samples(files.samples)
     if not samples:
         raise HarnessError(f"no requests finished; see {files.logs}")
+    phases = _phases(files)
+    # Load began when Locust's test started, not when its process did (imports take seconds).
+    load_started = phases.get("started_epoch_s", locust_started)
     if config.warmup_s:
         warmup_end = _read_warmup(files)
         started, before = warmup_end["ended_epoch_s"], warmup_end["service"]
     else:
-        started, before = locust_started, at_start
+        started, before = load_started, at_start
     run_meta = {
         "id": run_dir.name, "started_epoch_s": started, "finished_epoch_s": finished,
+        "measured_until_epoch_s": phases.get("stopped_epoch_s"),
         "warmup_s": config.warmup_s,
-        "warmup_started_epoch_s": locust_started if config.warmup_s else None,
+        "warmup_started_epoch_s": load_started if config.warmup_s else None,
         "rss_interval_s": config.rss_interval_s,
         "duration_s": config.duration_s, "users": config.users, "spawn_rate": config.spawn_rate,
         "shape": config.shape, "mix": config.mix, "think_time": config.think_time,
@@ -169,17 +200,19 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
         "host": stack_info.host, "upstream": stack_info.upstream,
         "cache_backend": stack_info.cache_backend, "locust_workers": config.workers,
         "service_workers": None if config.host else config.service_workers,
-        "targets_file": str(config.targets),
+        "targets_file": str(config.targets), "browsers": config.browsers,
         "options": {k: str(v) for k, v in asdict(config).items() if "token" not in k},
     }
     summary = build_summary(
         samples, targets, run_meta, before, after, _locust_entries(files.json_prefix),
         warmup_samples=_read_samples(files.warmup_samples),
-        service_before_warmup=at_start if config.warmup_s else None, rss_readings=rss_readings)
+        service_before_warmup=at_start if config.warmup_s else None, rss_readings=rss_readings,
+        thresholds=thresholds, browser_samples=_read_samples(run_dir / SAMPLES_FILE))
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     table = verdict_table(summary)
     (run_dir / "verdict.txt").write_text(table + "\n")
-    (run_dir / "report.html").write_text(render_html(summary))
+    present = [p.name for p in run_dir.iterdir()]
+    (run_dir / "report.html").write_text(render_html(summary, baseline, present))
     files.progress.unlink(missing_ok=True)
     out.write(f"\n{table}\n\nrun folder: {run_dir} (report.html, summary.json, samples.jsonl)\n")
     _annotate(config, summary, out)

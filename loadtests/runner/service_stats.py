@@ -1,7 +1,10 @@
-"""The service's own counters (``/api/cache/stats``, ``/api/openai/stats``), read around a run.
+"""The service's own counters (``/api/cache/stats``, ``/api/openai/stats``, ``/metrics``), read
+around a run.
 
-The difference between a snapshot after the run and one before gives the run's hit rate and
-the upstream's own TTFT as the service saw them, to set beside the client-side samples.
+The difference between a snapshot after the run and one before gives the run's hit rate, the
+upstream's own TTFT of the calls clients waited for (``origin="request"``, not pre-warm) and the
+service's overhead as the service measured it per request (its TTFT minus that of the upstream
+call the request led: >= 0 by construction), to set beside the client-side samples.
 """
 
 from __future__ import annotations
@@ -11,14 +14,49 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from loadtests.processes import wait_for_http
+from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["snapshot", "wait_ready"]
+from loadtests.processes import wait_for_http
+from otel import semconv
+
+__all__ = ["histogram_totals", "snapshot", "wait_ready"]
+
+ORIGIN_REQUEST = "request"  # upstream calls a client waited for (semconv.LABEL_ORIGIN)
+
+
+def _read(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read()
 
 
 def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.loads(response.read())
+    return json.loads(_read(url))
+
+
+def histogram_totals(exposition: str) -> dict[str, dict[str, float] | None]:
+    """``count``/``sum`` of the two histograms behind the overhead figures, summed over labels.
+
+    ``overhead``: ``chat_time_to_first_token_overhead_seconds``; ``upstream_ttft``: the upstream
+    TTFT of calls with ``origin="request"``. ``None`` for a histogram the service does not
+    expose (an older service), so the summary says "no data" rather than a wrong figure.
+    """
+    wanted = {semconv.PROM_TTFT_OVERHEAD: ("overhead", {}),
+              semconv.PROM_UPSTREAM_TTFT: ("upstream_ttft",
+                                           {semconv.LABEL_ORIGIN: ORIGIN_REQUEST})}
+    totals: dict[str, dict[str, float] | None] = {key: None for key, _ in wanted.values()}
+    for family in text_string_to_metric_families(exposition):
+        if family.name not in wanted:
+            continue
+        key, matchers = wanted[family.name]
+        figures = totals[key] = {"count": 0.0, "sum": 0.0}
+        for sample in family.samples:
+            if any(sample.labels.get(k) != v for k, v in matchers.items()):
+                continue
+            if sample.name == f"{family.name}_count":
+                figures["count"] += sample.value
+            elif sample.name == f"{family.name}_sum":
+                figures["sum"] += sample.value
+    return totals
 
 
 def snapshot(host: str) -> dict[str, Any] | None:
@@ -29,7 +67,8 @@ def snapshot(host: str) -> dict[str, Any] | None:
     """
     try:
         openai = _get(f"{host}/api/openai/stats")
-        return {"cache": _get(f"{host}/api/cache/stats"), "openai": openai}
+        metrics = histogram_totals(_read(f"{host}/metrics").decode("utf-8"))
+        return {"metrics": metrics, "openai": openai, "cache": _get(f"{host}/api/cache/stats")}
     except (urllib.error.URLError, OSError, ValueError):
         return None
 

@@ -25,7 +25,7 @@ from .faults import FAULT_KINDS, NO_FAULT, STATUS_FAULTS, FaultPicker
 from .latency import plan
 from .profiles import DEFAULT_MODELS, model_tier
 from .stats import SimStats
-from .text import answer_tokens, count_prompt_tokens, message_text, obeyed_instruction
+from .text import answer_tokens, count_prompt_tokens, message_text, obeyed_instruction, tokenize
 from .wire import Completion, error_body
 
 __all__ = ["MAX_OUTPUT_TOKENS", "BadRequest", "build_app"]
@@ -133,6 +133,10 @@ def build_app(config: SimulatorConfig) -> Flask:
         length_override = _int_header("X-Sim-Output-Tokens", 1, MAX_OUTPUT_TOKENS)
         if length_override is None:
             length_override = config.output_tokens
+        question = _last_user_text(body["messages"])
+        echoed = tokenize(question)[:MAX_OUTPUT_TOKENS] if config.echo else None
+        if echoed and length_override is None:
+            length_override = len(echoed)
         max_tokens = _positive_int(body, "max_completion_tokens") or _positive_int(
             body, "max_tokens")
 
@@ -166,9 +170,9 @@ def build_app(config: SimulatorConfig) -> Flask:
         stream_options = body.get("stream_options") or {}
         job = Job(
             request_id=request_id, completion=completion, schedule=schedule,
-            tokens=answer_tokens(_last_user_text(body["messages"]), schedule.tokens,
-                                 complete=finish_reason == "stop",
-                                 instruction=obeyed_instruction(body["messages"])),
+            tokens=echoed[:schedule.tokens] if echoed else answer_tokens(
+                question, schedule.tokens, complete=finish_reason == "stop",
+                instruction=obeyed_instruction(body["messages"])),
             finish_reason=finish_reason, fault=fault, arrived=arrived,
             include_usage=stream and bool(stream_options.get("include_usage")),
         )

@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-tokens", type=int, default=None, metavar="N",
                         help="pin every answer's length to N tokens (an X-Sim-Output-Tokens "
                              "request header still wins; max_tokens still cuts it)")
+    parser.add_argument("--echo", action="store_true",
+                        help="answer every question with its own text, verbatim (for testing how "
+                             "clients render what a model sends, e.g. markup)")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="INFO logs one line per chat completion (default INFO)")
@@ -58,6 +61,7 @@ def parse_args(argv: Sequence[str] | None = None) -> SimulatorConfig:
         host=args.host, port=args.port, profile_name=args.profile, seed=args.seed,
         faults=tuple(args.fault), stall_seconds=args.stall_seconds, log_level=args.log_level,
         ttft_ms=args.ttft_ms, itl_ms=args.itl_ms, output_tokens=args.output_tokens,
+        echo=args.echo,
     )
 
 

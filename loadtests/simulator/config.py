@@ -29,6 +29,8 @@ class SimulatorConfig:
     # Pin the token pace and the answer length too (the overhead benchmark's fixed upstream).
     itl_ms: float | None = None
     output_tokens: int | None = None
+    # Every answer repeats the question verbatim, so a test can choose what a client must render.
+    echo: bool = False
 
     def __post_init__(self) -> None:
         if self.profile_name not in PROFILES:

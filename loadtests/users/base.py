@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 from locust import HttpUser
+from locust.event import EventHook
 from requests import RequestException, Response
 
 from loadtests.hooks import record
@@ -42,6 +43,9 @@ class WorkloadUser(HttpUser):
         worker = getattr(environment.runner, "worker_index", 0)
         self._rng = random.Random(f"{options.workload_seed}:{worker}:{next(_user_numbers)}")
         self._wait = wait_time_for(options)
+        # The session would report each POST to Locust when its headers arrive, as a success;
+        # ``hooks.record`` reports it once the answer has ended, failed if the stream did.
+        self.client.request_event = EventHook()
         self._turns: Iterator[tuple[Turn, list[dict[str, str]]]] = self._walk()
         self._answer = ""
 
@@ -87,4 +91,4 @@ class WorkloadUser(HttpUser):
             sample.fail(f"{type(exc).__name__}: {exc}")
         finally:
             response.close()
-        record(self.environment, sample)
+        record(self.environment, sample, path)

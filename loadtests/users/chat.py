@@ -1,8 +1,8 @@
 """The streaming chat user: ``POST /api/chat/stream`` with history, read event by event.
 
-Locust's own entry for the POST is the time to the response headers (``stream=True``); the
+Locust gets one entry per POST, timed to the end of the answer (``hooks.record``); the
 figures users notice — time to ``meta``, to the first content token, between tokens, to the
-end — are measured while reading the body and reported as their own entries by ``hooks.record``.
+end — are measured while reading the body and kept in the sample (and the entry's context).
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from __future__ import annotations
 from locust import task
 from requests import Response
 
-from loadtests.measure import Sample, read_chat_stream
+from loadtests.measure import Sample, counted_lines, read_chat_stream
 from loadtests.users.base import WorkloadUser
 
 __all__ = ["ChatUser"]
 
 
 def _read(response: Response, sample: Sample) -> str:
-    return read_chat_stream(response.iter_lines(), sample)
+    return read_chat_stream(counted_lines(response, sample), sample)
 
 
 class ChatUser(WorkloadUser):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from locust import task
 from requests import Response
 
-from loadtests.measure import Sample, read_openai_stream
+from loadtests.measure import Sample, counted_lines, read_openai_stream
 from loadtests.users.base import WorkloadUser
 
 __all__ = ["OpenAIUser"]
@@ -17,7 +17,7 @@ __all__ = ["OpenAIUser"]
 
 def _read(response: Response, sample: Sample) -> str:
     sample.cache = response.headers.get("X-Cache")
-    return read_openai_stream(response.iter_lines(), sample)
+    return read_openai_stream(counted_lines(response, sample), sample)
 
 
 class OpenAIUser(WorkloadUser):

@@ -17,6 +17,7 @@ __all__ = ["QuickUser"]
 
 def _read(response: Response, sample: Sample) -> str:
     answer = response.json()
+    sample.response_bytes = len(response.content)
     sample.cache = "hit" if answer.get("hit") else "miss"
     sample.tier = answer.get("tier")
     sample.finish()

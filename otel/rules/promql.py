@@ -84,7 +84,8 @@ def mean(histogram: str, window: str, *, by: str = "job", matchers: Sequence[str
 def goodput_rate(
     bound: float, window: str, *, by: str = "job", matchers: Sequence[str] = ()
 ) -> str:
-    """Requests per second that saw their first token within ``bound`` seconds."""
+    """Goodput (``otel.rules.targets.GOODPUT``): requests per second that saw their first token
+    within ``bound`` seconds."""
     bucket = f"{semconv.PROM_TTFT}_bucket"
     return sum_rate(bucket, window, by=by, matchers=[le_matcher(bound), *matchers])
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import select
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Protocol
 
 from flask import Response, g, request, stream_with_context
@@ -64,7 +64,7 @@ class Answer:
         self._admission.admit()
         self._released = False
         try:
-            self.events: Iterator[PipelineEvent] = parts.pipeline.run(
+            self.events: Generator[PipelineEvent, None, None] = parts.pipeline.run(
                 chat, g.request_id, route, g.timings
             )
         except BaseException:

@@ -48,7 +48,7 @@ def healthz() -> Response:
 def readyz() -> Response | tuple[Response, int]:
     parts = components()
     upstream_ok, upstream_detail = _upstream_ok(parts.upstream.base_url, parts.upstream.api_key)
-    checks: dict[str, dict[str, str]] = {
+    checks: dict[str, dict[str, str | int]] = {
         "upstream": {"status": "ok" if upstream_ok else "down", "detail": upstream_detail},
     }
     if parts.cache is not None:

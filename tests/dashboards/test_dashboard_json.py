@@ -11,7 +11,7 @@ import pytest
 
 import dashboards.build
 from dashboards.__main__ import main
-from dashboards.build import JSON_DIR, render_dashboards
+from dashboards.build import JSON_DIR, for_export, render_dashboards, with_datasources
 from dashboards.overview import STAT_TARGETS, UID
 from dashboards.panels import PROMETHEUS, TEMPO
 from otel import semconv
@@ -87,6 +87,8 @@ def test_target_lines_on_time_series() -> None:
     }
     assert lines == {
         "Time to first token percentiles": TARGETS.perceived_p95_seconds,
+        "TTFT users see (load client) vs the service's": TARGETS.perceived_p95_seconds,
+        "Perceived in the browser: first paint vs TTFT": TARGETS.perceived_p95_seconds,
         "Full response percentiles and mean of misses": TARGETS.full_response_avg_seconds_max,
         "Hit rate by tier": TARGETS.cache_hit_rate_min,
     }
@@ -101,14 +103,18 @@ def test_queries_use_known_metrics_and_the_instance_variable() -> None:
             names = set(re.findall(r"([a-z_:]+)(?:_bucket|_sum|_count)?\{", target["expr"]))
             base = {re.sub(r"_(bucket|sum|count)$", "", n) for n in names}
             assert base and base <= known, (panel["title"], base - known)
-            assert '$instance' in target["expr"], panel["title"]
+            # The load client is not a service instance; every service query is narrowed.
+            if base != {semconv.PROM_CLIENT_TTFT}:
+                assert '$instance' in target["expr"], panel["title"]
 
 
 def test_variables_and_load_run_annotations() -> None:
     board = _overview()
     variables = {v["name"]: v for v in board["templating"]["list"]}
-    assert set(variables) == {"instance", "route"}
-    assert all(v["includeAll"] and v["allValue"] == ".*" for v in variables.values())
+    assert set(variables) == {"datasource", "tempo", "instance", "route"}
+    filters = [variables["instance"], variables["route"]]
+    assert all(v["includeAll"] and v["allValue"] == ".*" for v in filters)
+    assert all(v["datasource"]["uid"] == "${datasource}" for v in filters)
     tags = [a["target"]["tags"] for a in board["annotations"]["list"]]
     assert ["chatperf", "load-test"] in tags
 
@@ -121,3 +127,23 @@ def test_latency_panels_ask_for_exemplars_and_traces_are_linked() -> None:
     assert traces["datasource"]["uid"] == TEMPO.uid
     assert semconv.SPAN_FIRST_TOKEN in traces["targets"][0]["query"]
     assert f"duration > {TARGETS.perceived_p95_seconds:g}s" in traces["targets"][0]["query"]
+
+
+def test_export_asks_for_each_datasource_on_import() -> None:
+    exported = for_export(_overview())
+    inputs = {i["name"]: i for i in exported["__inputs"]}
+    assert {k: v["pluginId"] for k, v in inputs.items()} == {
+        "DS_DATASOURCE": "prometheus", "DS_TEMPO": "tempo"}
+    text = json.dumps(exported)
+    assert "chatperf-prometheus" not in text and "chatperf-tempo" not in text
+    variables = {v["name"]: v for v in exported["templating"]["list"]}
+    assert variables["datasource"]["current"]["value"] == "${DS_DATASOURCE}"
+
+
+def test_push_can_preset_the_datasources_of_another_grafana() -> None:
+    model = with_datasources(_overview(), {"datasource": "abc123"})
+    variables = {v["name"]: v for v in model["templating"]["list"]}
+    assert variables["datasource"]["current"]["value"] == "abc123"
+    assert variables["tempo"]["current"]["value"] == "chatperf-tempo"
+    with pytest.raises(ValueError, match="datasource, tempo"):
+        with_datasources(_overview(), {"loki": "x"})

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from dashboards.build import JSON_DIR
-from dashboards.panels import PROMETHEUS, TEMPO
+from dashboards.panels import DATASOURCE_VARIABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVISIONING = ROOT / "dashboards" / "provisioning"
@@ -55,15 +55,21 @@ def test_layout_is_what_grafana_reads() -> None:
         assert files and all(yaml.safe_load(f.read_text())["apiVersion"] == 1 for f in files)
 
 
-def test_dashboards_reference_only_provisioned_datasources() -> None:
+def test_dashboards_reach_datasources_through_variables_preset_to_the_provisioned_ones() -> None:
     sources = _datasources()
-    for ref in (PROMETHEUS, TEMPO):
-        assert sources[ref.uid]["type"] == ref.type_val
     used = {ds["uid"] for path in JSON_DIR.glob("*.json")
             for ds in _datasource_refs(json.loads(path.read_text()))}
-    assert used and used <= {*sources, "-- Grafana --"}
-    exemplar = sources[PROMETHEUS.uid]["jsonData"]["exemplarTraceIdDestinations"]
-    assert [d["datasourceUid"] for d in exemplar] == [TEMPO.uid]
+    # No panel names a uid: only the variables (any Grafana) and Grafana's own annotations.
+    assert used == {"${datasource}", "${tempo}", "-- Grafana --"}
+    for path in JSON_DIR.glob("*.json"):
+        variables = {v["name"]: v for v in json.loads(path.read_text())["templating"]["list"]}
+        for name, (kind, uid) in DATASOURCE_VARIABLES.items():
+            assert variables[name]["type"] == "datasource" and variables[name]["query"] == kind
+            assert variables[name]["current"]["value"] == uid
+            assert sources[uid]["type"] == kind
+    prometheus_uid, tempo_uid = (DATASOURCE_VARIABLES[n][1] for n in ("datasource", "tempo"))
+    exemplar = sources[prometheus_uid]["jsonData"]["exemplarTraceIdDestinations"]
+    assert [d["datasourceUid"] for d in exemplar] == [tempo_uid]
 
 
 def test_datasource_urls_are_compose_services() -> None:
@@ -76,7 +82,7 @@ def test_datasource_urls_are_compose_services() -> None:
 
 def test_time_interval_matches_scrape_interval() -> None:
     prometheus = yaml.safe_load((ROOT / "otel" / "prometheus.yml").read_text())
-    assert (_datasources()[PROMETHEUS.uid]["jsonData"]["timeInterval"]
+    assert (_datasources()[DATASOURCE_VARIABLES["datasource"][1]]["jsonData"]["timeInterval"]
             == prometheus["global"]["scrape_interval"])
 
 

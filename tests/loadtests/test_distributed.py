@@ -17,5 +17,5 @@ def test_master_and_workers_write_every_sample_once(tmp_path: Path) -> None:
     lines = (result.run_dir / "samples.jsonl").read_text().splitlines()
     request_ids = [json.loads(line)["request_id"] for line in lines]
     assert len(request_ids) == len(set(request_ids)) > 5
-    assert result.summary["locust_entries"]["SSE full_response"] == len(request_ids)
+    assert result.summary["locust_entries"]["POST /api/chat/stream"] == len(request_ids)
     assert (result.run_dir / "logs" / "locust-worker-1.log").exists()

@@ -67,7 +67,7 @@ def test_the_warm_up_is_left_out_of_every_count(soak: tuple[Path, dict[str, Any]
     assert summary["warmup"]["requests"] == len(warmup)
     assert isinstance(summary["warmup_cache_hit_rate"], float)
     # Locust's stats were reset at the boundary and never saw a warm-up request.
-    assert summary["locust_entries"]["SSE full_response"] == len(measured)
+    assert summary["locust_entries"]["POST /api/chat/stream"] == len(measured)
     # The service's counters were read at the same moment: lookups agree up to a request
     # caught in flight at the boundary.
     assert abs(summary["cache_lookups_service"] - summary["cache_lookups_samples"]) <= 2

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
+from loadtests.runner.service_stats import histogram_totals
 from loadtests.summary import build_summary, evaluate, load_targets, percentile
+from otel import semconv
 from tests.loadtests.conftest import TARGETS, run_meta, sample
 
 
@@ -50,26 +53,82 @@ def test_hit_rate_prefers_the_service_delta_and_checks_agreement() -> None:
     assert summary["cache_hits_by_tier_service"] == {"exact": 3}
 
 
-def test_service_overhead_is_service_ttft_minus_upstream_ttft_over_the_run() -> None:
-    def stats(count: int, service_mean: float, upstream_mean: float) -> dict:
-        model = {"ttft_s": {"count": count, "mean": service_mean},
-                 "upstream_ttft_s": {"count": count, "mean": upstream_mean}}
-        return {"cache": {"lookups": 0, "hits": 0}, "openai": {"models": {"m": model}}}
-
-    summary = build_summary([sample()], TARGETS, run_meta(),
-                            stats(10, 0.5, 0.4), stats(20, 0.45, 0.34))
-    # run only: service (20*0.45 - 10*0.5)/10 = 0.4 s, upstream (6.8 - 4)/10 = 0.28 s
-    assert summary["service_ttft_mean_ms"] == pytest.approx(400.0)
-    assert summary["upstream_ttft_mean_ms"] == pytest.approx(280.0)
-    assert summary["service_overhead_ms"] == pytest.approx(120.0)
+def _exposition(registry: CollectorRegistry) -> dict:
+    return histogram_totals(generate_latest(registry).decode())
 
 
-def test_goodput_is_the_share_meeting_every_per_request_target() -> None:
-    samples = [sample(), sample(ttft_ms=1500.0), sample(total_ms=7000.0),
-               sample(cache="hit", tier="exact", total_ms=9000.0, ttft_ms=10.0),
-               sample(ok=False, error="boom"), sample(kind="quick", ttft_ms=None)]
-    summary = build_summary(samples, TARGETS, run_meta())
-    assert summary["goodput"] == pytest.approx(3 / 6)
+def test_service_overhead_comes_from_the_services_per_request_histogram() -> None:
+    """Real exposition text of a prometheus_client registry, read before and after a run."""
+    registry = CollectorRegistry()
+    overhead = Histogram(semconv.PROM_TTFT_OVERHEAD, "service TTFT - led upstream TTFT",
+                         [semconv.LABEL_MODEL_TIER], registry=registry)
+    upstream = Histogram(semconv.PROM_UPSTREAM_TTFT, "upstream TTFT",
+                         [semconv.LABEL_ORIGIN, semconv.LABEL_MODEL_TIER], registry=registry)
+    overhead.labels("fast").observe(0.050)  # before the run: not part of it
+    upstream.labels("request", "fast").observe(0.9)
+    cache = {"lookups": 0, "hits": 0}
+    models = {"m": {"ttft_s": {"count": 0, "mean": None}}}
+    before = {"metrics": _exposition(registry), "cache": cache, "openai": {"models": models}}
+    for tier, value in (("fast", 0.002), ("smart", 0.004), ("fast", 0.003)):
+        overhead.labels(tier).observe(value)
+    for value in (0.30, 0.40):
+        upstream.labels("request", "fast").observe(value)
+    # Pre-warm calls nobody waited for: slow ones would have made "service - upstream" negative.
+    for _ in range(5):
+        upstream.labels("prewarm", "fast").observe(2.0)
+    after = {"metrics": _exposition(registry), "cache": cache, "openai": {"models": models}}
+    summary = build_summary([sample()], TARGETS, run_meta(), before, after)
+    assert summary["service_overhead_ms"] == pytest.approx(3.0)
+    assert summary["upstream_ttft_mean_ms"] == pytest.approx(350.0)
+
+
+def test_a_service_without_the_overhead_histogram_gives_no_overhead_figure() -> None:
+    registry = CollectorRegistry()
+    Histogram(semconv.PROM_TTFT, "service TTFT", registry=registry).observe(0.4)
+    totals = _exposition(registry)
+    assert totals == {"overhead": None, "upstream_ttft": None}
+    stats = {"metrics": totals, "cache": {"lookups": 1, "hits": 0}, "openai": {"models": {}}}
+    summary = build_summary([sample()], TARGETS, run_meta(), stats, stats)
+    assert summary["service_overhead_ms"] is None
+
+
+def test_goodput_is_requests_per_second_with_the_first_token_within_target() -> None:
+    samples = [sample(started_epoch_s=1000.0 + i) for i in range(6)]
+    samples += [sample(ttft_ms=1500.0), sample(ok=False, error="HTTP 500", ttft_ms=None),
+                sample(cache="hit", tier="exact", ttft_ms=10.0, total_ms=50.0),
+                sample(kind="quick", ttft_ms=None, total_ms=5.0)]
+    # Finished after the load stopped at 1050 s: counted everywhere but not per second.
+    samples.append(sample(started_epoch_s=1049.0, total_ms=5000.0))
+    summary = build_summary(samples, TARGETS, run_meta(measured_until_epoch_s=1050.0))
+    assert summary["window_s"] == pytest.approx(50.0)
+    assert summary["stop_tail_requests"] == 1
+    assert summary["requests"] == 11
+    assert summary["throughput_rps"] == pytest.approx(10 / 50)
+    assert summary["goodput_rps"] == pytest.approx(7 / 50)
+
+
+def test_ttft_histogram_keeps_hits_and_misses_apart() -> None:
+    samples = [sample(cache="hit", tier="exact", ttft_ms=3.0)] * 30 + [sample(ttft_ms=400.0)] * 10
+    histogram = build_summary(samples, TARGETS, run_meta())["ttft_histogram"]
+    assert sum(histogram["hit"]) == 30 and sum(histogram["miss"]) == 10
+    hit_bin = histogram["hit"].index(30)
+    miss_bin = histogram["miss"].index(10)
+    edges = histogram["edges_s"]
+    assert edges[hit_bin] <= 0.003 < edges[hit_bin + 1]
+    assert edges[miss_bin] <= 0.4 < edges[miss_bin + 1]
+
+
+def test_breakdown_splits_by_cache_outcome_and_model_tier() -> None:
+    samples = ([sample(cache="hit", tier="exact", ttft_ms=5.0, total_ms=100.0, model_tier="cache")]
+               * 20 + [sample(ttft_ms=float(300 + i), model_tier="fast") for i in range(40)]
+               + [sample(ok=False, error="cut", ttft_ms=9000.0)])
+    ttft = build_summary(samples, TARGETS, run_meta())["breakdown"]["ttft_s"]["groups"]
+    assert ttft["all"]["n"] == 60  # successful streams only
+    assert ttft["cache hit"]["p99"] == pytest.approx(0.005)
+    assert ttft["cache miss"]["p50"] == pytest.approx(0.3195)
+    assert ttft["tier fast"]["n"] == 40
+    low, high = ttft["cache miss"]["p95_ci"]
+    assert low <= ttft["cache miss"]["p95"] <= high
 
 
 def test_no_data_fails_a_target_instead_of_passing_it() -> None:
@@ -86,6 +145,21 @@ def test_targets_file_rejects_unknown_keys(tmp_path) -> None:
 
 def test_series_cover_the_run_with_bounded_points() -> None:
     samples = [sample(started_epoch_s=1000.0 + i * 0.5) for i in range(120)]
-    series = build_summary(samples, TARGETS, run_meta())["series"]
+    summary = build_summary(samples, TARGETS, run_meta())
+    series = summary["series"]
     assert len(series["t_s"]) <= 40
-    assert sum(r * series["bucket_s"] for r in series["requests_per_s"]) == pytest.approx(120)
+    # Every request but those finishing after the run (5 s answers started after 1055 s).
+    plotted = sum(r * series["bucket_s"] for r in series["requests_per_s"])
+    assert plotted == pytest.approx(120 - 9) == 120 - summary["stop_tail_requests"]
+
+
+def test_series_put_the_warm_up_before_zero() -> None:
+    warm = [sample(started_epoch_s=980.0 + i, total_ms=100.0) for i in range(20)]
+    measured = [sample(started_epoch_s=1000.0 + i, total_ms=100.0) for i in range(50)]
+    summary = build_summary(measured, TARGETS, run_meta(warmup_s=20, warmup_started_epoch_s=980.0),
+                            warmup_samples=warm)
+    series = summary["series"]
+    assert series["warmup_until_s"] == 0.0
+    warm_rate = [r for t, r in zip(series["t_s"], series["requests_per_s"], strict=True) if t <= 0]
+    assert sum(warm_rate) * series["bucket_s"] == pytest.approx(20)
+    assert summary["requests"] == 50

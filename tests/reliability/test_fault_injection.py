@@ -42,8 +42,8 @@ def _fail_after_two_tokens(original: Callable[..., Iterator[Any]]) -> Callable[.
         tokens = 0
         for item in original(*args, **kwargs):
             yield item
-            tokens += isinstance(item, TokenDelta)
-            if tokens == 2:
+            tokens += len(item.texts) if isinstance(item, TokenDelta) else 0
+            if tokens >= 2:
                 raise Bug("injected mid-stream")
 
     return stream

@@ -66,7 +66,7 @@ class ScriptedUpstream:
                     raise self.failure
                 if index == 0:
                     timings.mark("upstream_first_token")
-                yield TokenDelta(word)
+                yield TokenDelta((word,))
             limit = max_tokens or 100
             yield Completion("stop" if len(self.words) <= limit else "length", decision.model,
                              7, len(self.words), None)
