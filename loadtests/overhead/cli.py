@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from .config import COMPARES, DEFAULT_POINTS, GATE_POINTS, OverheadConfig, parse_points
+from .config import COMPARES, DEFAULT_POINTS, GATE_POINTS, OverheadConfig, Point, parse_points
 from .gate import BASELINE_PATH, DEFAULT_TOLERANCE, check, read_baseline, write_baseline
 from .report import render_markdown
 from .run import new_run_dir, run_overhead, write_run
@@ -39,7 +39,7 @@ def _seconds(text: str) -> float:
     return seconds
 
 
-def _points(text: str) -> tuple:
+def _points(text: str) -> tuple[Point, ...]:
     try:
         return parse_points(text)
     except ValueError as exc:

@@ -7,7 +7,7 @@ TTFT overhead against streams open, and CPU per answer — are inline SVG drawn 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from typing import Any
 
@@ -129,7 +129,10 @@ def _chart(title: str, y_label: str, series: Mapping[str, Sequence[tuple[float, 
     return "\n".join([*parts, "</svg>"])
 
 
-def _series(summary: Mapping[str, Any], pick: Any) -> dict[str, list[tuple[float, float]]]:
+_Pick = Callable[[Mapping[str, Any]], list[tuple[str, float | None]]]
+
+
+def _series(summary: Mapping[str, Any], pick: _Pick) -> dict[str, list[tuple[float, float]]]:
     series: dict[str, list[tuple[float, float]]] = {}
     for point in summary["points"]:
         for label, value in pick(point):
