@@ -36,8 +36,9 @@ test: setup ## run the whole test suite (starts its own redis-server, simulator,
 test-fast: setup ## the suite without the multi-process integration tests
 	$(PY) -m pytest -m "not integration"
 
-lint: setup ## ruff
+lint: setup ## ruff over the tree, mypy over service/ and otel/
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench: setup ## pytest-benchmark suites (cache lookup latency)
 	$(PY) -m pytest -m benchmark --benchmark-enable --benchmark-columns=min,median,max,ops

@@ -21,7 +21,9 @@ _TEXT = {"type": "string", "pattern": r"\S"}
 def _error_responses(*statuses: int) -> dict[str, Any]:
     ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     described = {
-        400: "malformed JSON", 401: "missing or wrong API key", 413: "body too large",
+        400: "malformed JSON (on /v1: any malformed or unsupported request, as OpenAI answers)",
+        401: "missing or wrong API key", 408: "the body did not arrive in time",
+        413: "body too large",
         415: "not application/json", 422: "a field is missing, empty, too long or unknown",
         429: "rate limited (Retry-After)", 502: "the upstream failed",
         503: "overloaded or shutting down (Retry-After)", 504: "the upstream timed out",
@@ -60,7 +62,9 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
     sse = {"description": "meta → token… → done, or error",
            "content": {"text/event-stream": {"schema": {"type": "string"}}}}
     json_ok = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
-    chat_errors = _error_responses(400, 401, 413, 415, 422, 429, 503)
+    chat_errors = _error_responses(400, 401, 408, 413, 415, 422, 429, 503)
+    openai_errors = _error_responses(400, 401, 408, 413, 415, 429, 503, 502, 504)
+    number = {"type": "number"}
     openai_message = {
         "type": "object", "required": ["role", "content"],
         "properties": {
@@ -83,6 +87,15 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             "stream_options": {"type": "object"},
             "max_tokens": {"type": "integer", "minimum": 1, "maximum": 32768},
             "max_completion_tokens": {"type": "integer", "minimum": 1, "maximum": 32768},
+            # Sampling parameters: forwarded to the upstream; they bypass the cache.
+            "temperature": {**number, "minimum": 0, "maximum": 2},
+            "top_p": {**number, "minimum": 0, "maximum": 1},
+            "presence_penalty": {**number, "minimum": -2, "maximum": 2},
+            "frequency_penalty": {**number, "minimum": -2, "maximum": 2},
+            "seed": {"type": "integer"},
+            "stop": {"oneOf": [{"type": "string"},
+                               {"type": "array", "maxItems": 4, "items": {"type": "string"}}]},
+            "n": {"const": 1},
         },
     }
     return {
@@ -115,7 +128,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                     "responses": {"200": {"description": "completion or chunk stream", "content": {
                         "application/json": {"schema": {"type": "object"}},
                         "text/event-stream": {"schema": {"type": "string"}}}},
-                        **chat_errors, **_error_responses(502, 504)},
+                        **openai_errors},
                 },
             },
             "/v1/models": {"get": {"summary": "Models", "responses": {"200": json_ok}}},
@@ -123,6 +136,18 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                                          "responses": {"200": json_ok}}},
             "/api/openai/stats": {"get": {"summary": "Upstream figures",
                                           "responses": {"200": json_ok}}},
+            "/": {"get": {"summary": "The chat page", "responses": {"200": {
+                "description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+            "/api/client/timings": {"post": {
+                "summary": "The chat page's timing beacon (first and last paint)",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "additionalProperties": False,
+                    "required": ["first_paint_ms", "cache"],
+                    "properties": {"first_paint_ms": {**number, "minimum": 0},
+                                   "last_paint_ms": {**number, "minimum": 0},
+                                   "cache": {"enum": ["hit", "miss"]}}}}}},
+                "responses": {"204": {"description": "recorded"},
+                              **_error_responses(400, 413, 415, 422, 429)}}},
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": json_ok}}},
             "/readyz": {"get": {"summary": "Readiness", "responses": {
                 "200": json_ok, "503": {"description": "not ready", "content": {

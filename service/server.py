@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import resource
 import signal
 import sys
 import tempfile
@@ -124,10 +125,24 @@ class _Gunicorn(BaseApplication):
         return app
 
 
+def _raise_fd_limit(streams: int) -> None:
+    """Each open stream holds two sockets (client and upstream): lift the soft file limit to the
+    hard one, so a worker can hold its stream cap, and say so if even that is too low."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 2 * streams + 256)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    if soft < 2 * streams + 256:
+        log.warning("open-file limit %d is below what %d streams need (%d); raise `ulimit -n`",
+                    soft, streams, 2 * streams + 256)
+
+
 def serve(host: str, port: int, workers: int, settings: Settings) -> int:
     """Run the service until SIGTERM/SIGINT; returns the exit code."""
     configure_logging(settings.log_level)
     _refuse_loop(host, port, settings.openai_base_url)
+    _raise_fd_limit(settings.max_streams_per_worker)
     simulator: ManagedProcess | None = None
     try:
         if not settings.uses_simulator:
@@ -152,7 +167,8 @@ def serve(host: str, port: int, workers: int, settings: Settings) -> int:
             "bind": f"{host}:{port}",
             "workers": workers,
             "worker_class": "gevent",
-            "worker_connections": max(1000, settings.max_streams_per_worker + 100),
+            # Room above the stream cap for probes, scrapes and the 503s that refuse streams.
+            "worker_connections": settings.max_streams_per_worker + 100,
             # Room for the grace period, one ping interval to notice it ended, and the goodbyes.
             "graceful_timeout": math.ceil(
                 settings.shutdown_grace_seconds + settings.ping_interval_seconds

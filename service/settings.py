@@ -146,7 +146,7 @@ class Settings:
         "CHAT_MAX_HISTORY_MESSAGES", 20, "Cap on earlier messages, system ones included (422)."
     )
     max_streams_per_worker: int = _setting(
-        "CHAT_MAX_STREAMS_PER_WORKER", 1_000, "Open streams per worker before 503 + Retry-After."
+        "CHAT_MAX_STREAMS_PER_WORKER", 2_000, "Open streams per worker before 503 + Retry-After."
     )
     rate_limit: str | None = _setting(
         "CHAT_RATE_LIMIT", None, "Per-client rate limit such as `60/minute` (429). Unset: none."
