@@ -43,7 +43,7 @@ lint: setup ## ruff over the tree, mypy over service/ and otel/
 bench: setup ## pytest-benchmark suites (cache lookup latency)
 	$(PY) -m pytest -m benchmark --benchmark-enable --benchmark-columns=min,median,max,ops
 
-serve: setup ## run the service (the simulator unless UPSTREAM=env; WORKERS= default: one per core)
+serve: setup ## run the service on $(HOST):$(PORT): the simulator unless UPSTREAM=env; a worker per core unless WORKERS=N
 	$(PY) -m service --host $(HOST) --port $(PORT) --upstream $(UPSTREAM) $(if $(WORKERS),--workers $(WORKERS))
 
 sim: setup ## run the simulated OpenAI-compatible upstream on $(SIM_PORT)

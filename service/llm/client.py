@@ -156,9 +156,12 @@ class _Reader:
 
     def _read(self, http_response: httpx2.Response) -> None:
         buffer = b""
+        done = False
         for raw in http_response.iter_raw():
             if self._closed:
                 return
+            if done:
+                continue  # read to the body's end, so the connection goes back to the pool
             buffer += raw
             *lines, buffer = buffer.split(b"\n")
             for line in lines:
@@ -167,13 +170,15 @@ class _Reader:
                 payload = line[5:].strip()
                 if payload == b"[DONE]":
                     self._put("end", None)
-                    return
+                    done = True
+                    break
                 chunk = orjson.loads(payload)
                 if isinstance(chunk, dict) and "error" in chunk:
                     raise openai.APIError("the upstream reported an error mid-answer",
                                           http_response.request, body=chunk)
                 self._put("chunk", chunk)
-        self._put("end", None)
+        if not done:
+            self._put("end", None)
 
     def close(self) -> None:
         """Stop reading and close the HTTP response (the upstream sees the disconnect)."""

@@ -179,3 +179,37 @@ def test_an_unknown_response_model_is_reported_as_other(upstream) -> None:
 def test_credentials_are_redacted_from_a_shown_url() -> None:
     assert redact_url("https://user:secret@api.example:8443/v1?key=abc") == \
         "https://api.example:8443/v1"
+
+
+class _KeepAliveUpstream(BaseHTTPRequestHandler):
+    """Answers every request in one chunked body on a kept-alive connection; notes the peer."""
+
+    protocol_version = "HTTP/1.1"
+    peers: set[int] = set()
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        type(self).peers.add(self.client_address[1])
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for piece in (_chunk("Hi"), _chunk(finish="stop"), b"data: [DONE]\n\n"):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        self.wfile.write(b"0\r\n\r\n")
+
+
+def test_answers_reuse_one_upstream_connection() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveUpstream)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = _client(f"http://127.0.0.1:{server.server_address[1]}/v1")
+        for _ in range(5):
+            assert isinstance(_read(client)[-1], Completion)
+        assert len(_KeepAliveUpstream.peers) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
