@@ -204,6 +204,10 @@ class UpstreamClient:
         base_url = base_url or settings.openai_base_url
         read_backstop = max(settings.upstream_first_token_timeout_seconds,
                             settings.upstream_idle_timeout_seconds) + 5.0
+        # One upstream connection per open stream, kept alive: the SDK's default pool (1,000)
+        # would make streams past it wait for a connection, in front of the first-token deadline.
+        limits = httpx2.Limits(max_connections=settings.max_streams_per_worker + 64,
+                               max_keepalive_connections=256)
         self._client = openai.OpenAI(
             api_key=settings.openai_api_key or _SIMULATOR_KEY,
             base_url=base_url,
@@ -211,6 +215,7 @@ class UpstreamClient:
             timeout=openai.Timeout(
                 read_backstop, connect=settings.upstream_connect_timeout_seconds
             ),
+            http_client=openai.DefaultHttpxClient(limits=limits),
         )
         # The SDK reports the platform on every request; the first ``platform.platform()`` forks
         # ``uname -p``. Under gevent a fork while the server accepts lets the child steal a
