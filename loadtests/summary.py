@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from loadtests.breakdown import breakdown
+from loadtests.breakdown import breakdown, ttft_histogram
 from loadtests.confidence import mean_interval, proportion_interval, quantile_interval
 from loadtests.memory import rss_figures
 from loadtests.thresholds import Threshold, evaluate_thresholds, figure_names, parse_thresholds
@@ -52,8 +52,6 @@ THRESHOLDS_KEY = "thresholds"  # the targets file's section of extra k6-style th
 _DEFAULT_TTFT_TARGET_S = 1.0  # goodput's bound when a targets file has no TTFT target
 _HIT_RATE_AGREEMENT = 0.01  # samples and the service may differ by rounding, no more
 _SERIES_POINTS = 40
-_HISTOGRAM_BINS = 40
-_HISTOGRAM_LOW_S = 0.001
 
 
 def _read_targets_file(path: Path) -> dict[str, Any]:
@@ -277,31 +275,6 @@ def _series(samples: Sequence[Mapping[str, Any]], start: float, end: float,
     return {"bucket_s": bucket, "warmup_until_s": 0.0 if before else None, **series}
 
 
-def _histogram(hits_s: Sequence[float], misses_s: Sequence[float],
-               target_s: float) -> dict[str, Any]:
-    """TTFT counts of hits and of misses over shared log-spaced bins (1 ms to past the slowest
-    and the target).
-
-    Hits (milliseconds) and misses (hundreds of them) differ by orders of magnitude; linear bins
-    would pile every hit into the first bar.
-    """
-    values = [*hits_s, *misses_s]
-    low = _HISTOGRAM_LOW_S
-    high = max([low * 10, target_s, *values]) * 1.25
-    ratio = (high / low) ** (1 / _HISTOGRAM_BINS)
-    edges = [low * ratio ** i for i in range(_HISTOGRAM_BINS + 1)]
-
-    def counts(group: Sequence[float]) -> list[int]:
-        out = [0] * _HISTOGRAM_BINS
-        for value in group:
-            index = 0 if value <= low else int(math.log(value / low) / math.log(ratio))
-            out[min(_HISTOGRAM_BINS - 1, index)] += 1
-        return out
-
-    return {"edges_s": [round(e, 5) for e in edges], "hit": counts(hits_s),
-            "miss": counts(misses_s), "scale": "log"}
-
-
 def _browser_figures(samples: Sequence[Mapping[str, Any]], start: float,
                      end: float) -> tuple[dict[str, Any], list[float] | None]:
     """What the browser sessions saw in the measured part (send to first/last text painted),
@@ -420,7 +393,7 @@ def build_summary(
         "locust_entries": dict(locust_entries or {}),
         "series": _series([*warmup_samples, *samples], start, until, ttft_target_s,
                           run.get("warmup_started_epoch_s")),
-        "ttft_histogram": _histogram(
+        "ttft_histogram": ttft_histogram(
             [s["ttft_ms"] / 1000 for s in timed if s["cache"] == "hit"],
             [s["ttft_ms"] / 1000 for s in timed if s["cache"] != "hit"], ttft_target_s),
         "breakdown": breakdown(streams),

@@ -142,12 +142,16 @@ def _cards(summary: Mapping[str, Any]) -> list[dict[str, str]]:
     ]
 
 
+def _counts(counts: Mapping[Any, int]) -> str:
+    """``a 3, b 1`` sorted by name (a ``null`` name, e.g. a request without a turn, as "none")."""
+    named = sorted((str(k) if k is not None else "none", v) for k, v in counts.items())
+    return ", ".join(f"{k} {v}" for k, v in named) or _NONE
+
+
 def _figures(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
     rows = [
-        ("requests by kind", ", ".join(f"{k} {v}" for k, v in
-                                       sorted(summary["requests_by_kind"].items()))),
-        ("requests by workload turn", ", ".join(f"{k} {v}" for k, v in
-                                                sorted(summary["requests_by_turn"].items()))),
+        ("requests by kind", _counts(summary["requests_by_kind"])),
+        ("requests by workload turn", _counts(summary["requests_by_turn"])),
         ("measured window", f"{summary.get('window_s')} s; "
                             f"{summary.get('stop_tail_requests', 0)} requests finished after the "
                             "load stopped (counted, but not per second)"),
@@ -161,10 +165,8 @@ def _figures(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
          f"{summary.get('cache_lookups_service')} lookups vs "
          f"{format_value(summary.get('cache_hit_rate_samples'), 'ratio')} over "
          f"{summary.get('cache_lookups_samples')}"),
-        ("hits by tier", ", ".join(f"{k} {v}" for k, v in
-                                   sorted((summary.get("cache_hits_by_tier_samples")
-                                           or {}).items())) or _NONE),
-        ("models", ", ".join(f"{k} {v}" for k, v in sorted(summary["models"].items())) or _NONE),
+        ("hits by tier", _counts(summary.get("cache_hits_by_tier_samples") or {})),
+        ("models", _counts(summary["models"])),
     ]
     if summary.get("warmup"):
         w = summary["warmup"]

@@ -11,14 +11,11 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
 from loadtests.gate import main as gate_main
-from loadtests.processes import start_service, start_simulator
 from loadtests.runner import RunResult
-from otel import semconv
-from tests.support import service_env
+from tests.loadtests.conftest import xfail_until_the_service_measures_overhead
 
 pytestmark = pytest.mark.integration
 
@@ -36,19 +33,6 @@ def _pid_alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
-
-
-def _service_metric_names() -> str:
-    """The /metrics text of a service as this branch builds it."""
-    sim = start_simulator("fast")
-    try:
-        service = start_service(service_env(sim.url))
-        try:
-            return httpx.get(f"{service.url}/metrics", timeout=10).text
-        finally:
-            service.stop()
-    finally:
-        sim.stop()
 
 
 def test_run_folder_has_every_file_and_field(fast_run: RunResult) -> None:
@@ -93,8 +77,8 @@ def test_locust_counts_what_the_summary_counts(fast_run: RunResult) -> None:
 def test_service_overhead_is_measured_and_never_negative(fast_run: RunResult) -> None:
     summary = fast_run.summary
     overhead = summary["service_overhead_ms"]
-    if overhead is None and semconv.PROM_TTFT_OVERHEAD not in _service_metric_names():
-        pytest.xfail(f"this service does not expose {semconv.PROM_TTFT_OVERHEAD} yet")
+    if overhead is None:
+        xfail_until_the_service_measures_overhead()
     assert overhead is not None and 0 <= overhead < summary["service_ttft_mean_ms"]
     # The upstream's own TTFT of the calls clients waited for (origin="request").
     assert 0 < summary["upstream_ttft_mean_ms"] < summary["service_ttft_mean_ms"]
