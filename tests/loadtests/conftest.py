@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from loadtests.processes import start_service, start_simulator
 from loadtests.runner import RunConfig, RunResult, run_load
-from otel import semconv
-from tests.support import service_env
 
 TARGETS = {"perceived_p95_seconds": 1.0, "cache_hit_rate_min": 0.28,
            "full_response_avg_seconds_max": 6.21, "error_rate_max": 0.01}
@@ -70,30 +65,3 @@ def short_run(out: Path, **options: Any) -> RunResult:
 def fast_run(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
     """One short run of the whole harness, shared by a module's assertions."""
     return short_run(tmp_path_factory.mktemp("runs"))
-
-
-@functools.cache
-def _service_metrics() -> str:
-    """The /metrics text of a service as this branch builds it (after one streamed answer)."""
-    sim = start_simulator("fast")
-    try:
-        service = start_service(service_env(sim.url))
-        try:
-            with httpx.stream("POST", f"{service.url}/api/chat/stream", timeout=30,
-                              json={"message": "What is in the Pro plan?"}) as response:
-                response.read()
-            return httpx.get(f"{service.url}/metrics", timeout=10).text
-        finally:
-            service.stop()
-    finally:
-        sim.stop()
-
-
-def xfail_until_the_service_measures_overhead() -> None:
-    """The overhead histogram and the upstream TTFT's origin label come with the service side
-    of issue 13; until a service has them, the figures derived from them are expected missing."""
-    text = _service_metrics()
-    origin = f'{semconv.LABEL_ORIGIN}="request"'
-    if semconv.PROM_TTFT_OVERHEAD not in text or origin not in text:
-        pytest.xfail(f"this service does not expose {semconv.PROM_TTFT_OVERHEAD} and "
-                     f"{semconv.PROM_UPSTREAM_TTFT}{{{origin}}} yet")

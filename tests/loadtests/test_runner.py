@@ -15,7 +15,6 @@ import pytest
 
 from loadtests.gate import main as gate_main
 from loadtests.runner import RunResult
-from tests.loadtests.conftest import xfail_until_the_service_measures_overhead
 
 pytestmark = pytest.mark.integration
 
@@ -77,8 +76,6 @@ def test_locust_counts_what_the_summary_counts(fast_run: RunResult) -> None:
 def test_service_overhead_is_measured_and_never_negative(fast_run: RunResult) -> None:
     summary = fast_run.summary
     overhead = summary["service_overhead_ms"]
-    if overhead is None:
-        xfail_until_the_service_measures_overhead()
     assert overhead is not None and 0 <= overhead < summary["service_ttft_mean_ms"]
     # The upstream's own TTFT of the calls clients waited for (origin="request").
     assert 0 < summary["upstream_ttft_mean_ms"] < summary["service_ttft_mean_ms"]
