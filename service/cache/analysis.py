@@ -96,11 +96,20 @@ def _capitalised(text: str) -> set[str]:
     return {m.group(1).casefold() for m in _CAPITALISED.finditer(text)} - {"i"}
 
 
+# Words of five letters or more also count as prefixes ("integrat" in "integrations"): kept with
+# their lengths, so a stem is checked against each prefix length once, not against every word.
+_PREFIXES = {
+    category: (vocabulary, {v for v in vocabulary if len(v) >= 5},
+               sorted({len(v) for v in vocabulary if len(v) >= 5}))
+    for category, vocabulary in lexicon.CATEGORY_WORDS.items()
+}
+
+
 def _category(stems: set[str]) -> str | None:
     best, best_score = None, 0
-    for category, vocabulary in lexicon.CATEGORY_WORDS.items():
-        score = sum(1 for s in stems if s in vocabulary or any(s.startswith(v) for v in vocabulary
-                                                                if len(v) >= 5))
+    for category, (vocabulary, prefixes, lengths) in _PREFIXES.items():
+        score = sum(1 for s in stems if s in vocabulary
+                    or any(s[:n] in prefixes for n in lengths if n <= len(s)))
         if score > best_score:
             best, best_score = category, score
     return best
