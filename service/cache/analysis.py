@@ -13,10 +13,11 @@ import unicodedata
 from dataclasses import dataclass
 
 from service.cache import lexicon
-from service.cache.normalize import normalize, words
+from service.cache.normalize import latin_share, normalize, words
 
 __all__ = ["Analysis", "analyse", "stem"]
 
+_MIN_LATIN_SHARE = 0.5
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][A-Za-z0-9]+)")
 
 
@@ -34,6 +35,8 @@ class Analysis:
     terms: tuple[str, ...]  # every stem in order (content + entities), for the n-gram model
     category: str | None
     refers_back: bool  # needs the conversation to be understood ("and for teams?")
+    # Enough is left that the variation and semantic tiers can judge it; else exact tier only.
+    matchable: bool
 
 
 def stem(word: str) -> str:
@@ -111,7 +114,8 @@ def analyse(question: str) -> Analysis:
     """Everything the matchers compare about ``question``."""
     normalized = normalize(question)
     raw_words = words(question)
-    tokens = _rewrite(normalized.split())
+    # No words at all ("👍"): the normalised text is the whole text, not words to compare.
+    tokens = _rewrite(normalized.split()) if raw_words else []
     names = _capitalised(unicodedata.normalize("NFKC", question)) - lexicon.PRODUCT_WORDS
     content: set[str] = set()
     entities: set[str] = set()
@@ -154,4 +158,15 @@ def analyse(question: str) -> Analysis:
         terms=tuple(terms),
         category=_category(content | entities | ({"cost"} if intent == "cost" else set())),
         refers_back=refers_back,
+        matchable=_matchable(normalized, terms, intent),
     )
+
+
+def _matchable(normalized: str, terms: list[str], intent: str) -> bool:
+    """Whether the lexicon read most of the question and found something to compare.
+
+    Words in a script it cannot read ("Как удалить мой аккаунт в Pro?" is only "pro" to it)
+    would leave a fuzzy match judging a fraction of the question, so such a question, like one
+    with nothing left once normalised, is matched by its exact text only.
+    """
+    return latin_share(normalized.split()) >= _MIN_LATIN_SHARE and bool(terms or intent != "none")

@@ -119,7 +119,7 @@ class ChatCache:
         found = self.backend.get(exact_key, alias_key)
         if found is not None:
             return self._hit(found, found.tier, 1.0, analysis, count)
-        if "semantic" not in self.tiers:
+        if "semantic" not in self.tiers or not analysis.matchable:
             return None
         self._sync()
         for match in self.index.search(scope_key, analysis):
@@ -169,7 +169,9 @@ class ChatCache:
         """Feed the semantic index with questions stored since the last lookup, by any worker."""
         with self._sync_lock:
             for record in self.backend.tail():
-                self.index.add(record.scope, record.entry_key, analyse(record.question))
+                analysis = analyse(record.question)
+                if analysis.matchable:
+                    self.index.add(record.scope, record.entry_key, analysis)
 
     def _failed(self, exc: BackendError) -> None:
         self._backend_errors += 1
