@@ -17,6 +17,7 @@ from typing import Any
 
 from otel import semconv
 from otel.instruments import ChatInstruments
+from service.cache import analysis as analysis_memo
 from service.cache.analysis import Analysis, analyse
 from service.cache.backend import Backend, BackendError, Found, LogRecord, MemoryBackend
 from service.cache.breaker import CircuitBreaker
@@ -41,13 +42,13 @@ class ChatCache:
     def __init__(self, backend: Backend, *, namespace: str = "chatperf", max_entries: int = 50_000,
                  threshold: float = DEFAULT_THRESHOLD, breaker_seconds: float = 5.0,
                  instruments: ChatInstruments | None = None, enabled: bool = True,
-                 tiers: tuple[str, ...] = TIERS) -> None:
+                 tiers: tuple[str, ...] = TIERS, index_bytes: int = 128 << 20) -> None:
         self.backend = backend
         self.backend_name = backend.name
         self.namespace = namespace
         self.enabled = enabled
         self.tiers = tiers
-        self.index = SemanticIndex(max_entries, threshold)
+        self.index = SemanticIndex(max_entries, threshold, index_bytes)
         self._instruments = instruments
         self._breaker = CircuitBreaker(breaker_seconds)
         self._backend_errors = 0
@@ -56,6 +57,7 @@ class ChatCache:
     @classmethod
     def from_settings(cls, settings: Any, instruments: ChatInstruments | None = None) -> ChatCache:
         """Redis when ``settings.redis_url`` is set, else the in-memory backend."""
+        analysis_memo.MEMO.resize(settings.cache_analysis_bytes)
         backend: Backend
         if settings.redis_url:
             backend = RedisBackend(settings.redis_url, settings.cache_namespace,
@@ -67,7 +69,7 @@ class ChatCache:
                    max_entries=settings.cache_max_entries,
                    threshold=settings.cache_semantic_threshold or DEFAULT_THRESHOLD,
                    breaker_seconds=settings.cache_breaker_seconds, instruments=instruments,
-                   enabled=settings.cache_enabled)
+                   enabled=settings.cache_enabled, index_bytes=settings.cache_index_bytes)
 
     # --- keys ----------------------------------------------------------------------------------
     @staticmethod
@@ -188,6 +190,8 @@ class ChatCache:
         info: dict[str, Any] = {
             "backend": self.backend_name, "entries": None, "bytes": None,
             "backend_errors": self._backend_errors, "semantic_index": len(self.index),
+            "semantic_index_bytes": self.index.bytes,
+            "analysis_memo_bytes": analysis_memo.MEMO.bytes,
             "semantic_threshold": self.index.threshold, "tiers": list(self.tiers),
         }
         if not self.enabled:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.cache.analysis import Analysis
+from service.cache.analysis import Analysis, footprint
 
 __all__ = ["DEFAULT_THRESHOLD", "SemanticIndex", "SemanticMatch", "passes_guards", "similarity"]
 
@@ -157,6 +157,20 @@ class _Doc:
     entry_key: str
     analysis: Analysis
     features: Counter[str]
+    size: int  # estimated bytes this document holds in the index
+
+
+# Estimated bytes per indexed document (measured with tracemalloc, rounded up): each feature
+# costs a Counter slot and its key string, plus its share of the IDF table; each term a slot
+# in a posting set.
+_DOC_BASE = 500
+_PER_FEATURE = 115
+_PER_TERM = 80
+
+
+def _doc_size(analysis: Analysis, features: Counter[str]) -> int:
+    return (_DOC_BASE + footprint(analysis) + _PER_FEATURE * len(features)
+            + _PER_TERM * len(set(analysis.terms)))
 
 
 class _Postings:
@@ -187,12 +201,18 @@ class SemanticIndex:
 
     Candidates come from an inverted index of word terms, scored with numpy over document
     slots (so a common word in 10 000 questions costs microseconds); only a short list of them
-    gets the exact guarded cosine.
+    gets the exact guarded cosine. Bounded both in documents and in estimated bytes, so long
+    questions cannot grow it past ``max_bytes``.
     """
 
-    def __init__(self, max_docs: int, threshold: float = DEFAULT_THRESHOLD) -> None:
+    name = "lexical"
+
+    def __init__(self, max_docs: int, threshold: float = DEFAULT_THRESHOLD,
+                 max_bytes: int = 128 << 20) -> None:
         self.threshold = threshold
+        self.bytes = 0
         self._max_docs = max_docs
+        self._max_bytes = max_bytes
         self._slots: OrderedDict[tuple[str, str], int] = OrderedDict()  # oldest first
         self._docs: list[_Doc | None] = []
         self._free: list[int] = []
@@ -210,7 +230,10 @@ class SemanticIndex:
             if key in self._slots:
                 self._slots.move_to_end(key)
                 return
-            doc = _Doc(scope, entry_key, analysis, _features(analysis))
+            features = _features(analysis)
+            doc = _Doc(scope, entry_key, analysis, features, _doc_size(analysis, features))
+            if doc.size > self._max_bytes:
+                return
             slot = self._free.pop() if self._free else len(self._docs)
             if slot == len(self._docs):
                 self._docs.append(None)
@@ -219,10 +242,11 @@ class SemanticIndex:
             self._docs[slot] = doc
             self._length[slot] = 1.0 / math.sqrt(max(1, len(set(analysis.terms))))
             self._slots[key] = slot
+            self.bytes += doc.size
             self._idf.add(doc.features, +1)
             for term in set(analysis.terms):
                 self._postings.setdefault((scope, term), _Postings()).add(slot)
-            while len(self._slots) > self._max_docs:
+            while len(self._slots) > self._max_docs or self.bytes > self._max_bytes:
                 self._drop(next(iter(self._slots)))
 
     def remove(self, scope: str, entry_key: str) -> None:
@@ -235,6 +259,7 @@ class SemanticIndex:
         doc = self._docs[slot]
         assert doc is not None
         self._docs[slot] = None
+        self.bytes -= doc.size
         self._length[slot] = 0.0
         self._free.append(slot)
         self._idf.add(doc.features, -1)
