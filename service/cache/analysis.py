@@ -44,6 +44,16 @@ class Analysis:
     refers_back: bool  # needs the conversation to be understood ("and for teams?")
     # Enough is left that the variation and semantic tiers can judge it; else exact tier only.
     matchable: bool
+    # (stem, word as written) of content words whose stem differs: embeddings need the word.
+    surface: tuple[tuple[str, str], ...] = ()
+    source: str = ""  # the question as asked (the memo's own key: no copy)
+
+    def word(self, stem: str) -> str:
+        """The word a content stem came from ("pric" → "price")."""
+        for stemmed, written in self.surface:
+            if stemmed == stem:
+                return written
+        return stem
 
 
 def stem(word: str) -> str:
@@ -165,7 +175,8 @@ _BASE = 1_400  # the dataclass and its empty containers
 def footprint(analysis: Analysis) -> int:
     """An upper estimate of the bytes one analysis holds (measured with tracemalloc)."""
     elements = (len(analysis.terms) + len(analysis.content) + len(analysis.entities)
-                + len(analysis.entity_order) + len(analysis.markers) + len(analysis.bound))
+                + len(analysis.entity_order) + len(analysis.markers) + len(analysis.bound)
+                + 3 * len(analysis.surface))
     chars = len(analysis.normalized) + 2 * sum(len(t) for t in analysis.terms)
     return _BASE + _ELEMENT * elements + chars
 
@@ -186,7 +197,7 @@ def _analyse(question: str) -> Analysis:
     normalized = normalize(question)
     if len(normalized) > FUZZY_MAX_CHARS:
         return Analysis(normalized, "none", frozenset(), frozenset(), (), frozenset(), (), (),
-                        None, refers_back=False, matchable=False)
+                        None, refers_back=False, matchable=False, source=question)
     raw_words = words(question)
     # No words at all ("👍"): the normalised text is the whole text, not words to compare.
     tokens = _rewrite(normalized.split()) if raw_words else []
@@ -196,6 +207,7 @@ def _analyse(question: str) -> Analysis:
     markers: set[str] = set()
     bound: list[str] = []
     terms: list[str] = []
+    surface: dict[str, str] = {}
     for i, token in enumerate(tokens):
         if token in lexicon.MARKERS:
             markers.add(token)
@@ -211,6 +223,8 @@ def _analyse(question: str) -> Analysis:
         stemmed = stem(token)
         content.add(stemmed)
         terms.append(stemmed)
+        if stemmed != token:
+            surface.setdefault(stemmed, token)
     starts_back = bool(raw_words) and (
         raw_words[0] in lexicon.REFERS_BACK_START
         or " ".join(raw_words[:2]) in lexicon.REFERS_BACK_START
@@ -233,6 +247,8 @@ def _analyse(question: str) -> Analysis:
         category=_category(content | entities | ({"cost"} if intent == "cost" else set())),
         refers_back=refers_back,
         matchable=_matchable(normalized, terms, intent),
+        surface=tuple(surface.items()),
+        source=question,
     )
 
 

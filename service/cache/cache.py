@@ -21,12 +21,14 @@ from service.cache import analysis as analysis_memo
 from service.cache.analysis import Analysis, analyse
 from service.cache.backend import Backend, BackendError, Found, LogRecord, MemoryBackend
 from service.cache.breaker import CircuitBreaker
+from service.cache.embeddings import BACKENDS, DEFAULT_MODEL_DIR, Embedder, EmbeddingError
 from service.cache.model import CachedAnswer, CacheHit, CacheScope
 from service.cache.redis_backend import RedisBackend
 from service.cache.semantic import DEFAULT_THRESHOLD, SemanticIndex, similarity
 from service.cache.variations import variation_key
+from service.cache.vectors import VectorIndex
 
-__all__ = ["TIERS", "ChatCache"]
+__all__ = ["TIERS", "ChatCache", "embedder_from_settings"]
 
 TIERS = ("exact", "variation", "semantic")
 log = logging.getLogger(__name__)
@@ -40,15 +42,21 @@ class ChatCache:
     """The answer cache; see docs/cache.md for how each tier decides."""
 
     def __init__(self, backend: Backend, *, namespace: str = "chatperf", max_entries: int = 50_000,
-                 threshold: float = DEFAULT_THRESHOLD, breaker_seconds: float = 5.0,
+                 threshold: float = 0.0, breaker_seconds: float = 5.0,
                  instruments: ChatInstruments | None = None, enabled: bool = True,
-                 tiers: tuple[str, ...] = TIERS, index_bytes: int = 128 << 20) -> None:
+                 tiers: tuple[str, ...] = TIERS, index_bytes: int = 128 << 20,
+                 embedder: Embedder | None = None) -> None:
         self.backend = backend
         self.backend_name = backend.name
         self.namespace = namespace
         self.enabled = enabled
         self.tiers = tiers
-        self.index = SemanticIndex(max_entries, threshold, index_bytes)
+        self.index: SemanticIndex | VectorIndex
+        if embedder is None:
+            self.index = SemanticIndex(max_entries, threshold or DEFAULT_THRESHOLD, index_bytes)
+        else:
+            self.index = VectorIndex(embedder, max_entries, index_bytes, threshold or None,
+                                     breaker_seconds)
         self._instruments = instruments
         self._breaker = CircuitBreaker(breaker_seconds)
         self._backend_errors = 0
@@ -67,9 +75,10 @@ class ChatCache:
             backend = MemoryBackend(settings.cache_ttl_seconds, settings.cache_max_entries)
         return cls(backend, namespace=settings.cache_namespace,
                    max_entries=settings.cache_max_entries,
-                   threshold=settings.cache_semantic_threshold or DEFAULT_THRESHOLD,
+                   threshold=settings.cache_semantic_threshold,
                    breaker_seconds=settings.cache_breaker_seconds, instruments=instruments,
-                   enabled=settings.cache_enabled, index_bytes=settings.cache_index_bytes)
+                   enabled=settings.cache_enabled, index_bytes=settings.cache_index_bytes,
+                   embedder=embedder_from_settings(settings))
 
     # --- keys ----------------------------------------------------------------------------------
     @staticmethod
@@ -124,7 +133,11 @@ class ChatCache:
         if "semantic" not in self.tiers or not analysis.matchable:
             return None
         self._sync()
-        for match in self.index.search(scope_key, analysis):
+        try:
+            matches = self.index.search(scope_key, analysis)
+        except EmbeddingError:  # the exact and variation tiers still answered above
+            return None
+        for match in matches:
             found = self.backend.get(match.entry_key, None)
             if found is not None:
                 return self._hit(found, "semantic", round(match.score, 4), analysis, count)
@@ -170,10 +183,11 @@ class ChatCache:
     def _sync(self) -> None:
         """Feed the semantic index with questions stored since the last lookup, by any worker."""
         with self._sync_lock:
-            for record in self.backend.tail():
-                analysis = analyse(record.question)
-                if analysis.matchable:
-                    self.index.add(record.scope, record.entry_key, analysis)
+            fresh = [(record.scope, record.entry_key, analysis)
+                     for record in self.backend.tail()
+                     if (analysis := analyse(record.question)).matchable]
+            if fresh:
+                self.index.add_many(fresh)
 
     def _failed(self, exc: BackendError) -> None:
         self._backend_errors += 1
@@ -193,6 +207,7 @@ class ChatCache:
             "semantic_index_bytes": self.index.bytes,
             "analysis_memo_bytes": analysis_memo.MEMO.bytes,
             "semantic_threshold": self.index.threshold, "tiers": list(self.tiers),
+            "embeddings": self.index.name,
         }
         if not self.enabled:
             return {**info, "status": "disabled", "detail": "cache disabled (CHAT_CACHE=0)"}
@@ -222,3 +237,20 @@ class ChatCache:
 
     def close(self) -> None:
         self.backend.close()
+        self.index.close()
+
+
+def embedder_from_settings(settings: Any) -> Embedder | None:
+    """The model ``CHAT_CACHE_EMBEDDINGS`` names, or None for the lexical index."""
+    choice = settings.cache_embeddings
+    if choice not in BACKENDS:
+        raise ValueError(f"CHAT_CACHE_EMBEDDINGS={choice!r}: expected one of {', '.join(BACKENDS)}")
+    if choice == "local":
+        from service.cache.embeddings.local import LocalEmbedder
+        return LocalEmbedder(settings.embeddings_path or DEFAULT_MODEL_DIR)
+    if choice == "openai":
+        from service.cache.embeddings.remote import OpenAIEmbedder
+        return OpenAIEmbedder(settings.embeddings_base_url or settings.openai_base_url,
+                              settings.openai_api_key, settings.embeddings_model,
+                              settings.embeddings_timeout_ms / 1000)
+    return None

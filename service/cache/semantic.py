@@ -89,12 +89,14 @@ def _order_in(terms: tuple[str, ...], names: frozenset[str]) -> tuple[str, ...]:
 
 
 def passes_guards(query: Analysis, cached: Analysis,
-                  generic: Callable[[str], bool] = lambda word: False) -> bool:
+                  generic: Callable[[str], bool] = lambda word: False,
+                  synonyms: Callable[[str, str], bool] = lambda a, b: False) -> bool:
     """Whether ``cached`` may answer ``query`` at all, before similarity is considered.
 
     ``generic(word)`` says a word is common among cached questions; only such words may be
     present on one side only. A rare word on one side ("stop streaming", "reset my API key")
-    names a different action or subject.
+    names a different action or subject. ``synonyms(a, b)`` lets an embedding backend say two
+    different words mean the same ("price" / "cost"): then they are not a swap.
     """
     if query.markers != cached.markers or query.bound != cached.bound:
         return False
@@ -110,8 +112,11 @@ def passes_guards(query: Analysis, cached: Analysis,
     only_q = [w for w in query.content - cached.content if w not in cached.entities]
     only_c = [w for w in cached.content - query.content if w not in query.entities]
     # Words that are misspellings of a word on the other side count as the same word.
-    unmatched_q = [w for w in only_q if not any(_same_word(w, o) for o in only_c)]
-    unmatched_c = [w for w in only_c if not any(_same_word(w, o) for o in only_q)]
+    def same(a: str, b: str) -> bool:
+        return _same_word(a, b) or synonyms(query.word(a), cached.word(b))
+
+    unmatched_q = [w for w in only_q if not any(same(w, o) for o in only_c)]
+    unmatched_c = [w for w in only_c if not any(same(o, w) for o in only_q)]
     if unmatched_q and unmatched_c:
         return False  # a word swapped for another: a different subject or action
     return all(generic(w) for w in unmatched_q + unmatched_c)
@@ -249,10 +254,17 @@ class SemanticIndex:
             while len(self._slots) > self._max_docs or self.bytes > self._max_bytes:
                 self._drop(next(iter(self._slots)))
 
+    def add_many(self, items: list[tuple[str, str, Analysis]]) -> None:
+        for scope, entry_key, analysis in items:
+            self.add(scope, entry_key, analysis)
+
     def remove(self, scope: str, entry_key: str) -> None:
         with self._lock:
             if (scope, entry_key) in self._slots:
                 self._drop((scope, entry_key))
+
+    def close(self) -> None:
+        return None
 
     def _drop(self, key: tuple[str, str]) -> None:
         slot = self._slots.pop(key)

@@ -1,0 +1,244 @@
+"""The semantic tier over sentence embeddings: a quantised vector index with the same guards.
+
+Used when ``CHAT_CACHE_EMBEDDINGS`` is ``local`` or ``openai``. Each cached question is kept as
+a 1-bit code (the signs of its vector: 32 bytes at 256 dimensions) for a Hamming pre-ranking
+over every question of the scope, and an int8 code with one scale for the exact re-scoring of a
+short list — ≈ 300 bytes of vectors per question, so 50,000 fit in ≈ 15 MB plus bookkeeping.
+A candidate above the backend's calibrated threshold must then pass the guards of
+``semantic.passes_guards`` (intent, names and numbers, negation, directions, swapped words),
+where two different words count as one when the model puts them close ("phone" / "iPhone").
+The question text is what the index keeps for the guards; its analysis is memoised elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+
+from service.cache.analysis import Analysis, analyse
+from service.cache.breaker import CircuitBreaker
+from service.cache.embeddings import Embedder, EmbeddingError
+from service.cache.semantic import _GENERIC_SHARE, SemanticMatch, passes_guards
+
+__all__ = ["VectorIndex"]
+
+log = logging.getLogger(__name__)
+
+_SHORTLIST = 32  # candidates re-scored from their int8 codes after the Hamming pre-ranking
+_FREE = -1  # scope id of an empty slot
+_FAR = np.uint16(0xFFFF)  # Hamming distance given to slots of other scopes
+# Estimated Python-side bytes of one document (key tuple, OrderedDict entry, list slots) beyond
+# its two strings, and of one word in the document-frequency table or the word-vector cache.
+_DOC_OVERHEAD = 360
+_WORD_OVERHEAD = 150
+_WORD_CACHE = 4_096
+
+
+class VectorIndex:
+    """Cached questions per scope as quantised embeddings; bounded in documents and bytes."""
+
+    def __init__(self, embedder: Embedder, max_docs: int, max_bytes: int = 128 << 20,
+                 threshold: float | None = None, breaker_seconds: float = 5.0) -> None:
+        self.embedder = embedder
+        self.name = embedder.name
+        self.threshold = threshold or embedder.threshold
+        self.errors = 0
+        self._max_docs = max_docs
+        self._max_bytes = max_bytes
+        self._breaker = CircuitBreaker(breaker_seconds)
+        self._lock = threading.RLock()
+        self._dims = 0
+        self._words = 0  # uint64 words per binary code
+        self._bits = np.zeros((0, 0), dtype=np.uint64)  # (words, capacity): column-contiguous
+        self._codes = np.zeros((0, 0), dtype=np.int8)
+        self._scale = np.zeros(0, dtype=np.float32)
+        self._scope = np.zeros(0, dtype=np.int32)
+        self._keys: list[str | None] = []
+        self._questions: list[str | None] = []
+        self._slots: OrderedDict[tuple[str, str], int] = OrderedDict()  # oldest first
+        self._free: list[int] = []
+        self._scope_ids: dict[str, int] = {}
+        self._scope_docs: Counter[int] = Counter()
+        self._df: Counter[str] = Counter()
+        self._word_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._text_bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    @property
+    def bytes(self) -> int:
+        """Arrays as allocated, plus the estimated Python objects around them."""
+        arrays = (self._bits.nbytes + self._codes.nbytes + self._scale.nbytes
+                  + self._scope.nbytes)
+        words = (len(self._df) * _WORD_OVERHEAD
+                 + len(self._word_vectors) * (_WORD_OVERHEAD + 4 * self._dims))
+        return arrays + self._text_bytes + len(self._slots) * _DOC_OVERHEAD + words
+
+    # --- the embedder, behind the breaker ------------------------------------------------------
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not self._breaker.allow():
+            raise EmbeddingError(f"embeddings unavailable ({self._breaker.last_error})")
+        try:
+            vectors = self.embedder.embed(texts)
+        except EmbeddingError as exc:
+            self.errors += 1
+            self._breaker.failure(str(exc))
+            raise
+        self._breaker.success()
+        return vectors
+
+    def _same_meaning(self, a: str, b: str) -> bool:
+        """Whether the model puts two words close enough that one is not a swap for the other."""
+        missing = [w for w in (a, b) if w not in self._word_vectors]
+        if missing:
+            for word, vector in zip(missing, self._embed(missing), strict=True):
+                self._word_vectors[word] = vector
+        for word in (a, b):
+            self._word_vectors.move_to_end(word)
+        va, vb = self._word_vectors[a], self._word_vectors[b]
+        while len(self._word_vectors) > _WORD_CACHE:
+            self._word_vectors.popitem(last=False)
+        return float(va @ vb) >= self.embedder.word_threshold
+
+    def _generic(self, word: str) -> bool:
+        df = self._df.get(word, 0)
+        return df >= 3 and df >= _GENERIC_SHARE * len(self._slots)
+
+    # --- storage -------------------------------------------------------------------------------
+    def _grow(self, dims: int) -> None:
+        if not self._dims:
+            self._dims, self._words = dims, (dims + 63) // 64
+            self._bits = np.zeros((self._words, 0), dtype=np.uint64)
+            self._codes = np.zeros((0, dims), dtype=np.int8)
+        capacity = len(self._scale)
+        new = min(max(64, 2 * capacity), max(64, self._max_docs))
+        if new <= capacity:
+            return
+        bits = np.zeros((self._words, new), dtype=np.uint64)
+        bits[:, :capacity] = self._bits
+        codes = np.zeros((new, self._dims), dtype=np.int8)
+        codes[:capacity] = self._codes
+        self._bits, self._codes = bits, codes
+        self._scale = np.concatenate([self._scale, np.zeros(new - capacity, dtype=np.float32)])
+        self._scope = np.concatenate([self._scope, np.full(new - capacity, _FREE, np.int32)])
+        self._keys += [None] * (new - capacity)
+        self._questions += [None] * (new - capacity)
+        self._free.extend(range(new - 1, capacity - 1, -1))
+
+    def _binary(self, vectors: np.ndarray) -> np.ndarray:
+        """Sign bits of each row as ``words`` uint64 columns: shape (words, rows)."""
+        padded = np.zeros((len(vectors), self._words * 64), dtype=bool)
+        padded[:, : vectors.shape[1]] = vectors > 0
+        return np.packbits(padded, axis=1).view(np.uint64).T.copy()
+
+    def add(self, scope: str, entry_key: str, analysis: Analysis) -> None:
+        self.add_many([(scope, entry_key, analysis)])
+
+    def add_many(self, items: Sequence[tuple[str, str, Analysis]]) -> None:
+        """Index questions; all new ones are embedded in one call (one request for ``openai``)."""
+        with self._lock:
+            fresh = {}
+            for scope, entry_key, analysis in items:
+                if (scope, entry_key) in self._slots:
+                    self._slots.move_to_end((scope, entry_key))
+                else:
+                    fresh[(scope, entry_key)] = analysis
+            if not fresh:
+                return
+            try:
+                vectors = self._embed([a.normalized for a in fresh.values()])
+            except EmbeddingError as exc:
+                log.warning("not indexed (%d questions): %s", len(fresh), exc)
+                return
+            for ((scope, entry_key), analysis), vector in zip(fresh.items(), vectors,
+                                                              strict=True):
+                self._put(scope, entry_key, analysis, vector)
+            while self._slots and (len(self._slots) > self._max_docs
+                                   or self.bytes > self._max_bytes):
+                self._drop(next(iter(self._slots)))
+
+    def _put(self, scope: str, entry_key: str, analysis: Analysis, vector: np.ndarray) -> None:
+        if not self._free:
+            if len(self._slots) >= self._max_docs:
+                self._drop(next(iter(self._slots)))
+            else:
+                self._grow(len(vector))
+        slot = self._free.pop()
+        peak = float(np.abs(vector).max()) or 1.0
+        self._codes[slot] = np.round(vector * (127 / peak)).astype(np.int8)
+        self._scale[slot] = peak / 127
+        self._bits[:, slot] = self._binary(vector[None, :])[:, 0]
+        sid = self._scope_ids.setdefault(scope, len(self._scope_ids))
+        self._scope[slot] = sid
+        self._scope_docs[sid] += 1
+        question = analysis.source
+        self._keys[slot], self._questions[slot] = entry_key, question
+        self._text_bytes += len(entry_key) + len(question)
+        self._slots[(scope, entry_key)] = slot
+        self._df.update(analysis.content)
+
+    def remove(self, scope: str, entry_key: str) -> None:
+        with self._lock:
+            if (scope, entry_key) in self._slots:
+                self._drop((scope, entry_key))
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        slot = self._slots.pop(key)
+        sid = int(self._scope[slot])
+        self._scope[slot] = _FREE
+        self._scope_docs[sid] -= 1
+        if self._scope_docs[sid] <= 0:
+            del self._scope_docs[sid]
+            del self._scope_ids[key[0]]
+        question, entry_key = self._questions[slot], self._keys[slot]
+        assert question is not None and entry_key is not None
+        self._text_bytes -= len(entry_key) + len(question)
+        self._df.subtract(analyse(question).content)
+        self._df = +self._df if len(self._df) > 2 * len(self._slots) + 64 else self._df
+        self._keys[slot] = self._questions[slot] = None
+        self._free.append(slot)
+
+    # --- search --------------------------------------------------------------------------------
+    def search(self, scope: str, query: Analysis, limit: int = 3) -> list[SemanticMatch]:
+        """The best guarded matches at or above the threshold, best first.
+
+        Raises ``EmbeddingError`` when the query cannot be embedded (the cache then misses).
+        """
+        with self._lock:
+            sid = self._scope_ids.get(scope)
+            if sid is None:
+                return []
+            vector = self._embed([query.normalized])[0]
+            used = len(self._scale)
+            qbits = self._binary(vector[None, :])[:, 0]
+            distance = np.zeros(used, dtype=np.uint16)
+            for word in range(self._words):
+                distance += np.bitwise_count(self._bits[word] ^ qbits[word])
+            distance[self._scope != sid] = _FAR
+            shortlist = min(_SHORTLIST, self._scope_docs[sid])
+            best = (np.argpartition(distance, shortlist - 1)[:shortlist]
+                    if shortlist < used else np.arange(used))
+            best = best[distance[best] != _FAR]
+            scores = (self._codes[best].astype(np.float32) @ vector) * self._scale[best]
+            matches = []
+            for i in np.argsort(-scores):
+                score = float(scores[i])
+                if score < self.threshold or len(matches) >= limit:
+                    break
+                slot = int(best[i])
+                question, entry_key = self._questions[slot], self._keys[slot]
+                assert question is not None and entry_key is not None
+                cached = analyse(question)
+                if passes_guards(query, cached, self._generic, self._same_meaning):
+                    matches.append(SemanticMatch(entry_key, score, cached))
+        return matches
+
+    def close(self) -> None:
+        closer = getattr(self.embedder, "close", None)
+        if closer is not None:
+            closer()
