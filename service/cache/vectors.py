@@ -29,8 +29,13 @@ __all__ = ["VectorIndex"]
 log = logging.getLogger(__name__)
 
 _SHORTLIST = 32  # candidates re-scored from their int8 codes after the Hamming pre-ranking
+# Candidates above the threshold that get the guards, best first: a flood of near-duplicates
+# ("sync Tool1 into Tool2", "… Tool3" …) would otherwise cost an analysis each per lookup.
+_GUARDED = 8
+# Share of bits beyond the expected distance still re-scored: ~3 standard deviations of the
+# bit-count estimate at 256 dimensions.
+_BIT_MARGIN = 0.08
 _FREE = -1  # scope id of an empty slot
-_FAR = np.uint16(0xFFFF)  # Hamming distance given to slots of other scopes
 # Estimated Python-side bytes of one document (key tuple, OrderedDict entry, list slots) beyond
 # its two strings, and of one word in the document-frequency table or the word-vector cache.
 _DOC_OVERHEAD = 360
@@ -66,6 +71,10 @@ class VectorIndex:
         self._df: Counter[str] = Counter()
         self._word_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._text_bytes = 0
+        self._high = 0  # one past the highest slot ever used
+        self._buffer = np.zeros(0, dtype=np.uint64)  # search scratch, sized to the capacity
+        self._counts = np.zeros(0, dtype=np.uint8)
+        self._distance = np.zeros(0, dtype=np.uint16)
 
     def __len__(self) -> int:
         return len(self._slots)
@@ -74,7 +83,8 @@ class VectorIndex:
     def bytes(self) -> int:
         """Arrays as allocated, plus the estimated Python objects around them."""
         arrays = (self._bits.nbytes + self._codes.nbytes + self._scale.nbytes
-                  + self._scope.nbytes)
+                  + self._scope.nbytes + self._buffer.nbytes + self._counts.nbytes
+                  + self._distance.nbytes)
         words = (len(self._df) * _WORD_OVERHEAD
                  + len(self._word_vectors) * (_WORD_OVERHEAD + 4 * self._dims))
         return arrays + self._text_bytes + len(self._slots) * _DOC_OVERHEAD + words
@@ -155,24 +165,34 @@ class VectorIndex:
             except EmbeddingError as exc:
                 log.warning("not indexed (%d questions): %s", len(fresh), exc)
                 return
-            for ((scope, entry_key), analysis), vector in zip(fresh.items(), vectors,
-                                                              strict=True):
-                self._put(scope, entry_key, analysis, vector)
+            codes, scales, bits = self._quantise(vectors)
+            for row, ((scope, entry_key), analysis) in enumerate(fresh.items()):
+                self._put(scope, entry_key, analysis, codes[row], scales[row], bits[:, row])
             while self._slots and (len(self._slots) > self._max_docs
                                    or self.bytes > self._max_bytes):
                 self._drop(next(iter(self._slots)))
 
-    def _put(self, scope: str, entry_key: str, analysis: Analysis, vector: np.ndarray) -> None:
+    def _quantise(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """int8 codes with one scale per row, and the 1-bit codes, for a batch of vectors."""
+        if not self._dims:
+            self._grow(vectors.shape[1])
+        peaks = np.abs(vectors).max(axis=1)
+        peaks[peaks == 0] = 1.0
+        codes = np.round(vectors * (127 / peaks)[:, None]).astype(np.int8)
+        return codes, (peaks / 127).astype(np.float32), self._binary(vectors)
+
+    def _put(self, scope: str, entry_key: str, analysis: Analysis, code: np.ndarray,
+             scale: float, bits: np.ndarray) -> None:
         if not self._free:
             if len(self._slots) >= self._max_docs:
                 self._drop(next(iter(self._slots)))
             else:
-                self._grow(len(vector))
+                self._grow(self._dims)
         slot = self._free.pop()
-        peak = float(np.abs(vector).max()) or 1.0
-        self._codes[slot] = np.round(vector * (127 / peak)).astype(np.int8)
-        self._scale[slot] = peak / 127
-        self._bits[:, slot] = self._binary(vector[None, :])[:, 0]
+        self._high = max(self._high, slot + 1)
+        self._codes[slot] = code
+        self._scale[slot] = scale
+        self._bits[:, slot] = bits
         sid = self._scope_ids.setdefault(scope, len(self._scope_ids))
         self._scope[slot] = sid
         self._scope_docs[sid] += 1
@@ -214,19 +234,10 @@ class VectorIndex:
             if sid is None:
                 return []
             vector = self._embed([query.normalized])[0]
-            used = len(self._scale)
-            qbits = self._binary(vector[None, :])[:, 0]
-            distance = np.zeros(used, dtype=np.uint16)
-            for word in range(self._words):
-                distance += np.bitwise_count(self._bits[word] ^ qbits[word])
-            distance[self._scope != sid] = _FAR
-            shortlist = min(_SHORTLIST, self._scope_docs[sid])
-            best = (np.argpartition(distance, shortlist - 1)[:shortlist]
-                    if shortlist < used else np.arange(used))
-            best = best[distance[best] != _FAR]
+            best = self._candidates(vector, sid)
             scores = (self._codes[best].astype(np.float32) @ vector) * self._scale[best]
             matches = []
-            for i in np.argsort(-scores):
+            for i in np.argsort(-scores)[:_GUARDED]:
                 score = float(scores[i])
                 if score < self.threshold or len(matches) >= limit:
                     break
@@ -237,6 +248,41 @@ class VectorIndex:
                 if passes_guards(query, cached, self._generic, self._same_meaning):
                     matches.append(SemanticMatch(entry_key, score, cached))
         return matches
+
+    def _candidates(self, vector: np.ndarray, sid: int) -> np.ndarray:
+        """Slots of scope ``sid`` whose 1-bit codes are within reach of the threshold.
+
+        Two unit vectors at angle θ differ in about θ/π of their sign bits, so a cached question
+        that can score ``threshold`` differs in about dims·acos(threshold)/π bits; the cutoff
+        adds a margin for the noise of that estimate. Counting bits is a few numpy passes over
+        preallocated buffers; only the few within the cutoff are re-scored exactly.
+        """
+        used = self._high  # slots are handed out lowest first: nothing lives above this
+        if len(self._buffer) != len(self._scale):
+            self._buffer = np.zeros(len(self._scale), dtype=np.uint64)
+            self._counts = np.zeros(len(self._scale), dtype=np.uint8)
+            self._distance = np.zeros(len(self._scale), dtype=np.uint16)
+        buffer, counts, distance = self._buffer[:used], self._counts[:used], self._distance[:used]
+        qbits = self._binary(vector[None, :])[:, 0]
+        for word in range(self._words):
+            np.bitwise_xor(self._bits[word, :used], qbits[word], out=buffer)
+            np.bitwise_count(buffer, out=counts)
+            if word:
+                np.add(distance, counts, out=distance)
+            else:
+                np.copyto(distance, counts)
+        far = self._dims + 1
+        distance[self._scope[:used] != sid] = far  # other scopes and empty slots
+        angle = np.arccos(min(1.0, max(-1.0, self.threshold))) / np.pi
+        cutoff = int(self._dims * (angle + _BIT_MARGIN))
+        # Distances are small integers: a histogram finds the distance that admits the nearest
+        # _SHORTLIST at once, so a flood of near-duplicates costs no sort.
+        histogram = np.cumsum(np.bincount(distance, minlength=far + 1)[: cutoff + 1])
+        cutoff = min(cutoff, int(np.searchsorted(histogram, _SHORTLIST)))
+        near = np.flatnonzero(distance <= cutoff)
+        if len(near) > _SHORTLIST:
+            near = near[np.argpartition(distance[near], _SHORTLIST - 1)[:_SHORTLIST]]
+        return near
 
     def close(self) -> None:
         closer = getattr(self.embedder, "close", None)

@@ -107,3 +107,25 @@ def test_an_embeddings_outage_costs_the_semantic_tier_only() -> None:
     for _ in range(5):
         assert _answer(cache, "How do I cancel my subscriptoin?") == (None, None)
     assert cache.index.errors == 1  # then the breaker was open: no attempt per lookup
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("backend", ["openai", "local"])
+def test_the_service_answers_a_rephrasing_from_the_configured_backend(
+    start_chat_service, simulator: ManagedProcess, request: pytest.FixtureRequest, backend: str
+) -> None:
+    env = {"CHAT_CACHE_EMBEDDINGS": backend}
+    if backend == "local":
+        env["CHAT_EMBEDDINGS_PATH"] = str(request.getfixturevalue("local_model_dir"))
+        cached, rephrased = CACHED[3], "Is there an app for smartphones?"
+    else:  # the simulator's hashed vectors: a typo, at the simulator's own threshold
+        env["CHAT_CACHE_SEMANTIC_THRESHOLD"] = "0.7"
+        cached, rephrased = CACHED[1], "How do I cancel my subscriptoin?"
+    service = start_chat_service(simulator.url, **env)
+    answer = httpx.post(f"{service.url}/api/chat", json={"message": cached}, timeout=30)
+    assert answer.status_code == 200
+    quick = httpx.post(f"{service.url}/api/chat/quick", json={"message": rephrased}).json()
+    assert quick["hit"] is True and quick["tier"] == "semantic"
+    assert quick["answer"] == answer.json()["answer"]
+    stats = httpx.get(f"{service.url}/api/cache/stats").json()
+    assert stats["embeddings"] == backend
