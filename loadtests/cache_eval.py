@@ -31,7 +31,7 @@ from service.cache.backend import MemoryBackend
 from service.cache.cache import embedder_from_settings
 from service.cache.embeddings import Embedder, EmbeddingsUnavailable
 from service.cache.redis_backend import RedisBackend
-from service.settings import Settings
+from service.settings import Settings, SettingsError
 
 __all__ = ["PRECISION_FLOOR", "EvalResult", "SynonymResult", "evaluate", "evaluate_synonyms",
            "main"]
@@ -251,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in [n.strip() for n in args.embeddings.split(",") if n.strip()]:
         try:
             embedder = _embedder(name, args)
-        except (EmbeddingsUnavailable, ValueError) as exc:
+        except (EmbeddingsUnavailable, SettingsError) as exc:
             print(f"== {name}: skipped: {exc}")
             continue
         make = (redis_cache_factory(args.redis_url, embedder) if args.redis_url

@@ -27,6 +27,7 @@ from service.cache.redis_backend import RedisBackend
 from service.cache.semantic import DEFAULT_THRESHOLD, SemanticIndex, similarity
 from service.cache.variations import variation_key
 from service.cache.vectors import VectorIndex
+from service.settings import SettingsError
 
 __all__ = ["TIERS", "ChatCache", "embedder_from_settings"]
 
@@ -244,7 +245,8 @@ def embedder_from_settings(settings: Any) -> Embedder | None:
     """The model ``CHAT_CACHE_EMBEDDINGS`` names, or None for the lexical index."""
     choice = settings.cache_embeddings
     if choice not in BACKENDS:
-        raise ValueError(f"CHAT_CACHE_EMBEDDINGS={choice!r}: expected one of {', '.join(BACKENDS)}")
+        raise SettingsError(
+            f"CHAT_CACHE_EMBEDDINGS={choice!r}: expected one of {', '.join(BACKENDS)}")
     if choice == "local":
         from service.cache.embeddings.local import LocalEmbedder
         return LocalEmbedder(settings.embeddings_path or DEFAULT_MODEL_DIR)
