@@ -132,7 +132,7 @@ class Settings:
     embeddings_path: str | None = _setting(
         "CHAT_EMBEDDINGS_PATH", None,
         "`local` model folder. Unset: `~/.cache/chatperf/embeddings/all-minilm-l6-v2-m2v`,"
-        " made by `make embeddings-model`.",
+        " made by `python -m service.cache.embeddings distill`.",
     )
 
     # --- limits and protection ----------------------------------------------------------------

@@ -24,7 +24,10 @@ _MAX_TOKENS = 128  # a question's meaning is in its first words; long ones are e
 
 
 class LocalEmbedder:
-    """Static sentence embeddings from a model2vec folder (``make embeddings-model``)."""
+    """Static sentence embeddings from a model2vec folder.
+
+    The folder is made once by ``python -m service.cache.embeddings distill``.
+    """
 
     name = "local"
 
