@@ -184,11 +184,11 @@ class ChatCache:
     def _sync(self) -> None:
         """Feed the semantic index with questions stored since the last lookup, by any worker."""
         with self._sync_lock:
-            fresh = [(record.scope, record.entry_key, analysis)
-                     for record in self.backend.tail()
-                     if (analysis := analyse(record.question)).matchable]
-            if fresh:
-                self.index.add_many(fresh)
+            records = self.backend.tail()
+        fresh = [(record.scope, record.entry_key, analysis) for record in records
+                 if (analysis := analyse(record.question)).matchable]
+        if fresh:
+            self.index.add_many(fresh)
 
     def _failed(self, exc: BackendError) -> None:
         self._backend_errors += 1

@@ -56,6 +56,7 @@ class VectorIndex:
         self._max_bytes = max_bytes
         self._breaker = CircuitBreaker(breaker_seconds)
         self._lock = threading.RLock()
+        self._words_lock = threading.Lock()
         self._dims = 0
         self._words = 0  # uint64 words per binary code
         self._bits = np.zeros((0, 0), dtype=np.uint64)  # (words, capacity): column-contiguous
@@ -104,16 +105,18 @@ class VectorIndex:
 
     def _same_meaning(self, a: str, b: str) -> bool:
         """Whether the model puts two words close enough that one is not a swap for the other."""
-        missing = [w for w in (a, b) if w not in self._word_vectors]
+        with self._words_lock:
+            known = {w: self._word_vectors.get(w) for w in (a, b)}
+        missing = [w for w, v in known.items() if v is None]
         if missing:
-            for word, vector in zip(missing, self._embed(missing), strict=True):
+            known.update(zip(missing, self._embed(missing), strict=True))
+        with self._words_lock:
+            for word, vector in known.items():
                 self._word_vectors[word] = vector
-        for word in (a, b):
-            self._word_vectors.move_to_end(word)
-        va, vb = self._word_vectors[a], self._word_vectors[b]
-        while len(self._word_vectors) > _WORD_CACHE:
-            self._word_vectors.popitem(last=False)
-        return float(va @ vb) >= self.embedder.word_threshold
+                self._word_vectors.move_to_end(word)
+            while len(self._word_vectors) > _WORD_CACHE:
+                self._word_vectors.popitem(last=False)
+        return float(known[a] @ known[b]) >= self.embedder.word_threshold
 
     def _generic(self, word: str) -> bool:
         df = self._df.get(word, 0)
@@ -150,7 +153,10 @@ class VectorIndex:
         self.add_many([(scope, entry_key, analysis)])
 
     def add_many(self, items: Sequence[tuple[str, str, Analysis]]) -> None:
-        """Index questions; all new ones are embedded in one call (one request for ``openai``)."""
+        """Index questions; all new ones are embedded in one call (one request for ``openai``).
+
+        The embedding runs outside the lock, so a slow endpoint never holds other lookups.
+        """
         with self._lock:
             fresh = {}
             for scope, entry_key, analysis in items:
@@ -158,16 +164,19 @@ class VectorIndex:
                     self._slots.move_to_end((scope, entry_key))
                 else:
                     fresh[(scope, entry_key)] = analysis
-            if not fresh:
-                return
-            try:
-                vectors = self._embed([a.normalized for a in fresh.values()])
-            except EmbeddingError as exc:
-                log.warning("not indexed (%d questions): %s", len(fresh), exc)
-                return
+        if not fresh:
+            return
+        try:
+            vectors = self._embed([a.normalized for a in fresh.values()])
+        except EmbeddingError as exc:
+            log.warning("not indexed (%d questions): %s", len(fresh), exc)
+            return
+        with self._lock:
             codes, scales, bits = self._quantise(vectors)
             for row, ((scope, entry_key), analysis) in enumerate(fresh.items()):
-                self._put(scope, entry_key, analysis, codes[row], scales[row], bits[:, row])
+                if (scope, entry_key) not in self._slots:  # another sync may have added it
+                    self._put(scope, entry_key, analysis, codes[row], scales[row],
+                              bits[:, row])
             while self._slots and (len(self._slots) > self._max_docs
                                    or self.bytes > self._max_bytes):
                 self._drop(next(iter(self._slots)))
@@ -229,24 +238,25 @@ class VectorIndex:
 
         Raises ``EmbeddingError`` when the query cannot be embedded (the cache then misses).
         """
+        if scope not in self._scope_ids:
+            return []
+        vector = self._embed([query.normalized])[0]  # outside the lock: it may be remote
         with self._lock:
             sid = self._scope_ids.get(scope)
             if sid is None:
                 return []
-            vector = self._embed([query.normalized])[0]
             best = self._candidates(vector, sid)
             scores = (self._codes[best].astype(np.float32) @ vector) * self._scale[best]
-            matches = []
-            for i in np.argsort(-scores)[:_GUARDED]:
-                score = float(scores[i])
-                if score < self.threshold or len(matches) >= limit:
+            above = [(float(scores[i]), self._keys[int(best[i])], self._questions[int(best[i])])
+                     for i in np.argsort(-scores)[:_GUARDED] if scores[i] >= self.threshold]
+        matches = []
+        for score, entry_key, question in above:  # the guards may embed words: no lock held
+            assert question is not None and entry_key is not None
+            cached = analyse(question)
+            if passes_guards(query, cached, self._generic, self._same_meaning):
+                matches.append(SemanticMatch(entry_key, score, cached))
+                if len(matches) >= limit:
                     break
-                slot = int(best[i])
-                question, entry_key = self._questions[slot], self._keys[slot]
-                assert question is not None and entry_key is not None
-                cached = analyse(question)
-                if passes_guards(query, cached, self._generic, self._same_meaning):
-                    matches.append(SemanticMatch(entry_key, score, cached))
         return matches
 
     def _candidates(self, vector: np.ndarray, sid: int) -> np.ndarray:
