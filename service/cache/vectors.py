@@ -282,14 +282,16 @@ class VectorIndex:
             else:
                 np.copyto(distance, counts)
         far = self._dims + 1
-        distance[self._scope[:used] != sid] = far  # other scopes and empty slots
+        if len(self._scope_ids) > 1 or len(self._slots) < used:
+            distance[self._scope[:used] != sid] = far  # other scopes and empty slots
         angle = np.arccos(min(1.0, max(-1.0, self.threshold))) / np.pi
         cutoff = int(self._dims * (angle + _BIT_MARGIN))
-        # Distances are small integers: a histogram finds the distance that admits the nearest
-        # _SHORTLIST at once, so a flood of near-duplicates costs no sort.
-        histogram = np.cumsum(np.bincount(distance, minlength=far + 1)[: cutoff + 1])
-        cutoff = min(cutoff, int(np.searchsorted(histogram, _SHORTLIST)))
         near = np.flatnonzero(distance <= cutoff)
+        if len(near) > 8 * _SHORTLIST:
+            # A flood of near-duplicates: distances are small integers, so a histogram finds
+            # the distance that admits the nearest _SHORTLIST without sorting the flood.
+            histogram = np.cumsum(np.bincount(distance, minlength=far + 1)[: cutoff + 1])
+            near = np.flatnonzero(distance <= int(np.searchsorted(histogram, _SHORTLIST)))
         if len(near) > _SHORTLIST:
             near = near[np.argpartition(distance[near], _SHORTLIST - 1)[:_SHORTLIST]]
         return near
