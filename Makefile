@@ -15,7 +15,7 @@ GATE_ARGS ?=
 SOAK_ARGS ?=
 RUN_DIR ?= runs
 
-.PHONY: help setup test test-fast lint bench serve sim load gate cache-eval soak rules dashboards up down load-up clean
+.PHONY: help setup test test-fast lint bench serve sim load gate embeddings-model cache-eval soak rules dashboards up down load-up clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}' \
@@ -65,6 +65,10 @@ overhead: setup ## the overhead benchmark: direct vs through the service, one ru
 
 overhead-gate: setup ## CI gate: CPU per answer (ratio to the upstream's) vs loadtests/overhead/baseline.json
 	$(PY) -m loadtests overhead --gate $(OVERHEAD_ARGS)
+
+embeddings-model: setup ## distil the local embedding model once, outside git (~/.cache/chatperf; needs the distill extra)
+	$(PY) -m pip install --quiet -e '.[dev,embeddings,embeddings-distill]'
+	$(PY) -m service.cache.embeddings distill --if-missing
 
 cache-eval: setup ## replay the reference workload through the cache: hit rate and precision
 	$(PY) -m loadtests cache-eval

@@ -3,8 +3,11 @@
 Replays seeded workload traffic through the real ``ChatCache`` with no upstream: a miss stores
 the right answer's label as the answer, a hit is judged against the question's label. The tuning
 and held-out parts run separately, each beside the same traffic through the exact tier alone,
-so the figure shows what the variation and semantic tiers add. Exits 1 when precision on either
-part is below the floor.
+so the figure shows what the variation and semantic tiers add. Recall counts the requests whose
+right answer was already cached in their scope: how many of those were answered. Each semantic
+backend (``--embeddings lexical,local,openai``) runs the same traffic, and then the synonym set
+(``cache_eval_synonyms.yaml``): cached questions against rephrasings that need synonyms, and
+near-misses that must not hit. Exits 1 when precision on any run is below the floor.
 """
 
 from __future__ import annotations
@@ -17,16 +20,25 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
 
 from loadtests.cli import HelpFormatter, exit_codes_epilog
 from loadtests.workload import KINDS, PARTS, Workload
 from service.cache import TIERS, CachedAnswer, CacheScope, ChatCache, history_digest
+from service.cache.analysis import analyse
 from service.cache.backend import MemoryBackend
+from service.cache.cache import embedder_from_settings
+from service.cache.embeddings import Embedder, EmbeddingsUnavailable
 from service.cache.redis_backend import RedisBackend
+from service.settings import Settings, SettingsError
 
-__all__ = ["PRECISION_FLOOR", "EvalResult", "evaluate", "main"]
+__all__ = ["PRECISION_FLOOR", "EvalResult", "SynonymResult", "evaluate", "evaluate_synonyms",
+           "main"]
 
 PRECISION_FLOOR = 0.99
+SYNONYMS = Path(__file__).with_name("cache_eval_synonyms.yaml")
 CacheFactory = Callable[[tuple[str, ...]], ChatCache]
 
 
@@ -42,6 +54,8 @@ class EvalResult:
     by_kind: Counter[str] = field(default_factory=Counter)
     hits_by_kind: Counter[str] = field(default_factory=Counter)
     identical_repeats: int = 0  # same text in the same conversation state as an earlier request
+    answerable: int = 0  # requests whose right answer was already cached in their scope
+    right_answerable_hits: int = 0
     exact_only_hits: int = 0
     false_examples: list[tuple[str, str, str]] = field(default_factory=list)
 
@@ -54,6 +68,10 @@ class EvalResult:
         return (self.hits - self.false_hits) / self.hits if self.hits else 1.0
 
     @property
+    def recall(self) -> float:
+        return self.right_answerable_hits / self.answerable if self.answerable else 0.0
+
+    @property
     def exact_only_hit_rate(self) -> float:
         return self.exact_only_hits / self.requests if self.requests else 0.0
 
@@ -63,6 +81,7 @@ def _replay(workload: Workload, part: str, requests: int, seed: int, cache: Chat
     """Send ``requests`` questions through ``cache``; fill ``result``; return the hit count."""
     rng = random.Random(seed)
     seen: set[tuple[str, str]] = set()
+    cached: set[tuple[str, str]] = set()  # (scope key, answer label) stored so far
     hits = sent = 0
     while sent < requests:
         history: list[dict[str, str]] = []
@@ -73,11 +92,16 @@ def _replay(workload: Workload, part: str, requests: int, seed: int, cache: Chat
             scope = CacheScope("public", "eval", "auto", history_digest(history))
             hit = cache.lookup(turn.question, scope)
             answer = hit.entry.answer if hit else turn.label
+            slot = (ChatCache.scope_key(scope, analyse(turn.question)), turn.label)
             if hit is None:
                 cache.store(turn.question, scope, CachedAnswer(
                     turn.question, turn.label, "eval", "fast", 0, 0, time.time()))
             hits += hit is not None
             if result is not None:
+                answerable = slot in cached
+                result.answerable += answerable
+                result.right_answerable_hits += (
+                    answerable and hit is not None and hit.entry.answer == turn.label)
                 result.requests += 1
                 result.by_kind[turn.kind] += 1
                 result.identical_repeats += (scope.context, turn.question) in seen
@@ -90,6 +114,7 @@ def _replay(workload: Workload, part: str, requests: int, seed: int, cache: Chat
                         result.false_hits += 1
                         result.false_examples.append(
                             (turn.question, hit.entry.question, hit.tier))
+            cached.add(slot)
             history += [{"role": "user", "content": turn.question},
                         {"role": "assistant", "content": answer}]
     return hits
@@ -110,16 +135,70 @@ def evaluate(workload: Workload, part: str, requests: int, seed: int,
     return result
 
 
-def memory_cache(tiers: tuple[str, ...]) -> ChatCache:
-    return ChatCache(MemoryBackend(3600, 100_000), max_entries=100_000, tiers=tiers)
+def memory_cache_factory(embedder: Embedder | None = None) -> CacheFactory:
+    def make(tiers: tuple[str, ...]) -> ChatCache:
+        return ChatCache(MemoryBackend(3600, 100_000), max_entries=100_000, tiers=tiers,
+                         embedder=embedder)
+    return make
 
 
-def redis_cache_factory(url: str) -> CacheFactory:
+memory_cache = memory_cache_factory()
+
+
+def redis_cache_factory(url: str, embedder: Embedder | None = None) -> CacheFactory:
     def make(tiers: tuple[str, ...]) -> ChatCache:
         namespace = f"cache-eval-{uuid.uuid4().hex[:8]}"  # a fresh, empty cache per replay
         backend = RedisBackend(url, namespace, 3600, 100_000, timeout_ms=1000)
-        return ChatCache(backend, namespace=namespace, max_entries=100_000, tiers=tiers)
+        return ChatCache(backend, namespace=namespace, max_entries=100_000, tiers=tiers,
+                         embedder=embedder)
     return make
+
+
+@dataclass
+class SynonymResult:
+    """Paraphrases and near-misses of the synonym set against one cache."""
+
+    paraphrases: int = 0
+    right_hits: int = 0
+    wrong_hits: int = 0  # a paraphrase answered with another group's answer, or any near-miss hit
+    examples: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def recall(self) -> float:
+        return self.right_hits / self.paraphrases if self.paraphrases else 0.0
+
+    @property
+    def precision(self) -> float:
+        hits = self.right_hits + self.wrong_hits
+        return self.right_hits / hits if hits else 1.0
+
+
+def evaluate_synonyms(make_cache: CacheFactory, tiers: tuple[str, ...] = TIERS,
+                      path: Path = SYNONYMS) -> SynonymResult:
+    """Cache every group's question, then ask its paraphrases and near-misses."""
+    groups = yaml.safe_load(path.read_text())
+    result = SynonymResult()
+    cache = make_cache(tiers)
+    scope = CacheScope("public", "eval", "auto", "")
+    try:
+        for label, group in enumerate(groups):
+            cache.store(group["question"], scope, CachedAnswer(
+                group["question"], str(label), "eval", "fast", 0, 0, time.time()))
+        for label, group in enumerate(groups):
+            for question, expected in [(q, str(label)) for q in group["paraphrases"]] + [
+                    (q, None) for q in group.get("near_misses", [])]:
+                hit = cache.lookup(question, scope)
+                result.paraphrases += expected is not None
+                if hit is None:
+                    continue
+                if hit.entry.answer == expected:
+                    result.right_hits += 1
+                else:
+                    result.wrong_hits += 1
+                    result.examples.append((question, hit.entry.question))
+    finally:
+        cache.close()
+    return result
 
 
 def _rate(part: int, whole: int) -> float:
@@ -135,6 +214,7 @@ def report(result: EvalResult) -> str:
             f"{t} {result.by_tier[t] / n:.1%}" for t in TIERS),
         f"  exact tier alone   {result.exact_only_hit_rate:7.1%}",
         f"  identical repeats  {result.identical_repeats / n:7.1%} of requests",
+        f"  recall             {result.recall:7.1%}   (of {result.answerable} answerable)",
         f"  precision          {result.precision:7.2%}   ({result.false_hits} false hits)",
         "  make-up / hit rate " + "  ".join(
             f"{k} {_rate(result.by_kind[k], n):.0%}"
@@ -145,6 +225,13 @@ def report(result: EvalResult) -> str:
     return "\n".join(lines)
 
 
+def _embedder(name: str, args: argparse.Namespace) -> Embedder | None:
+    settings = Settings.from_env().replace(
+        cache_embeddings=name, embeddings_base_url=args.embeddings_base_url,
+        **({"embeddings_path": args.embeddings_path} if args.embeddings_path else {}))
+    return embedder_from_settings(settings)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m loadtests cache-eval", description=__doc__, formatter_class=HelpFormatter,
@@ -153,14 +240,66 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="seed of the replayed traffic")
     parser.add_argument("--requests", type=int, default=3000, help="requests per part")
     parser.add_argument("--redis-url", default=None, help="replay through Redis, not memory")
+    parser.add_argument("--embeddings", default="lexical,local",
+                        help="semantic backends to compare, comma-separated (lexical, local,"
+                             " openai); one that cannot start is reported and skipped")
+    parser.add_argument("--embeddings-base-url", default=None,
+                        help="for openai: the /v1 endpoint (default: OPENAI_BASE_URL)")
+    parser.add_argument("--embeddings-path", default=None, help="for local: the model folder")
+    parser.add_argument("--parts", default=",".join(PARTS), help="workload parts to replay")
     args = parser.parse_args(argv)
     workload = Workload.load()
-    make = redis_cache_factory(args.redis_url) if args.redis_url else memory_cache
     failed = False
-    for part in PARTS:
-        result = evaluate(workload, part, args.requests, args.seed, make)
-        print(report(result))
-        failed |= result.precision < PRECISION_FLOOR
+    summary: list[str] = []
+    exact_row: tuple[str, ...] | None = None
+    for name in [n.strip() for n in args.embeddings.split(",") if n.strip()]:
+        try:
+            embedder = _embedder(name, args)
+        except (EmbeddingsUnavailable, SettingsError) as exc:
+            print(f"== {name}: skipped: {exc}")
+            continue
+        make = (redis_cache_factory(args.redis_url, embedder) if args.redis_url
+                else memory_cache_factory(embedder))
+        print(f"== semantic backend: {name}")
+        cells: list[str] = []
+        exact_cells: list[str] = []
+        for part in [p for p in args.parts.split(",") if p]:
+            result = evaluate(workload, part, args.requests, args.seed, make)
+            print(report(result))
+            failed |= result.precision < PRECISION_FLOOR
+            cells.append(f"{result.recall:.1%} / {result.precision:.2%}")
+            exact = _exact_only(workload, part, args.requests, args.seed, make)
+            exact_cells.append(f"{exact.recall:.1%} / {exact.precision:.2%}")
+        synonyms = evaluate_synonyms(make)
+        failed |= synonyms.precision < PRECISION_FLOOR
+        print(f"[synonyms] {synonyms.paraphrases} paraphrases: recall {synonyms.recall:.1%},"
+              f" precision {synonyms.precision:.2%} ({synonyms.wrong_hits} wrong hits)")
+        for question, matched in synonyms.examples[:10]:
+            print(f"  WRONG: {question!r} -> {matched!r}")
+        cells.append(f"{synonyms.recall:.1%} / {synonyms.precision:.2%}")
+        summary.append(f"| {name} | " + " | ".join(cells) + " |")
+        if exact_row is None:
+            exact_synonyms = evaluate_synonyms(make, ("exact",))
+            exact_row = (*exact_cells,
+                         f"{exact_synonyms.recall:.1%} / {exact_synonyms.precision:.2%}")
+    if exact_row is not None:
+        summary.append("| exact only | " + " | ".join(exact_row) + " |")
+    parts = [p for p in args.parts.split(",") if p]
+    print("\nrecall / precision")
+    print("| semantic backend | " + " | ".join(parts) + " | synonyms |")
+    print("|---" * (len(parts) + 2) + "|")
+    print("\n".join(summary))
     if failed:
-        print(f"precision below {PRECISION_FLOOR:.0%} on at least one part", file=sys.stderr)
+        print(f"precision below {PRECISION_FLOOR:.0%} on at least one run", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _exact_only(workload: Workload, part: str, requests: int, seed: int,
+                make_cache: CacheFactory) -> EvalResult:
+    result = EvalResult(part)
+    cache = make_cache(("exact",))
+    try:
+        _replay(workload, part, requests, seed, cache, result)
+    finally:
+        cache.close()
+    return result

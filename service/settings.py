@@ -132,6 +132,35 @@ class Settings:
         "CHAT_CACHE_BREAKER_SECONDS", 5.0,
         "After a failed or slow Redis call, skip Redis this long, then probe it again.",
     )
+    cache_analysis_bytes: int = _setting(
+        "CHAT_CACHE_ANALYSIS_BYTES", 16 << 20,
+        "Memory bound, per worker, of the memo of analysed questions (least recent out first).",
+    )
+    cache_index_bytes: int = _setting(
+        "CHAT_CACHE_INDEX_BYTES", 128 << 20,
+        "Memory bound, per worker, of the semantic index (oldest questions out first).",
+    )
+    cache_embeddings: str = _setting(
+        "CHAT_CACHE_EMBEDDINGS", "lexical",
+        "Semantic tier's model: `lexical` (TF-IDF, nothing to download), `openai` (the"
+        " `/v1/embeddings` endpoint) or `local` (a static model from `CHAT_EMBEDDINGS_PATH`).",
+    )
+    embeddings_base_url: str | None = _setting(
+        "CHAT_EMBEDDINGS_BASE_URL", None,
+        "`openai` embeddings endpoint (OpenAI, vLLM, Ollama, TEI). Unset: the upstream's.",
+    )
+    embeddings_model: str = _setting(
+        "CHAT_EMBEDDINGS_MODEL", "text-embedding-3-small", "`openai` embeddings model."
+    )
+    embeddings_timeout_ms: int = _setting(
+        "CHAT_EMBEDDINGS_TIMEOUT_MS", 300,
+        "Time box of one `openai` embeddings call; slower opens the embeddings breaker.",
+    )
+    embeddings_path: str | None = _setting(
+        "CHAT_EMBEDDINGS_PATH", None,
+        "`local` model folder. Unset: `~/.cache/chatperf/embeddings/all-minilm-l6-v2-m2v`,"
+        " made by `python -m service.cache.embeddings distill`.",
+    )
 
     # --- limits and protection ----------------------------------------------------------------
     max_body_bytes: int = _setting("CHAT_MAX_BODY_BYTES", 65_536, "Request body cap (413).")

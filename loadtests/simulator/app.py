@@ -18,6 +18,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from . import embeddings
 from .completion import Job, Playback, stream_body, wait_for_answer
 from .config import SimulatorConfig
 from .connection import SOCKET_ENVIRON_KEY, ClientConnection
@@ -109,6 +110,7 @@ def build_app(config: SimulatorConfig) -> Flask:
     stats = SimStats()
     faults = FaultPicker(config.fault_rates, config.seed)
     app.extensions["simulator_stats"] = stats
+    app.register_blueprint(embeddings.bp)
 
     @app.errorhandler(BadRequest)
     def bad_request(exc: BadRequest) -> Response:

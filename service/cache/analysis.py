@@ -2,21 +2,29 @@
 
 Both tiers and the guards need the same facts — intent (what kind of answer is wanted), the
 content words in one vocabulary, names, numbers, negation — so they are derived here, once per
-question, and cached: the same popular questions are analysed over and over.
+question, and memoised: the same popular questions are analysed over and over. The memo is
+bounded in bytes, not entries (a 4,000-character question weighs a hundred short ones), and a
+question longer than any FAQ paraphrase is only normalised: it costs what its length needs.
 """
 
 from __future__ import annotations
 
-import functools
 import re
+import threading
 import unicodedata
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from service.cache import lexicon
-from service.cache.normalize import normalize, words
+from service.cache.normalize import latin_share, normalize, words
 
-__all__ = ["Analysis", "analyse", "stem"]
+__all__ = ["MEMO", "Analysis", "analyse", "stem"]
 
+# Past this many characters a question is keyed by its exact text only: nobody rephrases a
+# 4,000-character message, and analysing it word by word would cost ~70 KB and ~15 ms.
+FUZZY_MAX_CHARS = 600
+
+_MIN_LATIN_SHARE = 0.5
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][A-Za-z0-9]+)")
 
 
@@ -34,6 +42,18 @@ class Analysis:
     terms: tuple[str, ...]  # every stem in order (content + entities), for the n-gram model
     category: str | None
     refers_back: bool  # needs the conversation to be understood ("and for teams?")
+    # Enough is left that the variation and semantic tiers can judge it; else exact tier only.
+    matchable: bool
+    # (stem, word as written) of content words whose stem differs: embeddings need the word.
+    surface: tuple[tuple[str, str], ...] = ()
+    source: str = ""  # the question as asked (the memo's own key: no copy)
+
+    def word(self, stem: str) -> str:
+        """The word a content stem came from ("pric" → "price")."""
+        for stemmed, written in self.surface:
+            if stemmed == stem:
+                return written
+        return stem
 
 
 def stem(word: str) -> str:
@@ -115,18 +135,88 @@ def _category(stems: set[str]) -> str | None:
     return best
 
 
-@functools.lru_cache(maxsize=65_536)
+class _Memo:
+    """An LRU of analyses bounded by their estimated size in bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: OrderedDict[str, tuple[Analysis, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def resize(self, max_bytes: int) -> None:
+        with self._lock:
+            self.max_bytes = max_bytes
+            self._trim()
+
+    def get(self, question: str) -> Analysis | None:
+        with self._lock:
+            found = self._items.get(question)
+            if found is None:
+                return None
+            self._items.move_to_end(question)
+            return found[0]
+
+    def put(self, question: str, analysis: Analysis) -> None:
+        size = footprint(analysis) + _STR_OVERHEAD + len(question)
+        with self._lock:
+            if question in self._items or size > self.max_bytes:
+                return
+            self._items[question] = (analysis, size)
+            self.bytes += size
+            self._trim()
+
+    def _trim(self) -> None:
+        while self.bytes > self.max_bytes and self._items:
+            _, (_, size) = self._items.popitem(last=False)
+            self.bytes -= size
+
+
+# Estimated CPython sizes: a small str object, and one element of a set, frozenset or tuple.
+_STR_OVERHEAD = 56
+_ELEMENT = _STR_OVERHEAD + 40
+_BASE = 1_400  # the dataclass and its empty containers
+
+
+def footprint(analysis: Analysis) -> int:
+    """An upper estimate of the bytes one analysis holds (measured with tracemalloc)."""
+    elements = (len(analysis.terms) + len(analysis.content) + len(analysis.entities)
+                + len(analysis.entity_order) + len(analysis.markers) + len(analysis.bound)
+                + 3 * len(analysis.surface))
+    chars = len(analysis.normalized) + 2 * sum(len(t) for t in analysis.terms)
+    return _BASE + _ELEMENT * elements + chars
+
+
+MEMO = _Memo(16 << 20)  # ChatCache.from_settings sets CHAT_CACHE_ANALYSIS_BYTES
+
+
 def analyse(question: str) -> Analysis:
-    """Everything the matchers compare about ``question``."""
+    """Everything the matchers compare about ``question`` (memoised, see ``MEMO``)."""
+    found = MEMO.get(question)
+    if found is None:
+        found = _analyse(question)
+        MEMO.put(question, found)
+    return found
+
+
+def _analyse(question: str) -> Analysis:
     normalized = normalize(question)
+    if len(normalized) > FUZZY_MAX_CHARS:
+        return Analysis(normalized, "none", frozenset(), frozenset(), (), frozenset(), (), (),
+                        None, refers_back=False, matchable=False, source=question)
     raw_words = words(question)
-    tokens = _rewrite(normalized.split())
+    # No words at all ("👍"): the normalised text is the whole text, not words to compare.
+    tokens = _rewrite(normalized.split()) if raw_words else []
     names = _capitalised(unicodedata.normalize("NFKC", question)) - lexicon.PRODUCT_WORDS
     content: set[str] = set()
     entities: set[str] = set()
     markers: set[str] = set()
     bound: list[str] = []
     terms: list[str] = []
+    surface: dict[str, str] = {}
     for i, token in enumerate(tokens):
         if token in lexicon.MARKERS:
             markers.add(token)
@@ -142,6 +232,8 @@ def analyse(question: str) -> Analysis:
         stemmed = stem(token)
         content.add(stemmed)
         terms.append(stemmed)
+        if stemmed != token:
+            surface.setdefault(stemmed, token)
     starts_back = bool(raw_words) and (
         raw_words[0] in lexicon.REFERS_BACK_START
         or " ".join(raw_words[:2]) in lexicon.REFERS_BACK_START
@@ -163,4 +255,17 @@ def analyse(question: str) -> Analysis:
         terms=tuple(terms),
         category=_category(content | entities | ({"cost"} if intent == "cost" else set())),
         refers_back=refers_back,
+        matchable=_matchable(normalized, terms, intent),
+        surface=tuple(surface.items()),
+        source=question,
     )
+
+
+def _matchable(normalized: str, terms: list[str], intent: str) -> bool:
+    """Whether the lexicon read most of the question and found something to compare.
+
+    Words in a script it cannot read ("Как удалить мой аккаунт в Pro?" is only "pro" to it)
+    would leave a fuzzy match judging a fraction of the question, so such a question, like one
+    with nothing left once normalised, is matched by its exact text only.
+    """
+    return latin_share(normalized.split()) >= _MIN_LATIN_SHARE and bool(terms or intent != "none")

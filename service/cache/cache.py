@@ -18,15 +18,19 @@ from typing import Any
 
 from otel import semconv
 from otel.instruments import ChatInstruments
+from service.cache import analysis as analysis_memo
 from service.cache.analysis import Analysis, analyse
 from service.cache.backend import Backend, BackendError, Found, LogRecord, MemoryBackend
 from service.cache.breaker import CircuitBreaker
+from service.cache.embeddings import BACKENDS, DEFAULT_MODEL_DIR, Embedder, EmbeddingError
 from service.cache.model import CachedAnswer, CacheHit, CacheScope
 from service.cache.redis_backend import RedisBackend
 from service.cache.semantic import DEFAULT_THRESHOLD, SemanticIndex, similarity
 from service.cache.variations import variation_key
+from service.cache.vectors import VectorIndex
+from service.settings import Settings, SettingsError
 
-__all__ = ["TIERS", "ChatCache"]
+__all__ = ["TIERS", "ChatCache", "embedder_from_settings"]
 
 TIERS = ("exact", "variation", "semantic")
 Accept = Callable[[CachedAnswer], bool]
@@ -41,23 +45,32 @@ class ChatCache:
     """The answer cache; see docs/cache.md for how each tier decides."""
 
     def __init__(self, backend: Backend, *, namespace: str = "chatperf", max_entries: int = 50_000,
-                 threshold: float = DEFAULT_THRESHOLD, breaker_seconds: float = 5.0,
+                 threshold: float = 0.0, breaker_seconds: float = 5.0,
                  instruments: ChatInstruments | None = None, enabled: bool = True,
-                 tiers: tuple[str, ...] = TIERS) -> None:
+                 tiers: tuple[str, ...] = TIERS, index_bytes: int = 128 << 20,
+                 embedder: Embedder | None = None) -> None:
         self.backend = backend
         self.backend_name = backend.name
         self.namespace = namespace
         self.enabled = enabled
         self.tiers = tiers
-        self.index = SemanticIndex(max_entries, threshold)
+        self.index: SemanticIndex | VectorIndex
+        if embedder is None:
+            self.index = SemanticIndex(max_entries, threshold or DEFAULT_THRESHOLD, index_bytes)
+        else:
+            self.index = VectorIndex(embedder, max_entries, index_bytes, threshold or None,
+                                     breaker_seconds)
         self._instruments = instruments
         self._breaker = CircuitBreaker(breaker_seconds)
         self._backend_errors = 0
         self._sync_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Any, instruments: ChatInstruments | None = None) -> ChatCache:
+    def from_settings(
+        cls, settings: Settings, instruments: ChatInstruments | None = None
+    ) -> ChatCache:
         """Redis when ``settings.redis_url`` is set, else the in-memory backend."""
+        analysis_memo.MEMO.resize(settings.cache_analysis_bytes)
         backend: Backend
         if settings.redis_url:
             backend = RedisBackend(settings.redis_url, settings.cache_namespace,
@@ -67,9 +80,10 @@ class ChatCache:
             backend = MemoryBackend(settings.cache_ttl_seconds, settings.cache_max_entries)
         return cls(backend, namespace=settings.cache_namespace,
                    max_entries=settings.cache_max_entries,
-                   threshold=settings.cache_semantic_threshold or DEFAULT_THRESHOLD,
+                   threshold=settings.cache_semantic_threshold,
                    breaker_seconds=settings.cache_breaker_seconds, instruments=instruments,
-                   enabled=settings.cache_enabled)
+                   enabled=settings.cache_enabled, index_bytes=settings.cache_index_bytes,
+                   embedder=embedder_from_settings(settings))
 
     # --- keys ----------------------------------------------------------------------------------
     @staticmethod
@@ -130,10 +144,14 @@ class ChatCache:
         if found is not None:
             hit = self._hit(found, found.tier, 1.0, analysis, count)
             return hit if accept is None or accept(hit.entry) else None
-        if "semantic" not in self.tiers:
+        if "semantic" not in self.tiers or not analysis.matchable:
             return None
         self._sync()
-        for match in self.index.search(scope_key, analysis):
+        try:
+            matches = self.index.search(scope_key, analysis)
+        except EmbeddingError:  # the exact and variation tiers still answered above
+            return None
+        for match in matches:
             found = self.backend.get(match.entry_key, None)
             if found is not None:
                 hit = self._hit(found, "semantic", round(match.score, 4), analysis, count)
@@ -182,8 +200,11 @@ class ChatCache:
     def _sync(self) -> None:
         """Feed the semantic index with questions stored since the last lookup, by any worker."""
         with self._sync_lock:
-            for record in self.backend.tail():
-                self.index.add(record.scope, record.entry_key, analyse(record.question))
+            records = self.backend.tail()
+        fresh = [(record.scope, record.entry_key, analysis) for record in records
+                 if (analysis := analyse(record.question)).matchable]
+        if fresh:
+            self.index.add_many(fresh)
 
     def _failed(self, exc: BackendError) -> None:
         self._backend_errors += 1
@@ -200,7 +221,10 @@ class ChatCache:
         info: dict[str, Any] = {
             "backend": self.backend_name, "entries": None, "bytes": None,
             "backend_errors": self._backend_errors, "semantic_index": len(self.index),
+            "semantic_index_bytes": self.index.bytes,
+            "analysis_memo_bytes": analysis_memo.MEMO.bytes,
             "semantic_threshold": self.index.threshold, "tiers": list(self.tiers),
+            "embeddings": self.index.name,
         }
         if not self.enabled:
             return {**info, "status": "disabled", "detail": "cache disabled (CHAT_CACHE=0)"}
@@ -230,3 +254,21 @@ class ChatCache:
 
     def close(self) -> None:
         self.backend.close()
+        self.index.close()
+
+
+def embedder_from_settings(settings: Settings) -> Embedder | None:
+    """The model ``CHAT_CACHE_EMBEDDINGS`` names, or None for the lexical index."""
+    choice = settings.cache_embeddings
+    if choice not in BACKENDS:
+        raise SettingsError(
+            f"CHAT_CACHE_EMBEDDINGS={choice!r}: expected one of {', '.join(BACKENDS)}")
+    if choice == "local":
+        from service.cache.embeddings.local import LocalEmbedder
+        return LocalEmbedder(settings.embeddings_path or DEFAULT_MODEL_DIR)
+    if choice == "openai":
+        from service.cache.embeddings.remote import OpenAIEmbedder
+        return OpenAIEmbedder(settings.embeddings_base_url or settings.openai_base_url,
+                              settings.openai_api_key, settings.embeddings_model,
+                              settings.embeddings_timeout_ms / 1000)
+    return None

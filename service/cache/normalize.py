@@ -3,6 +3,9 @@
 Only differences that can never change the answer are removed — Unicode form, case, spacing,
 punctuation, contractions, articles and politeness filler ("hi", "please", "can you tell me") —
 so the exact tier stays exact. Everything smarter lives in the variation and semantic tiers.
+Words of every script are kept (a Russian or Chinese question is not reduced to its one Latin
+word, which once made different questions share a key); Chinese and Japanese, written without
+spaces, become one token per character.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["normalize", "words"]
+__all__ = ["latin_share", "normalize", "words"]
 
 # Typographic apostrophes (U+2019, U+2018, U+00B4) and backticks all mean "'".
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
@@ -32,8 +35,11 @@ _CONTRACTIONS = (
     (re.compile(r"\bcant\b"), "can not"),
     (re.compile(r"\bim\b"), "i am"),
 )
+# Han, kana and bopomofo: scripts written without spaces, so each character is a token.
+_CJK = "[\u3040-\u312f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
 # Keep decimals ("1.5") and c++ / c# / .net style names; everything else non-word is a break.
-_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[a-z0-9]+(?:\+\+|#)?")
+_TOKEN = re.compile(rf"\d+(?:[.,]\d+)*|{_CJK}|(?:(?!{_CJK})[^\W_])+(?:\+\+|#)?")
+_LATIN_END = 0x250  # Basic Latin up to Latin Extended-B: the lexicon's language
 _FILLER_ANYWHERE = frozenset(
     {"please", "pls", "plz", "kindly", "just", "actually", "basically", "the", "a", "an"}
 )
@@ -76,10 +82,23 @@ def _drop_phrases(tokens: list[str]) -> list[str]:
 
 
 def normalize(text: str) -> str:
-    """The exact-tier key text: ``"Hi! What's the price of Pro?"`` → ``"what is price of pro"``."""
+    """The exact-tier key text: ``"Hi! What's the price of Pro?"`` → ``"what is price of pro"``.
+
+    A question with no word at all ("👍", "???") keys on its whole text, so two of them never
+    share the empty key.
+    """
     tokens = [t for t in _drop_phrases(words(text)) if t not in _FILLER_ANYWHERE]
     while tokens and tokens[0] in _FILLER_EDGES:
         tokens.pop(0)
     while tokens and tokens[-1] in _FILLER_EDGES:
         tokens.pop()
+    if not tokens:
+        return "".join(unicodedata.normalize("NFKC", text).casefold().split())
     return " ".join(tokens)
+
+
+def latin_share(tokens: list[str]) -> float:
+    """The share of the tokens' characters in Latin script, the only one the lexicon reads."""
+    total = sum(len(t) for t in tokens)
+    latin = sum(1 for t in tokens for c in t if ord(c) < _LATIN_END)
+    return latin / total if total else 0.0

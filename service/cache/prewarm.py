@@ -17,7 +17,6 @@ import threading
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
-from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -30,6 +29,7 @@ from service.cache.cache import ChatCache
 from service.cache.context import extend_context
 from service.cache.model import CachedAnswer, CacheScope
 from service.cache.variations import variation_key
+from service.settings import Settings
 
 __all__ = ["PrewarmScheduler"]
 
@@ -48,7 +48,7 @@ class PrewarmScheduler:
     """Predicts likely follow-ups after an answer and generates them in the background, within
     a concurrency bound and a per-minute budget, yielding to user traffic."""
 
-    def __init__(self, settings: Any, cache: ChatCache, answerer: Answerer,
+    def __init__(self, settings: Settings, cache: ChatCache, answerer: Answerer,
                  instruments: ChatInstruments | None = None,
                  busy: Callable[[], bool] | None = None,
                  tracer: trace.Tracer | None = None) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.cache.analysis import Analysis
+from service.cache.analysis import Analysis, footprint
 
 __all__ = ["DEFAULT_THRESHOLD", "SemanticIndex", "SemanticMatch", "passes_guards", "similarity"]
 
@@ -89,12 +89,14 @@ def _order_in(terms: tuple[str, ...], names: frozenset[str]) -> tuple[str, ...]:
 
 
 def passes_guards(query: Analysis, cached: Analysis,
-                  generic: Callable[[str], bool] = lambda word: False) -> bool:
+                  generic: Callable[[str], bool] = lambda word: False,
+                  synonyms: Callable[[str, str], bool] = lambda a, b: False) -> bool:
     """Whether ``cached`` may answer ``query`` at all, before similarity is considered.
 
     ``generic(word)`` says a word is common among cached questions; only such words may be
     present on one side only. A rare word on one side ("stop streaming", "reset my API key")
-    names a different action or subject.
+    names a different action or subject. ``synonyms(a, b)`` lets an embedding backend say two
+    different words mean the same ("price" / "cost"): then they are not a swap.
     """
     if query.markers != cached.markers or query.bound != cached.bound:
         return False
@@ -110,8 +112,11 @@ def passes_guards(query: Analysis, cached: Analysis,
     only_q = [w for w in query.content - cached.content if w not in cached.entities]
     only_c = [w for w in cached.content - query.content if w not in query.entities]
     # Words that are misspellings of a word on the other side count as the same word.
-    unmatched_q = [w for w in only_q if not any(_same_word(w, o) for o in only_c)]
-    unmatched_c = [w for w in only_c if not any(_same_word(w, o) for o in only_q)]
+    def same(a: str, b: str) -> bool:
+        return _same_word(a, b) or synonyms(query.word(a), cached.word(b))
+
+    unmatched_q = [w for w in only_q if not any(same(w, o) for o in only_c)]
+    unmatched_c = [w for w in only_c if not any(same(o, w) for o in only_q)]
     if unmatched_q and unmatched_c:
         return False  # a word swapped for another: a different subject or action
     return all(generic(w) for w in unmatched_q + unmatched_c)
@@ -157,6 +162,20 @@ class _Doc:
     entry_key: str
     analysis: Analysis
     features: Counter[str]
+    size: int  # estimated bytes this document holds in the index
+
+
+# Estimated bytes per indexed document (measured with tracemalloc, rounded up): each feature
+# costs a Counter slot and its key string, plus its share of the IDF table; each term a slot
+# in a posting set.
+_DOC_BASE = 500
+_PER_FEATURE = 115
+_PER_TERM = 80
+
+
+def _doc_size(analysis: Analysis, features: Counter[str]) -> int:
+    return (_DOC_BASE + footprint(analysis) + _PER_FEATURE * len(features)
+            + _PER_TERM * len(set(analysis.terms)))
 
 
 class _Postings:
@@ -187,12 +206,18 @@ class SemanticIndex:
 
     Candidates come from an inverted index of word terms, scored with numpy over document
     slots (so a common word in 10 000 questions costs microseconds); only a short list of them
-    gets the exact guarded cosine.
+    gets the exact guarded cosine. Bounded both in documents and in estimated bytes, so long
+    questions cannot grow it past ``max_bytes``.
     """
 
-    def __init__(self, max_docs: int, threshold: float = DEFAULT_THRESHOLD) -> None:
+    name = "lexical"
+
+    def __init__(self, max_docs: int, threshold: float = DEFAULT_THRESHOLD,
+                 max_bytes: int = 128 << 20) -> None:
         self.threshold = threshold
+        self.bytes = 0
         self._max_docs = max_docs
+        self._max_bytes = max_bytes
         self._slots: OrderedDict[tuple[str, str], int] = OrderedDict()  # oldest first
         self._docs: list[_Doc | None] = []
         self._free: list[int] = []
@@ -210,7 +235,10 @@ class SemanticIndex:
             if key in self._slots:
                 self._slots.move_to_end(key)
                 return
-            doc = _Doc(scope, entry_key, analysis, _features(analysis))
+            features = _features(analysis)
+            doc = _Doc(scope, entry_key, analysis, features, _doc_size(analysis, features))
+            if doc.size > self._max_bytes:
+                return
             slot = self._free.pop() if self._free else len(self._docs)
             if slot == len(self._docs):
                 self._docs.append(None)
@@ -219,22 +247,31 @@ class SemanticIndex:
             self._docs[slot] = doc
             self._length[slot] = 1.0 / math.sqrt(max(1, len(set(analysis.terms))))
             self._slots[key] = slot
+            self.bytes += doc.size
             self._idf.add(doc.features, +1)
             for term in set(analysis.terms):
                 self._postings.setdefault((scope, term), _Postings()).add(slot)
-            while len(self._slots) > self._max_docs:
+            while len(self._slots) > self._max_docs or self.bytes > self._max_bytes:
                 self._drop(next(iter(self._slots)))
+
+    def add_many(self, items: list[tuple[str, str, Analysis]]) -> None:
+        for scope, entry_key, analysis in items:
+            self.add(scope, entry_key, analysis)
 
     def remove(self, scope: str, entry_key: str) -> None:
         with self._lock:
             if (scope, entry_key) in self._slots:
                 self._drop((scope, entry_key))
 
+    def close(self) -> None:
+        return None
+
     def _drop(self, key: tuple[str, str]) -> None:
         slot = self._slots.pop(key)
         doc = self._docs[slot]
         assert doc is not None
         self._docs[slot] = None
+        self.bytes -= doc.size
         self._length[slot] = 0.0
         self._free.append(slot)
         self._idf.add(doc.features, -1)

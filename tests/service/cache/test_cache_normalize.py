@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from service.cache.analysis import analyse
 from service.cache.normalize import normalize
+from service.cache.variations import variation_key
 
 SAME = [
     ("How much does the Pro plan cost?", "how much does pro plan cost"),
@@ -16,6 +18,8 @@ SAME = [
     ("How   do I\tcancel my subscription ?", "how do i cancel my subscription"),
     ("I don't see my API key", "i do not see my api key"),
     ("hey, is there a free trial? thanks", "Is there a free trial"),
+    ("Сколько  стоит план PRO?!", "сколько стоит план pro"),
+    ("专业版多少钱\uff1f", "专业版多少钱"),
 ]
 DIFFERENT = [
     ("How much does the Pro plan cost?", "How much does the Team plan cost?"),
@@ -23,6 +27,10 @@ DIFFERENT = [
     ("Can I get a refund after 30 days?", "Can I get a refund after 60 days?"),
     ("Is my data used to train the model?", "Is my data not used to train the model?"),
     ("How do I reset my password?", "How do I reset my API key?"),
+    ("Сколько стоит план Pro?", "Как удалить мой аккаунт в Pro?"),
+    ("专业版多少钱\uff1f", "如何删除我的账户\uff1f"),
+    ("专业版多少钱\uff1f", "专业版有哪些功能\uff1f"),
+    ("👍", "❤️"),
 ]
 
 
@@ -34,3 +42,17 @@ def test_same_question_same_key(a: str, b: str) -> None:
 @pytest.mark.parametrize(("a", "b"), DIFFERENT)
 def test_different_questions_different_keys(a: str, b: str) -> None:
     assert normalize(a) != normalize(b)
+
+
+@pytest.mark.parametrize("question", [
+    "Как удалить мой аккаунт в Pro?", "如何删除我的账户\uff1f", "Pro 版多少钱\uff1f", "👍", "???",
+])
+def test_too_little_left_is_exact_only(question: str) -> None:
+    """What the lexicon cannot read is never judged by the fuzzy tiers."""
+    analysis = analyse(question)
+    assert not analysis.matchable and variation_key(analysis) is None
+
+
+def test_an_english_question_stays_matchable() -> None:
+    analysis = analyse("How much does the Pro plan cost?")
+    assert analysis.matchable and variation_key(analysis) is not None
