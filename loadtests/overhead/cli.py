@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from loadtests.cli import HelpFormatter, exit_codes_epilog
+
 from .config import COMPARES, DEFAULT_POINTS, GATE_POINTS, OverheadConfig, Point, parse_points
 from .gate import BASELINE_PATH, DEFAULT_TOLERANCE, check, read_baseline, write_baseline
 from .report import render_markdown
@@ -46,23 +48,32 @@ def _points(text: str) -> tuple[Point, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+_EXIT_CODES = {
+    0: "measured (with --gate: the CPU ratio is within the tolerance of the baseline)",
+    1: "--gate: the service's CPU per answer, as a ratio to the upstream's, rose past the "
+       "tolerance",
+    2: "harness error: bad options, no baseline for --gate, a process that would not start",
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     d = OverheadConfig()
     p = argparse.ArgumentParser(prog="python -m loadtests overhead", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter,
+                                epilog=exit_codes_epilog(_EXIT_CODES, interruptible=False))
     p.add_argument("--points", type=_points, default=None,
                    help=f"streams open at once, comma-separated; 'idle' after a number plays the "
-                        f"slow upstream (a token every 2 s) (default {DEFAULT_POINTS}; "
+                        f"slow upstream (a token every 2 s) (default: {DEFAULT_POINTS}; "
                         f"gate: {GATE_POINTS})")
     p.add_argument("--duration", type=_seconds, default=None,
                    help=f"measured time per side and point, split into --rounds "
-                        f"(default {d.duration_s:g}s; gate {_GATE_DURATION_S:g}s)")
+                        f"(default: {d.duration_s:g}s; gate {_GATE_DURATION_S:g}s)")
     p.add_argument("--rounds", type=int, default=None,
-                   help=f"alternating rounds per side and point (default {d.rounds})")
+                   help=f"alternating rounds per side and point (default: {d.rounds})")
     p.add_argument("--warmup", type=_seconds, default=d.warmup_s,
-                   help=f"uncounted warm-up per side and point (default {d.warmup_s:g}s)")
+                   help=f"uncounted warm-up per side and point (default: {d.warmup_s:g}s)")
     p.add_argument("--workers", type=int, default=d.workers,
-                   help="gunicorn workers of the service (default 1)")
+                   help="gunicorn workers of the service (default: 1)")
     p.add_argument("--compare", choices=COMPARES, default=d.compare,
                    help="proxy: direct vs through the service (default); telemetry: direct vs "
                         "the service with telemetry off and on (OTLP export)")
@@ -74,11 +85,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sim-port", type=int, default=None,
                    help="fixed port of the simulated upstream, so a peer can point at it")
     p.add_argument("--ttft-ms", type=int, default=d.fixed.ttft_ms,
-                   help=f"the upstream's first-token delay (default {d.fixed.ttft_ms})")
+                   help=f"the upstream's first-token delay (default: {d.fixed.ttft_ms})")
     p.add_argument("--itl-ms", type=float, default=d.fixed.itl_ms,
-                   help=f"the upstream's gap between tokens (default {d.fixed.itl_ms:g})")
+                   help=f"the upstream's gap between tokens (default: {d.fixed.itl_ms:g})")
     p.add_argument("--tokens", type=int, default=d.fixed.tokens,
-                   help=f"tokens per answer (default {d.fixed.tokens})")
+                   help=f"tokens per answer (default: {d.fixed.tokens})")
     p.add_argument("--no-hits", action="store_true", help="skip the cache-hit rounds")
     p.add_argument("--out", type=Path, default=d.out, help="parent of the run folder (runs)")
     p.add_argument("--gate", action="store_true",
@@ -87,9 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--write-baseline", action="store_true",
                    help="run the CI point and record its ratio as the new baseline")
     p.add_argument("--baseline", type=Path, default=BASELINE_PATH,
-                   help="baseline file (default loadtests/overhead/baseline.json)")
+                   help="baseline file (default: loadtests/overhead/baseline.json)")
     p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
-                   help=f"allowed rise of the ratio for --gate (default {DEFAULT_TOLERANCE})")
+                   help=f"allowed rise of the ratio for --gate (default: {DEFAULT_TOLERANCE})")
     return p
 
 

@@ -93,7 +93,7 @@ def parse_client_timings(body: dict[str, Any]) -> tuple[float, float | None, str
     for name in ("first_paint_ms", "cache"):
         if name not in body:
             raise ValidationFailed(f"'{name}' is required", param=name)
-    if body["cache"] not in _CACHE_LABELS:
+    if not isinstance(body["cache"], str) or body["cache"] not in _CACHE_LABELS:
         raise ValidationFailed("'cache' must be \"hit\" or \"miss\"", param="cache")
     first = _paint_ms(body, "first_paint_ms")
     last = _paint_ms(body, "last_paint_ms") if "last_paint_ms" in body else None

@@ -77,6 +77,7 @@ def test_a_beacon_is_recorded_as_client_histograms(chat_service: ManagedProcess)
         ({"json": {"cache": "miss"}}, 422, "invalid_request", "first_paint_ms"),
         ({"json": {"first_paint_ms": 300}}, 422, "invalid_request", "cache"),
         ({"json": {"first_paint_ms": 300, "cache": "warm"}}, 422, "invalid_request", "cache"),
+        ({"json": {"first_paint_ms": 300, "cache": {}}}, 422, "invalid_request", "cache"),
         ({"json": {"first_paint_ms": "300", "cache": "hit"}}, 422, "invalid_request", "number"),
         ({"json": {"first_paint_ms": True, "cache": "hit"}}, 422, "invalid_request", "number"),
         ({"json": {"first_paint_ms": 0, "cache": "hit"}}, 422, "invalid_request", "above 0"),
