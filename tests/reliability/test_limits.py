@@ -77,3 +77,31 @@ def test_rate_limit_per_client(
     # The tenant is a scope, not an identity: another tenant header is the same client.
     other, _ = stream_chat(service.url, {"message": "question 0"}, headers={"X-Tenant": "beta"})
     assert other.status_code == 429
+
+
+def test_a_worker_past_a_thousand_descriptors_still_holds_openai_streams(
+    start_faulty_simulator, start_chat_service
+) -> None:
+    """Descriptors past 1023 (a worker holding ~1,000 streams) break select(); nothing may use it."""
+    import resource
+    import socket
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    simulator = start_faulty_simulator("stall-first-token", stall_seconds=3)
+    service = start_chat_service(simulator.url, CHAT_PING_INTERVAL_SECONDS="0.2",
+                                 CHAT_UPSTREAM_FIRST_TOKEN_TIMEOUT_SECONDS="1",
+                                 CHAT_UPSTREAM_MAX_RETRIES="0")
+    idle = []
+    try:
+        for _ in range(1100):  # open connections: the service's next descriptors are > 1023
+            idle.append(socket.create_connection(("127.0.0.1", service.port), timeout=5))
+        response = httpx.post(f"{service.url}/v1/chat/completions", timeout=30, json={
+            "model": "auto", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+        # Held until the first token, which never comes: the upstream's time-out, not a 500.
+        assert response.status_code == 504
+        assert response.json()["error"]["code"] == "upstream_timeout"
+    finally:
+        for sock in idle:
+            sock.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
