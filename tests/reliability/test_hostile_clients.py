@@ -18,6 +18,7 @@ import pytest
 
 from loadtests.processes import ManagedProcess, start_redis
 from otel import semconv
+from otel.testing import wait_until
 from tests.reliability.conftest import sim_stats
 from tests.support import require_binary, stream_chat
 
@@ -40,15 +41,6 @@ def _metric_total(service: ManagedProcess, name: str, **labels: str) -> float:
         if all(f'{key}="{value}"' in line for key, value in labels.items()):
             total += float(line.rsplit(" ", 1)[1])
     return total
-
-
-def _wait_for(predicate, seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 @pytest.fixture(scope="module")
@@ -254,10 +246,10 @@ def test_openai_stream_client_leaving_before_first_token_frees_the_upstream(
                + str(len(body)).encode() + b"\r\n\r\n" + body)
     with socket.create_connection(("127.0.0.1", service.port), timeout=10) as sock:
         sock.sendall(request)
-        assert _wait_for(lambda: sim_stats(simulator)["open_streams"] == 1)
+        assert wait_until(lambda: sim_stats(simulator)["open_streams"] == 1)
         time.sleep(1.0)
-    assert _wait_for(lambda: sim_stats(simulator)["cancelled_streams"] == 1, seconds=3)
-    assert _wait_for(lambda: _metric_total(service, semconv.PROM_ACTIVE_STREAMS) == 0, seconds=3)
+    assert wait_until(lambda: sim_stats(simulator)["cancelled_streams"] == 1, 3)
+    assert wait_until(lambda: _metric_total(service, semconv.PROM_ACTIVE_STREAMS) == 0, 3)
     time.sleep(2.5)  # past the first-token deadline: a retry would show up now
     assert sim_stats(simulator)["requests"] == 1
 
