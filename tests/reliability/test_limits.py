@@ -82,7 +82,7 @@ def test_rate_limit_per_client(
 def test_a_worker_past_a_thousand_descriptors_still_holds_openai_streams(
     start_faulty_simulator, start_chat_service
 ) -> None:
-    """Descriptors past 1023 (a worker holding ~1,000 streams) break select(); nothing may use it."""
+    """Descriptors past 1023 (a worker holding ~1,000 streams) break select(): none may use it."""
     import resource
     import socket
 
