@@ -33,10 +33,13 @@ def test_schemathesis_finds_no_server_error_and_no_accepted_bad_input(
     chat_service: ManagedProcess, tmp_path: Path
 ) -> None:
     cli = shutil.which("st", path=str(Path(sys.executable).parent)) or "st"
+    # One worker: in schemathesis' worker threads, hypothesis' lambda descriptions of the
+    # coverage phase hit CPython 3.11's "AST constructor recursion depth mismatch" SystemError
+    # (a tool error, not a finding) on the larger schema with the sampling parameters.
     result = subprocess.run(
         [cli, "--no-color", "run", f"{chat_service.url}/openapi.json", "--checks", CHECKS,
          "--max-examples", "15", "--phases", "examples,coverage,fuzzing", "--seed", "1",
-         "--request-timeout", "20", "--workers", "2", "--generation-deterministic",
+         "--request-timeout", "20", "--workers", "1", "--generation-deterministic",
          "--report-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=400,
     )
