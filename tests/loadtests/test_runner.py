@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,23 +14,12 @@ import pytest
 
 from loadtests.gate import main as gate_main
 from loadtests.runner import RunResult
+from tests.support import pid_alive
 
 pytestmark = pytest.mark.integration
 
 _FILES = ("summary.json", "samples.jsonl", "report.html", "verdict.txt", "locust_stats.csv",
           "locust_stats_history.csv", "locust_failures.csv", "locust_stats.json")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(0) until reaped; it no longer runs.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 def test_run_folder_has_every_file_and_field(fast_run: RunResult) -> None:
@@ -109,7 +97,7 @@ def test_every_request_carries_a_trace_id(fast_run: RunResult) -> None:
 
 def test_nothing_is_left_running(fast_run: RunResult) -> None:
     assert len(fast_run.pids) >= 3  # simulator, service, locust (redis when installed)
-    assert not [pid for pid in fast_run.pids if _pid_alive(pid)]
+    assert not [pid for pid in fast_run.pids if pid_alive(pid)]
 
 
 def test_gate_passes_and_fails_on_the_same_run(

@@ -4,7 +4,6 @@ the sessions' process stopping cleanly."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -15,21 +14,9 @@ import pytest
 from loadtests.browser.process import SAMPLES_FILE
 from loadtests.processes import ManagedProcess
 from tests.loadtests.conftest import short_run
-from tests.support import require_binary
+from tests.support import pid_alive, require_binary
 
 pytestmark = pytest.mark.integration
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(0) until reaped; it no longer runs.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 def test_a_load_run_with_a_browser_reports_its_first_paint_beside_the_ttft(
@@ -48,7 +35,7 @@ def test_a_load_run_with_a_browser_reports_its_first_paint_beside_the_ttft(
     assert "browser first paint p50" in verdict and "TTFT p50" in verdict
     assert any(t["target"] == "browser_first_paint_p95_seconds" for t in summary["targets"])
     assert (result.run_dir / "logs" / "browsers.log").exists()
-    assert not [pid for pid in result.pids if _alive(pid)]
+    assert not [pid for pid in result.pids if pid_alive(pid)]
 
 
 def test_stopping_the_sessions_closes_chromium_in_order(
