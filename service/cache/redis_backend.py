@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -122,7 +123,10 @@ class RedisBackend:
             for _ in range(_TAIL_BATCHES):
                 start = "-" if self._last_id == "-" else f"({self._last_id}"
                 try:
-                    batch = self._client.xrange(self._log, min=start, count=_TAIL_BATCH)
+                    # decode_responses=True: ids and fields arrive as str (redis-py types
+                    # them as bytes | str | None whatever the option).
+                    batch = cast(list[tuple[str, dict[str, str]]],
+                                 self._client.xrange(self._log, min=start, count=_TAIL_BATCH))
                 except (redis.RedisError, OSError) as exc:
                     raise BackendError(f"redis tail: {exc}") from exc
                 for stream_id, fields in batch:
@@ -135,7 +139,7 @@ class RedisBackend:
     def stats(self) -> tuple[int, int]:
         try:
             entries = int(self._client.zcard(self._lru))
-            sample = self._client.zrandmember(self._lru, _BYTES_SAMPLE) or []
+            sample = cast(list[str], self._client.zrandmember(self._lru, _BYTES_SAMPLE) or [])
             sizes = [self._client.memory_usage(key) or 0 for key in sample]
         except (redis.RedisError, OSError) as exc:
             raise BackendError(f"redis stats: {exc}") from exc
