@@ -80,8 +80,14 @@ def _same_word(a: str, b: str) -> bool:
 _GENERIC_INTENTS = frozenset({"none", "how", "what", "yesno"})
 
 
-def _intents_agree(a: str, b: str) -> bool:
-    return a == b or ("none" in (a, b) and a in _GENERIC_INTENTS and b in _GENERIC_INTENTS)
+def _intents_agree(a: str, b: str, any_form: bool = False) -> bool:
+    """Same intent; or a bare keyword query and a question form; or, with ``any_form``, any two
+    question forms (how / what / yes-no), never two kinds of answer (a price and a time)."""
+    if a == b:
+        return True
+    if a not in _GENERIC_INTENTS or b not in _GENERIC_INTENTS:
+        return False
+    return any_form or "none" in (a, b)
 
 
 def _order_in(terms: tuple[str, ...], names: frozenset[str]) -> tuple[str, ...]:
@@ -90,17 +96,20 @@ def _order_in(terms: tuple[str, ...], names: frozenset[str]) -> tuple[str, ...]:
 
 def passes_guards(query: Analysis, cached: Analysis,
                   generic: Callable[[str], bool] = lambda word: False,
-                  synonyms: Callable[[str, str], bool] = lambda a, b: False) -> bool:
+                  synonyms: Callable[[str, str], bool] = lambda a, b: False,
+                  any_form: bool = False) -> bool:
     """Whether ``cached`` may answer ``query`` at all, before similarity is considered.
 
     ``generic(word)`` says a word is common among cached questions; only such words may be
     present on one side only. A rare word on one side ("stop streaming", "reset my API key")
     names a different action or subject. ``synonyms(a, b)`` lets an embedding backend say two
     different words mean the same ("price" / "cost"): then they are not a swap.
+    ``any_form`` lets the question forms answer each other ("Can I export my data?" / "How do
+    I download my data?"): the embedding backends set it, the lexical model does not.
     """
     if query.markers != cached.markers or query.bound != cached.bound:
         return False
-    if not _intents_agree(query.intent, cached.intent):
+    if not _intents_agree(query.intent, cached.intent, any_form):
         return False
     q_terms, c_terms = set(query.terms), set(cached.terms)
     if not (query.entities <= c_terms and cached.entities <= q_terms):

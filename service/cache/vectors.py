@@ -254,7 +254,9 @@ class VectorIndex:
         for score, entry_key, question in above:  # the guards may embed words: no lock held
             assert question is not None and entry_key is not None
             cached = analyse(question)
-            if passes_guards(query, cached, self._generic, self._same_meaning):
+            # Question forms (how / what / yes-no) may answer each other here; docs/cache.md,
+            # "Guards on every backend", says why the lexical model keeps its stricter rule.
+            if passes_guards(query, cached, self._generic, self._same_meaning, any_form=True):
                 matches.append(SemanticMatch(entry_key, score, cached))
                 if len(matches) >= limit:
                     break

@@ -62,6 +62,25 @@ def test_local_keeps_the_guards(local_embedder: LocalEmbedder, near_miss: str) -
     assert _answer(_cache(local_embedder), near_miss) == (None, None)
 
 
+EXPORT = "Can I export my data?"
+
+
+@pytest.mark.parametrize(("question", "answered_by"), [
+    ("How do I download all my data?", EXPORT),  # another form, a synonym
+    ("How do I delete all my data?", None),  # another action
+    ("How do I export my data to CSV?", None),  # a name on one side only
+    ("Why can I not export my data?", None),  # a reason, and a negation
+    ("How long does an export of my data take?", None),  # a time
+])
+def test_local_answers_a_question_asked_in_another_form(
+        local_embedder: LocalEmbedder, question: str, answered_by: str | None) -> None:
+    local, lexical = _cache(local_embedder), _cache(None)
+    for cache in (local, lexical):
+        cache.store(EXPORT, SCOPE, CachedAnswer(EXPORT, "export", "m", "fast", 1, 1, time.time()))
+    assert _answer(local, question)[0] == answered_by
+    assert _answer(lexical, question) == (None, None)  # the lexical model keeps its own rule
+
+
 def test_local_index_is_quantised(local_embedder: LocalEmbedder) -> None:
     cache = ChatCache(MemoryBackend(3600, 10_000), max_entries=10_000, embedder=local_embedder)
     for i in range(5_000):

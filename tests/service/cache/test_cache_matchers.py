@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.cache.analysis import analyse
-from service.cache.semantic import DEFAULT_THRESHOLD, SemanticIndex
+from service.cache.semantic import DEFAULT_THRESHOLD, SemanticIndex, passes_guards
 from service.cache.variations import CATEGORIES, variation_key
 
 VARIATIONS = [  # same canonical key: recognised paraphrase, synonym or word order
@@ -70,6 +70,29 @@ def test_semantic_matches_with_score(stored: str, asked: str) -> None:
     matches = _semantic(stored, asked)
     assert matches, f"{asked!r} should match {stored!r}"
     assert DEFAULT_THRESHOLD <= matches[0].score <= 1.0
+
+
+QUESTION_FORMS = [  # the same question asked in another form: how / what / yes-no
+    ("Can I export my data?", "How do I download all my data?"),
+    ("What is the maximum file size I can upload?", "Is there a maximum upload file size?"),
+]
+ANSWER_TYPES = [  # another kind of answer, whatever the words: never one for the other
+    ("Where is my data stored?", "How long is my data stored?"),  # a place, a time
+    ("How much does the Pro plan cost?", "What is in the Pro plan?"),  # a price, a thing
+    ("Why are some answers slow?", "How are answers generated?"),  # a reason, a way
+]
+
+
+@pytest.mark.parametrize(("stored", "asked"), QUESTION_FORMS)
+def test_question_forms_agree_only_when_a_backend_asks(stored: str, asked: str) -> None:
+    assert not passes_guards(analyse(asked), analyse(stored))  # the lexical model's rule
+    assert passes_guards(analyse(asked), analyse(stored), any_form=True)
+
+
+@pytest.mark.parametrize(("stored", "asked"), ANSWER_TYPES)
+def test_answer_types_never_agree(stored: str, asked: str) -> None:
+    for a, b in ((asked, stored), (stored, asked)):
+        assert not passes_guards(analyse(a), analyse(b), any_form=True)
 
 
 def test_semantic_search_stays_in_its_scope() -> None:
