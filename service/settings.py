@@ -82,6 +82,11 @@ class Settings:
     upstream_connect_timeout_seconds: float = _setting(
         "CHAT_UPSTREAM_CONNECT_TIMEOUT_SECONDS", 5.0, "Connecting to the upstream."
     )
+    upstream_transport: str = _setting(
+        "CHAT_UPSTREAM_TRANSPORT", "lean",
+        "HTTP under the `openai` SDK: `lean` (chatperf's keep-alive HTTP/1.1, a fraction of the"
+        " CPU per token) or `httpx` (the SDK's stock httpcore transport).",
+    )
     upstream_first_token_timeout_seconds: float = _setting(
         "CHAT_UPSTREAM_FIRST_TOKEN_TIMEOUT_SECONDS", 30.0,
         "From sending the request to the first content token.",
@@ -322,6 +327,7 @@ _CHECKS: dict[str, Any] = {
     "max_output_tokens": (1, 32_768),
     "router_long_message_chars": _POSITIVE,
     "upstream_connect_timeout_seconds": _SECONDS,
+    "upstream_transport": frozenset({"lean", "httpx"}),
     "upstream_first_token_timeout_seconds": _SECONDS,
     "upstream_idle_timeout_seconds": _SECONDS,
     "upstream_max_retries": (0, 10),

@@ -76,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="gunicorn workers of the service (default: 1)")
     p.add_argument("--compare", choices=COMPARES, default=d.compare,
                    help="proxy: direct vs through the service (default); telemetry: direct vs "
-                        "the service with telemetry off and on (OTLP export)")
+                        "the service with telemetry off and on (OTLP export); transport: direct "
+                        "vs the service on the httpx and on the lean upstream transport")
     p.add_argument("--peer", metavar="URL", default=None,
                    help="another OpenAI-compatible proxy in front of the same upstream (see "
                         "--sim-port), measured as a third side")

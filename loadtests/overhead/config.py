@@ -18,6 +18,8 @@ __all__ = [
     "PEER",
     "TELEMETRY_OFF",
     "TELEMETRY_ON",
+    "TRANSPORT_HTTPX",
+    "TRANSPORT_LEAN",
     "THROUGH",
     "OverheadConfig",
     "Point",
@@ -25,11 +27,12 @@ __all__ = [
     "parse_points",
 ]
 
-COMPARES = ("proxy", "telemetry")
+COMPARES = ("proxy", "telemetry", "transport")
 
 # The sides (columns) a run compares; every figure is also given against ``DIRECT``.
 DIRECT, THROUGH, PEER = "direct", "through", "peer"
 TELEMETRY_OFF, TELEMETRY_ON = "telemetry off", "telemetry on"
+TRANSPORT_HTTPX, TRANSPORT_LEAN = "httpx transport", "lean transport"
 
 
 @dataclass(frozen=True)

@@ -65,12 +65,14 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         f"the client runs on the same machine."
     )
     for point in summary["points"]:
-        on_off = point.get("telemetry_on_off")
-        if on_off:
-            rows.append(f"\nTelemetry on/off at {point['name']} streams: CPU per answer "
-                        f"{_num(on_off['cpu_per_answer'], 3)}, TTFT p50 "
-                        f"{_num(on_off['ttft_p50'], 3)}, answers/s "
-                        f"{_num(on_off['answers_per_s'], 3)}.")
+        for key, label in (("telemetry_on_off", "Telemetry on/off"),
+                           ("transport_lean_over_httpx", "Lean/httpx transport")):
+            on_off = point.get(key)
+            if on_off:
+                rows.append(f"\n{label} at {point['name']} streams: CPU per answer "
+                            f"{_num(on_off['cpu_per_answer'], 3)}, TTFT p50 "
+                            f"{_num(on_off['ttft_p50'], 3)}, answers/s "
+                            f"{_num(on_off['answers_per_s'], 3)}.")
     gate = summary.get("gate")
     if gate:
         rows.append(f"\nGate: {gate['verdict']} — {gate['message']}")

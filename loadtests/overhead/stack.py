@@ -19,7 +19,17 @@ from multiprocessing.connection import Connection
 from loadtests.processes import ManagedProcess, start_service, start_simulator
 
 from .client import Endpoint
-from .config import DIRECT, PEER, TELEMETRY_OFF, TELEMETRY_ON, THROUGH, OverheadConfig, Upstream
+from .config import (
+    DIRECT,
+    PEER,
+    TELEMETRY_OFF,
+    TELEMETRY_ON,
+    THROUGH,
+    TRANSPORT_HTTPX,
+    TRANSPORT_LEAN,
+    OverheadConfig,
+    Upstream,
+)
 
 __all__ = ["Side", "Stack", "raise_fd_limit", "running_stack", "service_env"]
 
@@ -126,6 +136,11 @@ def running_stack(config: OverheadConfig, upstream: Upstream) -> Iterator[Stack]
                         OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
                         OTEL_EXPORTER_OTLP_ENDPOINT=endpoint)),
                 ):
+                    service = _start(processes, start_service(env, workers=config.workers))
+                    sides.append(Side(name, Endpoint.from_url(service.url), service.pid, True))
+            elif config.compare == "transport":
+                for name, transport in ((TRANSPORT_HTTPX, "httpx"), (TRANSPORT_LEAN, "lean")):
+                    env = service_env(config, sim.url, CHAT_UPSTREAM_TRANSPORT=transport)
                     service = _start(processes, start_service(env, workers=config.workers))
                     sides.append(Side(name, Endpoint.from_url(service.url), service.pid, True))
             else:

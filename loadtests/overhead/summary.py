@@ -12,7 +12,14 @@ import statistics
 from typing import Any
 
 from .bench import PointTallies, Tally
-from .config import DIRECT, TELEMETRY_OFF, TELEMETRY_ON, OverheadConfig
+from .config import (
+    DIRECT,
+    TELEMETRY_OFF,
+    TELEMETRY_ON,
+    TRANSPORT_HTTPX,
+    TRANSPORT_LEAN,
+    OverheadConfig,
+)
 from .stats import per_answer_ms, percentile
 
 __all__ = ["derive_point", "machine", "side_figures"]
@@ -74,6 +81,8 @@ def derive_point(tallies: PointTallies, config: OverheadConfig) -> dict[str, Any
     }
     if TELEMETRY_OFF in sides and TELEMETRY_ON in sides:
         point["telemetry_on_off"] = _on_off(sides[TELEMETRY_OFF], sides[TELEMETRY_ON])
+    if TRANSPORT_HTTPX in sides and TRANSPORT_LEAN in sides:
+        point["transport_lean_over_httpx"] = _on_off(sides[TRANSPORT_HTTPX], sides[TRANSPORT_LEAN])
     return point
 
 
@@ -82,7 +91,8 @@ def _ratio(on: float | None, off: float | None) -> float | None:
 
 
 def _on_off(off: dict[str, Any], on: dict[str, Any]) -> dict[str, float | None]:
-    """What telemetry costs, as on/off ratios measured in the same run."""
+    """What a switch costs (telemetry on over off, lean over httpx transport), as ratios
+    measured in the same run."""
     return {
         "cpu_per_answer": _ratio(on["cpu_ms_per_answer"].get("server"),
                                  off["cpu_ms_per_answer"].get("server")),

@@ -35,6 +35,7 @@ from otel.instruments import ChatInstruments
 from service.errors import UpstreamFailure
 from service.events import Completion, Keepalive, TokenDelta, UpstreamItem
 from service.llm.router import RouteDecision
+from service.llm.transport import LeanTransport
 from service.settings import Settings
 from service.timings import StreamTimings
 
@@ -124,6 +125,7 @@ class _Reader:
         self._headers = headers
         self._response: Any = None
         self._closed = False
+        self._drained = False  # [DONE] seen: what follows is only read to reuse the connection
         threading.Thread(target=self._run, name="upstream-reader", daemon=True).start()
 
     def _put(self, kind: str, payload: Any) -> None:
@@ -156,12 +158,11 @@ class _Reader:
 
     def _read(self, http_response: httpx2.Response) -> None:
         buffer = b""
-        done = False
         for raw in http_response.iter_raw():
+            if self._drained:
+                continue  # read to the body's end, so the connection goes back to the pool
             if self._closed:
                 return
-            if done:
-                continue  # read to the body's end, so the connection goes back to the pool
             buffer += raw
             *lines, buffer = buffer.split(b"\n")
             for line in lines:
@@ -169,22 +170,26 @@ class _Reader:
                     continue  # event names, ids, comments and the blank line between events
                 payload = line[5:].strip()
                 if payload == b"[DONE]":
+                    self._drained = True
                     self._put("end", None)
-                    done = True
                     break
                 chunk = orjson.loads(payload)
                 if isinstance(chunk, dict) and "error" in chunk:
                     raise openai.APIError("the upstream reported an error mid-answer",
                                           http_response.request, body=chunk)
                 self._put("chunk", chunk)
-        if not done:
+        if not self._drained:
             self._put("end", None)
 
     def close(self) -> None:
-        """Stop reading and close the HTTP response (the upstream sees the disconnect)."""
+        """Stop reading and close the HTTP response (the upstream sees the disconnect).
+
+        After ``[DONE]`` the reader finishes the body itself (usually already in its buffer) and
+        closes the response then, so the connection is kept alive; the SDK's read timeout bounds
+        an upstream that never ends a finished body."""
         self._closed = True
         response = self._response
-        if response is not None:
+        if response is not None and not self._drained:
             # Closing a connection that already broke may itself raise; it is closed either way.
             with contextlib.suppress(Exception):
                 response.close()
@@ -204,10 +209,14 @@ class UpstreamClient:
         base_url = base_url or settings.openai_base_url
         read_backstop = max(settings.upstream_first_token_timeout_seconds,
                             settings.upstream_idle_timeout_seconds) + 5.0
-        # One upstream connection per open stream, kept alive: the SDK's default pool (1,000)
-        # would make streams past it wait for a connection, in front of the first-token deadline.
-        limits = httpx2.Limits(max_connections=settings.max_streams_per_worker + 64,
-                               max_keepalive_connections=256)
+        if settings.upstream_transport == "lean":
+            http_client = openai.DefaultHttpxClient(transport=LeanTransport())
+        else:
+            # One upstream connection per open stream, kept alive: the default pool (1,000) would
+            # make streams past it wait for a connection, in front of the first-token deadline.
+            http_client = openai.DefaultHttpxClient(limits=httpx2.Limits(
+                max_connections=settings.max_streams_per_worker + 64,
+                max_keepalive_connections=256))
         self._client = openai.OpenAI(
             api_key=settings.openai_api_key or _SIMULATOR_KEY,
             base_url=base_url,
@@ -215,7 +224,7 @@ class UpstreamClient:
             timeout=openai.Timeout(
                 read_backstop, connect=settings.upstream_connect_timeout_seconds
             ),
-            http_client=openai.DefaultHttpxClient(limits=limits),
+            http_client=http_client,
         )
         # The SDK reports the platform on every request; the first ``platform.platform()`` forks
         # ``uname -p``. Under gevent a fork while the server accepts lets the child steal a

@@ -101,9 +101,22 @@ def upstream() -> Iterator[Any]:
         server.server_close()
 
 
+_transport = "lean"
+
+
+@pytest.fixture(autouse=True, params=["lean", "httpx"])
+def transport(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every behaviour holds on both HTTP transports under the SDK (CHAT_UPSTREAM_TRANSPORT)."""
+    global _transport
+    _transport = request.param
+    yield request.param
+    _transport = "lean"
+
+
 def _client(base_url: str, **settings: Any) -> UpstreamClient:
-    values = {"upstream_max_retries": 1, "upstream_first_token_timeout_seconds": 1.0,
-              "upstream_idle_timeout_seconds": 0.5, "ping_interval_seconds": 0.1,
+    values = {"upstream_transport": _transport, "upstream_max_retries": 1,
+              "upstream_first_token_timeout_seconds": 1.0, "upstream_idle_timeout_seconds": 0.5,
+              "ping_interval_seconds": 0.1,
               "upstream_retry_after_max_seconds": 0.1, **settings}
     return UpstreamClient(Settings(openai_base_url=base_url, **values), ChatInstruments.create(),
                           trace.NoOpTracerProvider().get_tracer("test"))
@@ -203,6 +216,7 @@ class _KeepAliveUpstream(BaseHTTPRequestHandler):
 
 
 def test_answers_reuse_one_upstream_connection() -> None:
+    _KeepAliveUpstream.peers = set()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveUpstream)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -210,6 +224,7 @@ def test_answers_reuse_one_upstream_connection() -> None:
         for _ in range(5):
             assert isinstance(_read(client)[-1], Completion)
         assert len(_KeepAliveUpstream.peers) == 1
+        client.close()
     finally:
         server.shutdown()
         server.server_close()

@@ -1,0 +1,392 @@
+"""A lean HTTP/1.1 transport under the ``openai`` SDK, for the upstream hot path.
+
+The SDK stays in charge of the call — base URL, auth, headers, timeouts, status errors — and
+hands the request to the transport of its ``httpx2`` client, the documented place to change how
+bytes travel (``http_client=DefaultHttpxClient(transport=...)``). The stock transport
+(httpcore2 over h11) costs about 70 µs of CPU for every separately arriving token: an event
+object and a state-machine step per chunk, and a pool walk over every connection per request and
+per release. That was the largest item left on the service's CPU per answer (docs/performance.md).
+
+This one does what an upstream LLM stream needs and no more: one request written in one send,
+the response head parsed once, the body un-chunked straight from the socket buffer (all chunks
+that arrived together come out as one piece), and connections kept alive per origin in a plain
+LIFO stack, checked for a server-side close before reuse and dropped after an idle expiry.
+HTTP/1.1 only, ``http`` and ``https`` (the SDK's TLS defaults); proxies from the environment
+still go through httpx's own transport, which the client mounts for them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx2
+
+__all__ = ["LeanTransport"]
+
+_MAX_HEAD = 64 * 1024
+_RECV = 65536
+_IDLE_EXPIRY_SECONDS = 5.0  # httpx's default keep-alive expiry: most servers close later
+
+
+class _Connection:
+    """One socket to an origin, with the bytes read past the last response."""
+
+    __slots__ = ("idle_since", "origin", "sock")
+
+    def __init__(self, sock: socket.socket, origin: tuple[str, str, int]) -> None:
+        self.sock = sock
+        self.origin = origin
+        self.idle_since = 0.0
+
+    def usable(self, now: float) -> bool:
+        """Idle long enough to be expired by the server, or readable (closed, or stray
+        bytes): either way it must not carry another request."""
+        if now - self.idle_since > _IDLE_EXPIRY_SECONDS:
+            return False
+        try:
+            poller = select.poll()  # not select(): descriptors past 1023 are normal here
+            poller.register(self.sock.fileno(), select.POLLIN | select.POLLHUP | select.POLLERR)
+            return not poller.poll(0)
+        except (OSError, ValueError):
+            return False
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+class _Pool:
+    """Idle keep-alive connections per origin, newest first."""
+
+    def __init__(self, max_idle_per_origin: int) -> None:
+        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._lock = threading.Lock()
+        self._max_idle = max_idle_per_origin
+        self._closed = False
+
+    def take(self, origin: tuple[str, str, int]) -> _Connection | None:
+        now = time.monotonic()
+        while True:
+            with self._lock:
+                stack = self._idle.get(origin)
+                if not stack:
+                    return None
+                connection = stack.pop()
+            if connection.usable(now):
+                return connection
+            connection.close()
+
+    def give_back(self, connection: _Connection) -> None:
+        connection.idle_since = time.monotonic()
+        with self._lock:
+            stack = self._idle.setdefault(connection.origin, [])
+            if not self._closed and len(stack) < self._max_idle:
+                stack.append(connection)
+                return
+        connection.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            stacks, self._idle = list(self._idle.values()), {}
+        for stack in stacks:
+            for connection in stack:
+                connection.close()
+
+
+class _Body(httpx2.SyncByteStream):
+    """A response body read from the connection: chunked, sized, or until the server closes.
+
+    The connection goes back to the pool when the body was read to its end and both sides allow
+    keep-alive; closing the stream earlier closes the socket, which the upstream sees as the
+    client going away (and stops generating)."""
+
+    def __init__(self, pool: _Pool, connection: _Connection, buffer: bytes, framing: str,
+                 length: int, keep_alive: bool, request: httpx2.Request) -> None:
+        self._pool = pool
+        self._connection: _Connection | None = connection
+        self._buffer = buffer
+        self._framing = framing  # "chunked" | "length" | "close"
+        self._remaining = length  # bytes left: of the body ("length"), of a chunk ("chunked")
+        self._keep_alive = keep_alive
+        self._request = request
+        self._complete = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._framing == "chunked":
+            yield from self._chunked()
+        elif self._framing == "length":
+            yield from self._sized()
+        else:
+            yield from self._until_close()
+        self._complete = True
+        self._release()
+
+    def _recv(self) -> bytes:
+        connection = self._connection
+        if connection is None:
+            raise httpx2.ReadError("the response was closed", request=self._request)
+        try:
+            return connection.sock.recv(_RECV)
+        except TimeoutError as exc:
+            raise httpx2.ReadTimeout("timed out reading the response", request=self._request) \
+                from exc
+        except OSError as exc:
+            raise httpx2.ReadError(str(exc) or type(exc).__name__, request=self._request) from exc
+
+    def _more(self) -> bytes:
+        data = self._recv()
+        if not data:
+            raise httpx2.RemoteProtocolError("the server closed the connection mid-body",
+                                             request=self._request)
+        return data
+
+    def _sized(self) -> Iterator[bytes]:
+        data, self._buffer = self._buffer, b""
+        while True:
+            if data:
+                piece = data[:self._remaining]
+                self._remaining -= len(piece)
+                if len(data) > len(piece):
+                    self._keep_alive = False  # bytes past the response: do not reuse
+                yield piece
+            if self._remaining <= 0:
+                return
+            data = self._more()
+
+    def _until_close(self) -> Iterator[bytes]:
+        data, self._buffer = self._buffer, b""
+        self._keep_alive = False
+        while True:
+            if data:
+                yield data
+            data = self._recv()
+            if not data:
+                return
+
+    def _chunked(self) -> Iterator[bytes]:
+        buffer, self._buffer = self._buffer, b""
+        remaining = 0  # data bytes of the current chunk still to come; -2: its CRLF is next
+        while True:
+            pieces: list[bytes] = []
+            while buffer:
+                if remaining > 0:
+                    piece = buffer[:remaining]
+                    pieces.append(piece)
+                    buffer = buffer[len(piece):]
+                    remaining -= len(piece)
+                    if remaining:
+                        break  # the rest of this chunk is still on the wire
+                    remaining = -2
+                    continue
+                if remaining == -2:
+                    if len(buffer) < 2:
+                        break
+                    if buffer[:2] != b"\r\n":
+                        raise self._malformed("no CRLF after a chunk")
+                    buffer = buffer[2:]
+                    remaining = 0
+                    continue
+                end = buffer.find(b"\r\n")
+                if end < 0:
+                    if len(buffer) > 1024:
+                        raise self._malformed("a chunk-size line too long")
+                    break
+                try:
+                    size = int(buffer[:end].split(b";", 1)[0], 16)
+                except ValueError:
+                    raise self._malformed("a chunk size that is not hexadecimal") from None
+                if size < 0:
+                    raise self._malformed("a negative chunk size")
+                buffer = buffer[end + 2:]
+                if size == 0:
+                    if pieces:
+                        yield b"".join(pieces)
+                    self._trailers(buffer)
+                    return
+                remaining = size
+            if pieces:
+                yield b"".join(pieces)
+            buffer += self._more()
+
+    def _trailers(self, buffer: bytes) -> None:
+        """Skip the trailer section after the last chunk, up to its empty line."""
+        while True:
+            end = buffer.find(b"\r\n")
+            if end == 0:
+                if len(buffer) > 2:
+                    self._keep_alive = False  # bytes past the response: do not reuse
+                return
+            if end > 0:
+                buffer = buffer[end + 2:]
+                continue
+            if len(buffer) > _MAX_HEAD:
+                raise self._malformed("trailers too long")
+            buffer += self._more()
+
+    def _malformed(self, what: str) -> httpx2.RemoteProtocolError:
+        return httpx2.RemoteProtocolError(f"malformed chunked body: {what}",
+                                          request=self._request)
+
+    def _release(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        if self._complete and self._keep_alive:
+            self._pool.give_back(connection)
+        else:
+            connection.close()
+
+    def close(self) -> None:
+        self._release()
+
+
+class LeanTransport(httpx2.BaseTransport):
+    """HTTP/1.1 with keep-alive for the upstream: see the module docstring for why."""
+
+    def __init__(self, max_idle_per_origin: int = 256,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        self._pool = _Pool(max_idle_per_origin)
+        self._ssl_context = ssl_context
+        self._ssl_lock = threading.Lock()
+
+    def _tls(self) -> ssl.SSLContext:
+        with self._ssl_lock:
+            if self._ssl_context is None:
+                self._ssl_context = httpx2.create_ssl_context()
+            return self._ssl_context
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        url = request.url
+        scheme = url.scheme
+        if scheme not in ("http", "https"):
+            raise httpx2.UnsupportedProtocol(f"unsupported scheme {scheme!r}", request=request)
+        port = url.port or (443 if scheme == "https" else 80)
+        origin = (scheme, url.host, port)
+        timeouts: dict[str, Any] = request.extensions.get("timeout") or {}
+        message = self._serialise(request)
+        connection = self._pool.take(origin)
+        if connection is None:
+            connection = self._connect(origin, timeouts.get("connect"), request)
+        try:
+            connection.sock.settimeout(timeouts.get("write"))
+            try:
+                connection.sock.sendall(message)
+            except TimeoutError as exc:
+                raise httpx2.WriteTimeout("timed out sending the request",
+                                          request=request) from exc
+            except OSError as exc:
+                raise httpx2.WriteError(str(exc) or type(exc).__name__, request=request) from exc
+            connection.sock.settimeout(timeouts.get("read"))
+            return self._response(connection, request)
+        except BaseException:
+            connection.close()
+            raise
+
+    @staticmethod
+    def _serialise(request: httpx2.Request) -> bytes:
+        body = request.read()
+        lines = [b"%s %s HTTP/1.1" % (request.method.encode("ascii"), request.url.raw_path)]
+        lines.extend(name + b": " + value for name, value in request.headers.raw)
+        lines.append(b"")
+        lines.append(body)
+        return b"\r\n".join(lines)
+
+    def _connect(self, origin: tuple[str, str, int], timeout: float | None,
+                 request: httpx2.Request) -> _Connection:
+        scheme, host, port = origin
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if scheme == "https":
+                sock = self._tls().wrap_socket(sock, server_hostname=host)
+        except TimeoutError as exc:
+            raise httpx2.ConnectTimeout(f"timed out connecting to {host}:{port}",
+                                        request=request) from exc
+        except OSError as exc:
+            raise httpx2.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
+        return _Connection(sock, origin)
+
+    def _response(self, connection: _Connection, request: httpx2.Request) -> httpx2.Response:
+        buffer = b""
+        while True:  # informational (1xx) responses come before the real one
+            end = buffer.find(b"\r\n\r\n")
+            while end < 0:
+                if len(buffer) > _MAX_HEAD:
+                    raise httpx2.RemoteProtocolError("response head too long", request=request)
+                try:
+                    data = connection.sock.recv(_RECV)
+                except TimeoutError as exc:
+                    raise httpx2.ReadTimeout("timed out waiting for the response",
+                                             request=request) from exc
+                except OSError as exc:
+                    raise httpx2.ReadError(str(exc) or type(exc).__name__,
+                                           request=request) from exc
+                if not data:
+                    raise httpx2.RemoteProtocolError(
+                        "the server closed the connection without a response", request=request)
+                buffer += data
+                end = buffer.find(b"\r\n\r\n")
+            head, buffer = buffer[:end], buffer[end + 4:]
+            status_line, *header_lines = head.split(b"\r\n")
+            try:
+                version, status_text, *reason = status_line.split(b" ", 2)
+                status = int(status_text)
+            except ValueError:
+                raise httpx2.RemoteProtocolError(f"malformed status line {status_line[:80]!r}",
+                                                 request=request) from None
+            if not version.startswith(b"HTTP/1."):
+                raise httpx2.RemoteProtocolError(f"not HTTP/1.x: {version[:20]!r}",
+                                                 request=request)
+            if 100 <= status < 200 and status != 101:
+                continue
+            break
+        headers: list[tuple[bytes, bytes]] = []
+        length = -1
+        chunked = False
+        keep_alive = version == b"HTTP/1.1"
+        for line in header_lines:
+            name, sep, value = line.partition(b":")
+            if not sep:
+                raise httpx2.RemoteProtocolError("malformed header line", request=request)
+            value = value.strip()
+            headers.append((name, value))
+            lowered = name.lower()
+            if lowered == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    raise httpx2.RemoteProtocolError("malformed Content-Length",
+                                                     request=request) from None
+            elif lowered == b"transfer-encoding":
+                chunked = value.lower().endswith(b"chunked")
+            elif lowered == b"connection":
+                tokens = value.lower()
+                if b"close" in tokens:
+                    keep_alive = False
+                elif b"keep-alive" in tokens:
+                    keep_alive = True
+        if request.method == "HEAD" or status in (204, 304):
+            framing, length = "length", 0
+        elif chunked:
+            framing = "chunked"
+        elif length >= 0:
+            framing = "length"
+        else:
+            framing = "close"
+        stream = _Body(self._pool, connection, buffer, framing, max(length, 0), keep_alive,
+                       request)
+        return httpx2.Response(
+            status, headers=headers, stream=stream,
+            extensions={"http_version": version, "reason_phrase": reason[0] if reason else b""},
+        )
+
+    def close(self) -> None:
+        self._pool.close()
