@@ -101,12 +101,13 @@ class ManagedProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signum)
 
-    def stop(self, grace_seconds: float = 10.0) -> int | None:
-        """SIGTERM, then SIGKILL after ``grace_seconds``; returns the exit code."""
+    def stop(self, grace_seconds: float = 10.0, quick: bool = False) -> int | None:
+        """SIGTERM (SIGINT when ``quick``: gunicorn's fast shutdown, which does not wait for
+        idle keep-alive clients), then SIGKILL after ``grace_seconds``; returns the exit code."""
         if self.popen is None:
             return None
         if self.alive():
-            self.signal(signal.SIGTERM)
+            self.signal(signal.SIGINT if quick else signal.SIGTERM)
             try:
                 self.popen.wait(timeout=grace_seconds)
             except subprocess.TimeoutExpired:

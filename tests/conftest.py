@@ -71,7 +71,7 @@ def start_chat_service() -> Iterator[Callable[..., ManagedProcess]]:
 
     yield start
     for proc in started:
-        proc.stop()
+        proc.stop(quick=True)  # graceful shutdown is tested where it matters, not in teardown
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def chat_service(simulator: ManagedProcess) -> Iterator[ManagedProcess]:
     """One service process against the fast simulator, in-memory cache, shared by a module."""
     proc = start_service(service_env(simulator.url))
     yield proc
-    proc.stop()
+    proc.stop(quick=True)
 
 
 @pytest.fixture

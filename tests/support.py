@@ -40,13 +40,16 @@ def pid_alive(pid: int) -> bool:
 
 
 def service_env(upstream_url: str, **overrides: str) -> dict[str, str]:
-    """Environment for a service process: the given upstream, no Redis, no pre-warm noise."""
+    """Environment for a service process: the given upstream, no Redis, no pre-warm noise, and
+    a one-second shutdown grace, so stopping it after a test that left streams open (a stalled
+    upstream) does not wait the production ten seconds."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("CHAT_", "OTEL_", "OPENAI_", "REDIS_"))}
     env.update({
         "OPENAI_BASE_URL": f"{upstream_url}/v1",
         "CHAT_LOG_LEVEL": "WARNING",
         "CHAT_PREWARM": "0",
+        "CHAT_SHUTDOWN_GRACE_SECONDS": "1",
     })
     env.update(overrides)
     return env
