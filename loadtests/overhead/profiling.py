@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import itertools
 import pstats
 import sys
 import tempfile
@@ -71,8 +72,12 @@ def _top(stats_path: Path, sort: str, limit: int) -> str:
     return out.getvalue()
 
 
-def profile_worker(streams: int, seconds: float, out: Path, limit: int = 30) -> Path:
-    """Profile one worker under ``streams`` open streams for ``seconds``; the run folder."""
+def profile_worker(streams: int, seconds: float, out: Path, limit: int = 30,
+                   hits: bool = False) -> Path:
+    """Profile one worker under ``streams`` open streams for ``seconds``; the run folder.
+
+    ``hits``: every request repeats one question answered before profiling starts, so the
+    profile is the cache-hit path (a request's fixed cost without an upstream call)."""
     raise_fd_limit()
     run_dir = new_run_dir(out)
     config = OverheadConfig()
@@ -82,8 +87,13 @@ def profile_worker(streams: int, seconds: float, out: Path, limit: int = 30) -> 
                             config.max_streams_per_worker)
         try:
             prompts = Prompts(config.model)
-            result = asyncio.run(run_round(Endpoint.from_url(service.url), streams, seconds,
-                                           prompts.new, ramp_s=FIXED.answer_s))
+            endpoint = Endpoint.from_url(service.url)
+            ask = prompts.new
+            if hits:
+                ask = itertools.repeat(prompts.new()).__next__
+                asyncio.run(run_round(endpoint, 1, 0.1, ask))  # answered once: then cached
+            result = asyncio.run(run_round(endpoint, streams, seconds, ask,
+                                           ramp_s=FIXED.answer_s))
         finally:
             service.stop(grace_seconds=30)
     finally:
@@ -94,7 +104,8 @@ def profile_worker(streams: int, seconds: float, out: Path, limit: int = 30) -> 
     ttfts = [s.ttft_s for s in result.samples if s.ttft_s is not None]
     p50 = percentile(ttfts, 50)
     head = (f"yappi CPU profile of one gunicorn gevent worker, {streams} streams, {seconds:g} s, "
-            f"fixed upstream; {sum(s.error is None for s in result.samples)} answers, "
+            f"{'cache hits' if hits else 'fixed upstream'}; "
+            f"{sum(s.error is None for s in result.samples)} answers, "
             f"{sum(s.error is not None for s in result.samples)} errors, TTFT p50 "
             f"{'-' if p50 is None else f'{p50 * 1000:.0f} ms'} (profiled, so slower)\n")
     text = "\n".join([head, "== by own time (tottime) ==", _top(pstat, "tottime", limit),
@@ -112,8 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--top", type=int, default=30, help="functions listed per ordering")
     parser.add_argument("--out", type=Path, default=Path("runs"))
+    parser.add_argument("--hits", action="store_true",
+                        help="repeat one cached question: the cache-hit path, no upstream call")
     args = parser.parse_args(argv)
-    run_dir = profile_worker(args.streams, args.seconds, args.out, args.top)
+    run_dir = profile_worker(args.streams, args.seconds, args.out, args.top, args.hits)
     print(f"profile: {run_dir / 'worker.pstat'} (open with python -m pstats)")
     return 0
 
