@@ -85,7 +85,8 @@ class Settings:
     upstream_transport: str = _setting(
         "CHAT_UPSTREAM_TRANSPORT", "lean",
         "HTTP under the `openai` SDK: `lean` (chatperf's keep-alive HTTP/1.1, a fraction of the"
-        " CPU per token) or `httpx` (the SDK's stock httpcore transport).",
+        " CPU per token; direct only, so an `HTTP(S)_PROXY` covering the upstream selects the"
+        " stock one) or `httpx` (the SDK's stock httpcore transport).",
     )
     upstream_first_token_timeout_seconds: float = _setting(
         "CHAT_UPSTREAM_FIRST_TOKEN_TIMEOUT_SECONDS", 30.0,

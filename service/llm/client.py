@@ -15,6 +15,7 @@ response, so the upstream stops generating.
 from __future__ import annotations
 
 import contextlib
+import logging
 import platform
 import re
 import threading
@@ -23,6 +24,7 @@ from collections import deque
 from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+from urllib.request import getproxies_environment, proxy_bypass
 
 import httpx2
 import openai
@@ -41,8 +43,18 @@ from service.timings import StreamTimings
 
 __all__ = ["UpstreamClient", "redact_url"]
 
+log = logging.getLogger(__name__)
+
 _SIMULATOR_KEY = "sk-chatperf-simulator"
 _REPORTED_TTFT_HEADER = "x-sim-ttft-ms"
+
+
+def _env_proxy_applies(url: str) -> bool:
+    """Whether ``HTTP(S)_PROXY`` in the environment (minus ``NO_PROXY``) covers ``url``: httpx
+    honours those only on its own transport, so the lean one must not silently bypass them."""
+    parts = urlsplit(url)
+    proxies = getproxies_environment()
+    return parts.scheme in proxies and not proxy_bypass(parts.hostname or "")
 
 
 def redact_url(url: str) -> str:
@@ -209,7 +221,13 @@ class UpstreamClient:
         base_url = base_url or settings.openai_base_url
         read_backstop = max(settings.upstream_first_token_timeout_seconds,
                             settings.upstream_idle_timeout_seconds) + 5.0
-        if settings.upstream_transport == "lean":
+        transport = settings.upstream_transport
+        # Without a base URL the SDK uses OpenAI's, which is https.
+        if transport == "lean" and _env_proxy_applies(base_url or "https://api.openai.com/v1"):
+            log.info("an HTTP proxy from the environment covers the upstream: using the httpx "
+                     "transport (CHAT_UPSTREAM_TRANSPORT=lean goes direct only)")
+            transport = "httpx"
+        if transport == "lean":
             http_client = openai.DefaultHttpxClient(transport=LeanTransport())
         else:
             # One upstream connection per open stream, kept alive: the default pool (1,000) would

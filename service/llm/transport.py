@@ -11,8 +11,9 @@ This one does what an upstream LLM stream needs and no more: one request written
 the response head parsed once, the body un-chunked straight from the socket buffer (all chunks
 that arrived together come out as one piece), and connections kept alive per origin in a plain
 LIFO stack, checked for a server-side close before reuse and dropped after an idle expiry.
-HTTP/1.1 only, ``http`` and ``https`` (the SDK's TLS defaults); proxies from the environment
-still go through httpx's own transport, which the client mounts for them.
+HTTP/1.1 only, ``http`` and ``https`` (the SDK's TLS defaults), direct connections only: httpx
+ignores ``HTTP(S)_PROXY`` once a transport is given, so the upstream client keeps httpx's own
+transport when such a proxy covers the upstream.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ the client's reading, retrying and error mapping is checked in milliseconds.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -228,3 +229,15 @@ def test_answers_reuse_one_upstream_connection() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_an_http_proxy_in_the_environment_is_honoured(upstream, monkeypatch) -> None:
+    proxy_url, script = upstream(ANSWER)  # plays the proxy: it answers whatever it is sent
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy_url.removesuffix("/v1"))
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        unreachable = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    items = _read(_client(unreachable))
+    assert isinstance(items[-1], Completion)
+    assert script.seen == 1  # the request went through the proxy, not to the unreachable host
