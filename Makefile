@@ -14,6 +14,7 @@ LOAD_ARGS ?=
 GATE_ARGS ?=
 SOAK_ARGS ?=
 RUN_DIR ?= runs
+TEST_WORKERS ?= auto
 
 .PHONY: help setup test test-fast lint bench serve sim load gate embeddings-model cache-eval soak rules dashboards up down load-up clean
 
@@ -30,8 +31,8 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv and install chatperf with its dev tools
 
-test: setup ## run the whole test suite (starts its own redis-server, simulator, prometheus)
-	$(PY) -m pytest
+test: setup ## run the whole test suite, a worker per core (starts its own redis-server, simulator, prometheus)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: setup ## the suite without the multi-process integration tests
 	$(PY) -m pytest -m "not integration"
