@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from loadtests.browser.chromium import launch_options
@@ -89,6 +90,13 @@ async def _ask(page: Page, question: str, session: int) -> BrowserSample:
     )
 
 
+async def _close(target: Browser | BrowserContext) -> None:
+    """Close ``target``; one already closed is the end state wanted. On SIGTERM Playwright's own
+    driver, in this process group, gets the signal too and may close the browser first."""
+    with contextlib.suppress(PlaywrightError):
+        await target.close()
+
+
 async def _session(browser: Browser, host: str, index: int, deadline: float, seed: int,
                    think_time: tuple[float, float], out: IO[str]) -> None:
     rng = random.Random(seed * 1000 + index)
@@ -107,7 +115,7 @@ async def _session(browser: Browser, host: str, index: int, deadline: float, see
                 out.flush()
                 await asyncio.sleep(rng.uniform(*think_time))
     finally:
-        await context.close()
+        await _close(context)
 
 
 async def drive_sessions(host: str, sessions: int, duration_s: float, out_path: Path,
@@ -128,7 +136,7 @@ async def drive_sessions(host: str, sessions: int, duration_s: float, out_path: 
                 with contextlib.suppress(asyncio.CancelledError):
                     await sessions_done
         finally:
-            await browser.close()
+            await _close(browser)
 
 
 def read_samples(path: Path) -> list[dict[str, object]]:
