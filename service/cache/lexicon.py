@@ -31,6 +31,7 @@ PHRASES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("how", "large"): ("size",),
     ("how", "far", "back"): ("QUANTITY",),
     ("how", "long"): ("when",),
+    ("how", "much", "time"): ("when",),
     ("how", "fast"): ("when",),
     ("how", "quickly"): ("when",),
     ("how", "soon"): ("when",),

@@ -19,6 +19,7 @@ VARIATIONS = [  # same canonical key: recognised paraphrase, synonym or word ord
     ("Do you offer a free trial?", "Is there a free trial?"),
     ("How do I export all my data?", "How can I download all of my data?"),
     ("How do I delete my account?", "How can I remove my account?"),
+    ("How long does a refund take?", "How much time does a refund take?"),
 ]
 NEAR_MISSES = [  # must never share a key nor match semantically
     ("How much is the Pro plan?", "What is in the Pro plan?"),
@@ -37,6 +38,7 @@ NEAR_MISSES = [  # must never share a key nor match semantically
     ("What is the maximum file upload size?", "What is the maximum number of files I can upload?"),
     ("How do I delete webhooks?", "How do I set up webhooks?"),
     ("contact support", "When can I reach support?"),
+    ("How much does the data export cost?", "How much time does the data export take?"),
 ]
 SEMANTIC_HITS = [  # not the same canonical key, but the same question
     ("How do I reset my password?", "How do I reset my pasword?"),  # typo
