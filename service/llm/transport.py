@@ -19,7 +19,6 @@ transport when such a proxy covers the upstream.
 from __future__ import annotations
 
 import contextlib
-import select
 import socket
 import ssl
 import threading
@@ -29,6 +28,8 @@ from typing import Any
 
 import httpx2
 
+from service.sockets import has_input
+
 __all__ = ["LeanTransport"]
 
 _MAX_HEAD = 64 * 1024
@@ -37,7 +38,7 @@ _IDLE_EXPIRY_SECONDS = 5.0  # httpx's default keep-alive expiry: most servers cl
 
 
 class _Connection:
-    """One socket to an origin, with the bytes read past the last response."""
+    """One socket to an origin, and since when it has been idle in the pool."""
 
     __slots__ = ("idle_since", "origin", "sock")
 
@@ -47,20 +48,28 @@ class _Connection:
         self.idle_since = 0.0
 
     def usable(self, now: float) -> bool:
-        """Idle long enough to be expired by the server, or readable (closed, or stray
-        bytes): either way it must not carry another request."""
+        """Whether it may carry another request: not idle past the expiry (the server may be
+        closing it), and nothing waiting to be read (a close, or stray bytes)."""
         if now - self.idle_since > _IDLE_EXPIRY_SECONDS:
             return False
         try:
-            poller = select.poll()  # not select(): descriptors past 1023 are normal here
-            poller.register(self.sock.fileno(), select.POLLIN | select.POLLHUP | select.POLLERR)
-            return not poller.poll(0)
+            return not has_input(self.sock)
         except (OSError, ValueError):
             return False
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.close()
+
+
+def _receive(sock: socket.socket, request: httpx2.Request) -> bytes:
+    """What has arrived (``b""`` at end of file), socket errors as httpx's, which the SDK maps."""
+    try:
+        return sock.recv(_RECV)
+    except TimeoutError as exc:
+        raise httpx2.ReadTimeout("timed out reading the response", request=request) from exc
+    except OSError as exc:
+        raise httpx2.ReadError(str(exc) or type(exc).__name__, request=request) from exc
 
 
 class _Pool:
@@ -115,7 +124,7 @@ class _Body(httpx2.SyncByteStream):
         self._connection: _Connection | None = connection
         self._buffer = buffer
         self._framing = framing  # "chunked" | "length" | "close"
-        self._remaining = length  # bytes left: of the body ("length"), of a chunk ("chunked")
+        self._remaining = length  # body bytes still to come ("length")
         self._keep_alive = keep_alive
         self._request = request
         self._complete = False
@@ -134,13 +143,7 @@ class _Body(httpx2.SyncByteStream):
         connection = self._connection
         if connection is None:
             raise httpx2.ReadError("the response was closed", request=self._request)
-        try:
-            return connection.sock.recv(_RECV)
-        except TimeoutError as exc:
-            raise httpx2.ReadTimeout("timed out reading the response", request=self._request) \
-                from exc
-        except OSError as exc:
-            raise httpx2.ReadError(str(exc) or type(exc).__name__, request=self._request) from exc
+        return _receive(connection.sock, self._request)
 
     def _more(self) -> bytes:
         data = self._recv()
@@ -322,14 +325,7 @@ class LeanTransport(httpx2.BaseTransport):
             while end < 0:
                 if len(buffer) > _MAX_HEAD:
                     raise httpx2.RemoteProtocolError("response head too long", request=request)
-                try:
-                    data = connection.sock.recv(_RECV)
-                except TimeoutError as exc:
-                    raise httpx2.ReadTimeout("timed out waiting for the response",
-                                             request=request) from exc
-                except OSError as exc:
-                    raise httpx2.ReadError(str(exc) or type(exc).__name__,
-                                           request=request) from exc
+                data = _receive(connection.sock, request)
                 if not data:
                     raise httpx2.RemoteProtocolError(
                         "the server closed the connection without a response", request=request)

@@ -11,7 +11,6 @@ shutdown deadline ends it with ``shutting_down`` rather than a silent cut.
 from __future__ import annotations
 
 import logging
-import select
 import socket
 from collections.abc import Callable, Generator, Iterator
 from typing import Protocol
@@ -22,6 +21,7 @@ from service.chat_request import ChatRequest
 from service.components import Components
 from service.errors import INTERNAL_FAILURE, SHUTTING_DOWN, UpstreamFailure
 from service.events import CollectedAnswer, Done, Failed, PipelineEvent, collect_answer
+from service.sockets import has_input
 
 __all__ = ["SSE_HEADERS", "Answer", "Renderer", "client_gone"]
 
@@ -41,13 +41,8 @@ def client_gone() -> bool:
     if not isinstance(sock, socket.socket):
         return False  # not under gunicorn (the in-process test server): cannot tell
     try:
-        # poll, not select: a worker holding a thousand streams has descriptors past 1023.
-        poller = select.poll()
-        poller.register(sock.fileno(), select.POLLIN | select.POLLHUP)
-        if not poller.poll(0):
-            return False
-        return sock.recv(1, socket.MSG_PEEK) == b""
-    except OSError:
+        return has_input(sock) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
         return True
 
 

@@ -139,10 +139,14 @@ def test_a_chunked_stream_split_anywhere_arrives_whole_and_the_same_as_httpx(raw
     assert lean == stock == b"".join(EVENTS)
 
 
+def _json(sock: socket.socket, status: bytes, body: bytes) -> None:
+    sock.sendall(b"HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n%s" % (status, len(body), body))
+
+
 def _sized_json(sock: socket.socket, head: bytes) -> None:
-    body = b'{"object":"list","data":[{"id":"m1","object":"model","created":0,"owned_by":"x"}]}'
-    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    _json(sock, b"200 OK",
+          b'{"object":"list","data":[{"id":"m1","object":"model","created":0,"owned_by":"x"}]}')
 
 
 def test_a_sized_json_body_reaches_the_sdk_and_the_connection_is_kept(raw_server) -> None:
@@ -195,9 +199,7 @@ def test_malformed_chunk_framing_is_a_protocol_error_not_data(raw_server) -> Non
 
 
 def _status_503(sock: socket.socket, head: bytes) -> None:
-    body = b'{"error":{"message":"busy","type":"server_error"}}'
-    sock.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    _json(sock, b"503 Service Unavailable", b'{"error":{"message":"busy","type":"server_error"}}')
 
 
 def test_an_error_status_becomes_the_sdks_status_error(raw_server) -> None:
