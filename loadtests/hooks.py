@@ -224,9 +224,13 @@ def _end_warmup(environment: Any) -> None:
     """The moment measuring starts: read the service's counters, note the time, reset stats.
 
     Nothing yields between noting the time and the reset, so no request finishing in between
-    can be counted and then wiped; the counters are read just before (see ``snapshot``).
+    can be counted and then wiped; the counters are read just before (see ``snapshot``). That
+    read takes a round trip, so a warm-up request can still reach the service after it: each
+    user's request in flight when the read began, and any started during it. ``warmup.json``
+    notes when the read began, so that window can be told apart.
     """
     global _measure_from
+    reading = time.time()
     service = snapshot(environment.host.rstrip("/")) if environment.host else None
     _measure_from = time.time()
     environment.runner.stats.reset_all()
@@ -234,7 +238,8 @@ def _end_warmup(environment: Any) -> None:
         environment.runner.send_message(_MEASURE_MESSAGE, _measure_from)
     path = _path(environment.parsed_options.warmup_file)
     if path is not None:
-        path.write_text(json.dumps({"ended_epoch_s": _measure_from, "service": service}))
+        path.write_text(json.dumps({"ended_epoch_s": _measure_from, "service": service,
+                                    "counters_read_epoch_s": reading}))
 
 
 def _note_phase(environment: Any, name: str) -> None:
