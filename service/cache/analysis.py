@@ -82,7 +82,10 @@ def _rewrite(tokens: list[str]) -> list[str]:
                 i += size
                 break
         else:
-            out.append(lexicon.SYNONYMS.get(tokens[i], tokens[i]))
+            token = tokens[i]
+            if token in lexicon.VERB_READINGS and out and out[-1] in lexicon.SUBJECTS:
+                token = lexicon.VERB_READINGS[token]
+            out.append(lexicon.SYNONYMS.get(token, token))
             i += 1
     return out
 
@@ -116,13 +119,17 @@ def _capitalised(text: str) -> set[str]:
     return {m.group(1).casefold() for m in _CAPITALISED.finditer(text)} - {"i"}
 
 
-# Words of five letters or more also count as prefixes ("integrat" in "integrations"): kept with
-# their lengths, so a stem is checked against each prefix length once, not against every word.
-_PREFIXES = {
-    category: (vocabulary, {v for v in vocabulary if len(v) >= 5},
-               sorted({len(v) for v in vocabulary if len(v) >= 5}))
-    for category, vocabulary in lexicon.CATEGORY_WORDS.items()
-}
+def _category_vocabulary(words: frozenset[str]) -> tuple[set[str], set[str], list[int]]:
+    """A category's words as the stems questions are compared by ("integrate" is "integrat"),
+    and those of five letters or more also as prefixes ("integrat" in "integrations"), kept
+    with their lengths so a stem is checked against each prefix length once."""
+    vocabulary = set(words) | {stem(w) for w in words}
+    prefixes = {v for v in vocabulary if len(v) >= 5}
+    return vocabulary, prefixes, sorted({len(v) for v in prefixes})
+
+
+_PREFIXES = {category: _category_vocabulary(words)
+             for category, words in lexicon.CATEGORY_WORDS.items()}
 
 
 def _category(stems: set[str]) -> str | None:

@@ -19,7 +19,9 @@ __all__ = [
     "REFERS_BACK_START",
     "REFERS_BACK_WORDS",
     "STOPWORDS",
+    "SUBJECTS",
     "SYNONYMS",
+    "VERB_READINGS",
     "YES_NO_OPENERS",
 ]
 
@@ -27,6 +29,9 @@ __all__ = [
 PHRASES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("how", "much", "of"): ("QUANTITY",),
     ("how", "many"): ("QUANTITY",),
+    # A count of time units asks for a duration, as "how long" does.
+    **{("how", "many", unit): ("when",)
+       for unit in ("minutes", "hours", "days", "business", "weeks", "months", "years")},
     ("how", "big"): ("size",),
     ("how", "large"): ("size",),
     ("how", "far", "back"): ("QUANTITY",),
@@ -68,7 +73,15 @@ PHRASES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("chat", "widget"): ("widget",),
     ("web", "site"): ("website",),
     ("once", "a", "year"): ("annual",),
-    ("plan", "to"): ("FUTURE",),
+    # An intention; "plan" alone is the pricing plan ("change my plan to Pro"), so it needs a
+    # subject or its verb form.
+    ("you", "plan", "to"): ("FUTURE",),
+    ("we", "plan", "to"): ("FUTURE",),
+    ("plan", "on"): ("FUTURE",),
+    ("planning", "to"): ("FUTURE",),
+    ("planning", "on"): ("FUTURE",),
+    ("there", "plans", "to"): ("there", "FUTURE"),
+    ("any", "plans", "to"): ("FUTURE",),
     ("going", "to"): ("FUTURE",),
     ("in", "future"): ("FUTURE",),
     ("self", "host"): ("selfhost",),
@@ -87,7 +100,6 @@ PHRASES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("no", "connection"): ("offline",),
     ("no", "internet"): ("offline",),
     ("offline", "mode"): ("offline",),
-    ("do", "you", "support"): ("do", "you", "offer"),
     ("number", "of"): ("QUANTITY",),
 }
 
@@ -128,6 +140,11 @@ SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("enterprise",), "plan_enterprise"),
     **dict.fromkeys(("starter",), "plan_starter"),
 }
+
+# Words that are a verb right after a subject ("do you support", "does Nimbus support", "plan
+# to support") and a noun elsewhere ("contact support"): the verb's reading.
+VERB_READINGS: dict[str, str] = {"support": "offer"}
+SUBJECTS = frozenset({"you", "it", "we", "they", "nimbus", "FUTURE"})
 
 # Tokens that say what kind of answer is wanted; the first one found decides the intent.
 INTENT_WORDS: dict[str, str] = {

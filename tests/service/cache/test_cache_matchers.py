@@ -20,6 +20,14 @@ VARIATIONS = [  # same canonical key: recognised paraphrase, synonym or word ord
     ("How do I export all my data?", "How can I download all of my data?"),
     ("How do I delete my account?", "How can I remove my account?"),
     ("How long does a refund take?", "How much time does a refund take?"),
+    ("How long does a refund take?", "How many days does a refund take?"),  # a duration
+    # An intention, however it is said, is one marker; "plan" there is not the pricing plan.
+    ("Do you plan to add a mobile app?", "Are you planning to add a mobile app?"),
+    ("Do you plan to add a mobile app?", "Are there plans to add a mobile app?"),
+    # "support" after a subject is the verb "offer", not the support team.
+    ("Do you support SSO?", "Does Nimbus support SSO?"),
+    ("Do you support SSO?", "Does it support SSO?"),
+    ("Which integrations do you support?", "Which integrations does Nimbus support?"),
 ]
 NEAR_MISSES = [  # must never share a key nor match semantically
     ("How much is the Pro plan?", "What is in the Pro plan?"),
@@ -39,6 +47,9 @@ NEAR_MISSES = [  # must never share a key nor match semantically
     ("How do I delete webhooks?", "How do I set up webhooks?"),
     ("contact support", "When can I reach support?"),
     ("How much does the data export cost?", "How much time does the data export take?"),
+    ("Do you support SSO?", "Do you plan to support SSO?"),
+    ("How many seats does the Team plan include?", "How long does the Team plan last?"),
+    ("How do I contact support?", "Do you support Zendesk?"),
 ]
 SEMANTIC_HITS = [  # not the same canonical key, but the same question
     ("How do I reset my password?", "How do I reset my pasword?"),  # typo
@@ -111,6 +122,18 @@ def test_semantic_index_is_bounded() -> None:
     assert index.search("scope", analyse("Does Nimbus integrate with Tool0?")) == []
 
 
+@pytest.mark.parametrize(("question", "markers"), [
+    ("Do you plan to add a mobile app?", {"FUTURE"}),
+    ("Is Nimbus going to support SAML?", {"FUTURE"}),
+    ("Can I change my plan to Pro?", set()),  # the pricing plan, not an intention
+    ("How do I move my plan to annual billing?", set()),
+    ("How many seats can I add?", {"QUANTITY"}),
+    ("How many days is the free trial?", set()),  # a duration: a time question
+])
+def test_markers_are_read_in_context(question: str, markers: set[str]) -> None:
+    assert analyse(question).markers == markers
+
+
 @pytest.mark.parametrize(("question", "refers_back"), [
     ("And for the Team plan?", True),
     ("How long does it last?", True),
@@ -122,3 +145,15 @@ def test_semantic_index_is_bounded() -> None:
 ])
 def test_follow_ups_are_recognised(question: str, refers_back: bool) -> None:
     assert analyse(question).refers_back is refers_back
+
+
+@pytest.mark.parametrize(("question", "category"), [
+    # Category words match the stems questions are compared by ("integrate" is "integrat").
+    ("Which integrations do you support?", "features"),
+    ("Which languages are included?", "features"),
+    ("Is there an offline mode on mobile?", "features"),
+    ("How do I contact support?", "support"),
+    ("How much does the Pro plan cost?", "pricing"),
+])
+def test_questions_fall_into_their_category(question: str, category: str) -> None:
+    assert analyse(question).category == category
