@@ -10,7 +10,10 @@ per release. That was the largest item left on the service's CPU per answer (doc
 This one does what an upstream LLM stream needs and no more: one request written in one send,
 the response head parsed once, the body un-chunked straight from the socket buffer (all chunks
 that arrived together come out as one piece), and connections kept alive per origin in a plain
-LIFO stack, checked for a server-side close before reuse and dropped after an idle expiry.
+LIFO stack, checked for a server-side close before reuse and dropped after an idle expiry. A
+server may still close a kept connection just as a request goes out on it; when nothing at all
+of a response came back on a reused connection, the request goes once more on a new one (what
+browsers and Go's net/http do), so that race is not an upstream error.
 HTTP/1.1 only, ``http`` and ``https`` (the SDK's TLS defaults), direct connections only: httpx
 ignores ``HTTP(S)_PROXY`` once a transport is given, so the upstream client keeps httpx's own
 transport when such a proxy covers the upstream.
@@ -35,6 +38,15 @@ __all__ = ["LeanTransport"]
 _MAX_HEAD = 64 * 1024
 _RECV = 65536
 _IDLE_EXPIRY_SECONDS = 5.0  # httpx's default keep-alive expiry: most servers close later
+
+
+class _Unanswered(Exception):
+    """The connection failed before a single byte of the response: ``error`` says how to the
+    SDK, the exception's cause (if any) is the socket's own error."""
+
+    def __init__(self, error: httpx2.TransportError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class _Connection:
@@ -276,9 +288,22 @@ class LeanTransport(httpx2.BaseTransport):
         origin = (scheme, url.host, port)
         timeouts: dict[str, Any] = request.extensions.get("timeout") or {}
         message = self._serialise(request)
-        connection = self._pool.take(origin)
-        if connection is None:
-            connection = self._connect(origin, timeouts.get("connect"), request)
+        kept = self._pool.take(origin)
+        if kept is not None:
+            try:
+                return self._exchange(kept, message, timeouts, request)
+            except _Unanswered:
+                pass  # the server closed it as the request went out: once more, on a new one
+        connection = self._connect(origin, timeouts.get("connect"), request)
+        try:
+            return self._exchange(connection, message, timeouts, request)
+        except _Unanswered as unanswered:
+            raise unanswered.error from unanswered.__cause__
+
+    def _exchange(self, connection: _Connection, message: bytes, timeouts: dict[str, Any],
+                  request: httpx2.Request) -> httpx2.Response:
+        """Send ``message`` and read the response head; ``_Unanswered`` if the connection broke
+        before any of the response arrived (timeouts are not that: the server may be slow)."""
         try:
             connection.sock.settimeout(timeouts.get("write"))
             try:
@@ -287,7 +312,8 @@ class LeanTransport(httpx2.BaseTransport):
                 raise httpx2.WriteTimeout("timed out sending the request",
                                           request=request) from exc
             except OSError as exc:
-                raise httpx2.WriteError(str(exc) or type(exc).__name__, request=request) from exc
+                raise _Unanswered(httpx2.WriteError(str(exc) or type(exc).__name__,
+                                                    request=request)) from exc
             connection.sock.settimeout(timeouts.get("read"))
             return self._response(connection, request)
         except BaseException:
@@ -320,15 +346,25 @@ class LeanTransport(httpx2.BaseTransport):
 
     def _response(self, connection: _Connection, request: httpx2.Request) -> httpx2.Response:
         buffer = b""
+        answered = False
         while True:  # informational (1xx) responses come before the real one
             end = buffer.find(b"\r\n\r\n")
             while end < 0:
                 if len(buffer) > _MAX_HEAD:
                     raise httpx2.RemoteProtocolError("response head too long", request=request)
-                data = _receive(connection.sock, request)
+                try:
+                    data = _receive(connection.sock, request)
+                except httpx2.ReadError as exc:  # reset, for one; a timeout is not unanswered
+                    if answered:
+                        raise
+                    raise _Unanswered(exc) from exc.__cause__
                 if not data:
-                    raise httpx2.RemoteProtocolError(
+                    closed = httpx2.RemoteProtocolError(
                         "the server closed the connection without a response", request=request)
+                    if answered:
+                        raise closed
+                    raise _Unanswered(closed)
+                answered = True
                 buffer += data
                 end = buffer.find(b"\r\n\r\n")
             head, buffer = buffer[:end], buffer[end + 4:]

@@ -171,6 +171,40 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused(raw_server) -> 
     assert server.connections == 3
 
 
+def _once_per_connection() -> Handler:
+    """Answers a connection's first request; closes at its second, unanswered, as a server
+    whose keep-alive ends just as the next request arrives does (no FIN to see beforehand)."""
+    answered: set[socket.socket] = set()
+
+    def handle(sock: socket.socket, head: bytes) -> None:
+        if sock in answered:
+            sock.shutdown(socket.SHUT_RDWR)
+            return
+        answered.add(sock)
+        _sized_json(sock, head)
+    return handle
+
+
+def test_a_kept_connection_closed_as_the_request_arrived_is_retried_on_a_new_one(
+        raw_server) -> None:
+    server = raw_server(_once_per_connection())
+    client = _sdk(server.port, LeanTransport())
+    for _ in range(3):
+        assert [model.id for model in client.models.list()] == ["m1"]
+    assert server.connections == 3
+
+
+def _close_unanswered(sock: socket.socket, head: bytes) -> None:
+    sock.shutdown(socket.SHUT_RDWR)
+
+
+def test_a_new_connection_closed_unanswered_is_an_error_not_a_retry(raw_server) -> None:
+    server = raw_server(_close_unanswered)
+    with pytest.raises(openai.APIConnectionError):
+        _sdk(server.port, LeanTransport()).models.list()
+    assert server.connections == 1
+
+
 def _endless_stream(sock: socket.socket, head: bytes) -> None:
     sock.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
     for _ in range(500):
