@@ -15,6 +15,8 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     mark = {True: "✅ PASS", False: "❌ FAIL"}
 
     def _result_mark(target: Mapping[str, Any]) -> str:
+        if target["result"] == "inconclusive" and target.get("note"):
+            return f"⚠️ INCONCLUSIVE ({target['note']})"
         if target["result"] == "inconclusive":
             low, high = (format_value(v, target["unit"]) for v in target["interval"])
             return f"⚠️ INCONCLUSIVE (95 % CI {low} to {high}; run longer)"

@@ -99,7 +99,9 @@ def _measured(target: Mapping[str, Any]) -> str:
     """The value, with its 95 % interval when the run was too small to judge it."""
     text = format_value(target["measured"], target["unit"])
     interval = target.get("interval")
-    if target["result"] == "inconclusive" and interval:
+    if target.get("note"):
+        text += f" ({target['note']})"
+    elif target["result"] == "inconclusive" and interval:
         low, high = (format_value(v, target["unit"]) for v in interval)
         text += f" (95 % CI {low} to {high}: too few samples, run longer)"
     return text
