@@ -133,7 +133,7 @@ def evaluate(summary: Mapping[str, Any], targets: Mapping[str, float]) -> list[d
         note = None
         if result == "fail" and field == "cache_hit_rate" and measured is not None:
             lookups = _hit_rate_lookups(summary)
-            if lookups < HIT_RATE_MIN_LOOKUPS:
+            if lookups is not None and lookups < HIT_RATE_MIN_LOOKUPS:
                 result = "inconclusive"
                 note = (f"{lookups} lookups: a cache still filling, judged from "
                         f"{HIT_RATE_MIN_LOOKUPS}; run longer")
@@ -144,12 +144,14 @@ def evaluate(summary: Mapping[str, Any], targets: Mapping[str, float]) -> list[d
     return results
 
 
-def _hit_rate_lookups(summary: Mapping[str, Any]) -> int:
-    """The lookups behind ``cache_hit_rate``: the service's count when it gave the rate."""
+def _hit_rate_lookups(summary: Mapping[str, Any]) -> int | None:
+    """The lookups behind ``cache_hit_rate`` (the service's count when it gave the rate), or
+    None when the summary does not say."""
     service = summary.get("cache_lookups_service")
     if service is not None and summary.get("cache_hit_rate_service") is not None:
         return int(service)
-    return int(summary.get("cache_lookups_samples") or 0)
+    samples = summary.get("cache_lookups_samples")
+    return None if samples is None else int(samples)
 
 
 def overall_verdict(checks: Sequence[Mapping[str, Any]]) -> str:

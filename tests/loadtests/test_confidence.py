@@ -14,6 +14,7 @@ TARGETS = {"cache_hit_rate_min": 0.28, "perceived_p95_seconds": 1.0}
 def _summary(hit_rate: float, lookups: int, ttft_p95: float = 0.5) -> dict:
     return {
         "cache_hit_rate": hit_rate,
+        "cache_lookups_samples": lookups,
         "ttft_p95_s": ttft_p95,
         "intervals": {"cache_hit_rate": list(proportion_interval(hit_rate * lookups, lookups)),
                       "ttft_p95_s": [ttft_p95 * 0.9, ttft_p95 * 1.1]},
