@@ -141,11 +141,6 @@ SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("starter",), "plan_starter"),
 }
 
-# Words that are a verb right after a subject ("do you support", "does Nimbus support", "plan
-# to support") and a noun elsewhere ("contact support"): the verb's reading.
-VERB_READINGS: dict[str, str] = {"support": "offer"}
-SUBJECTS = frozenset({"you", "it", "we", "they", "nimbus", "FUTURE"})
-
 # Tokens that say what kind of answer is wanted; the first one found decides the intent.
 INTENT_WORDS: dict[str, str] = {
     "cost": "cost", "why": "reason", "where": "where", "when": "time", "QUANTITY": "quantity",
@@ -169,6 +164,11 @@ ENTITY_WORDS = frozenset(
 )
 # The product's own name says nothing about which question it is.
 PRODUCT_WORDS = frozenset({"nimbus"})
+
+# Words that are a verb right after a subject ("do you support", "does Nimbus support", "plan
+# to support") and a noun elsewhere ("contact support"): the verb's reading.
+VERB_READINGS: dict[str, str] = {"support": "offer"}
+SUBJECTS = frozenset({"you", "it", "we", "they", "FUTURE"}) | PRODUCT_WORDS
 
 STOPWORDS = frozenset(
     {"i", "me", "my", "mine", "you", "your", "yours", "we", "us", "our", "they", "them", "their",
