@@ -30,8 +30,8 @@ PHRASES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("how", "much", "of"): ("QUANTITY",),
     ("how", "many"): ("QUANTITY",),
     # A count of time units asks for a duration, as "how long" does.
-    **{("how", "many", unit): ("when",)
-       for unit in ("minutes", "hours", "days", "business", "weeks", "months", "years")},
+    **{("how", "many", *unit.split()): ("when",)
+       for unit in ("minutes", "hours", "days", "business days", "weeks", "months", "years")},
     ("how", "big"): ("size",),
     ("how", "large"): ("size",),
     ("how", "far", "back"): ("QUANTITY",),
@@ -80,7 +80,7 @@ PHRASES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("plan", "on"): ("FUTURE",),
     ("planning", "to"): ("FUTURE",),
     ("planning", "on"): ("FUTURE",),
-    ("there", "plans", "to"): ("there", "FUTURE"),
+    ("there", "plans", "to"): ("FUTURE",),
     ("any", "plans", "to"): ("FUTURE",),
     ("going", "to"): ("FUTURE",),
     ("in", "future"): ("FUTURE",),

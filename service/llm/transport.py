@@ -354,16 +354,15 @@ class LeanTransport(httpx2.BaseTransport):
                     raise httpx2.RemoteProtocolError("response head too long", request=request)
                 try:
                     data = _receive(connection.sock, request)
-                except httpx2.ReadError as exc:  # reset, for one; a timeout is not unanswered
+                    if not data:
+                        raise httpx2.RemoteProtocolError(
+                            "the server closed the connection without a response",
+                            request=request)
+                # A reset or a close; a timeout is not "unanswered": the server may be slow.
+                except (httpx2.ReadError, httpx2.RemoteProtocolError) as exc:
                     if answered:
                         raise
                     raise _Unanswered(exc) from exc.__cause__
-                if not data:
-                    closed = httpx2.RemoteProtocolError(
-                        "the server closed the connection without a response", request=request)
-                    if answered:
-                        raise closed
-                    raise _Unanswered(closed)
                 answered = True
                 buffer += data
                 end = buffer.find(b"\r\n\r\n")

@@ -21,6 +21,7 @@ VARIATIONS = [  # same canonical key: recognised paraphrase, synonym or word ord
     ("How do I delete my account?", "How can I remove my account?"),
     ("How long does a refund take?", "How much time does a refund take?"),
     ("How long does a refund take?", "How many days does a refund take?"),  # a duration
+    ("How long does a refund take?", "How many business days does a refund take?"),
     # An intention, however it is said, is one marker; "plan" there is not the pricing plan.
     ("Do you plan to add a mobile app?", "Are you planning to add a mobile app?"),
     ("Do you plan to add a mobile app?", "Are there plans to add a mobile app?"),
