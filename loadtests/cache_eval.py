@@ -5,9 +5,11 @@ the right answer's label as the answer, a hit is judged against the question's l
 and held-out parts run separately, each beside the same traffic through the exact tier alone,
 so the figure shows what the variation and semantic tiers add. Recall counts the requests whose
 right answer was already cached in their scope: how many of those were answered. Each semantic
-backend (``--embeddings lexical,local,openai``) runs the same traffic, and then the synonym set
-(``cache_eval_synonyms.yaml``): cached questions against rephrasings that need synonyms, and
-near-misses that must not hit. Exits 1 when precision on any run is below the floor.
+backend (``--embeddings lexical,local,openai``) runs the same traffic, and then the synonym sets:
+cached questions against rephrasings that need synonyms, and near-misses that must not hit.
+``cache_eval_synonyms.yaml`` was written for the evaluation and its misses were read while the
+lexicon grew; ``cache_eval_synonyms_unseen.yaml`` was written blind (docs/cache.md) and is only
+measured. Exits 1 when precision on any run is below the floor.
 """
 
 from __future__ import annotations
@@ -34,11 +36,15 @@ from service.cache.embeddings import Embedder, EmbeddingsUnavailable
 from service.cache.redis_backend import RedisBackend
 from service.settings import Settings, SettingsError
 
-__all__ = ["PRECISION_FLOOR", "EvalResult", "SynonymResult", "evaluate", "evaluate_synonyms",
-           "main"]
+__all__ = ["PRECISION_FLOOR", "SYNONYM_SETS", "EvalResult", "SynonymResult", "evaluate",
+           "evaluate_synonyms", "main"]
 
 PRECISION_FLOOR = 0.99
-SYNONYMS = Path(__file__).with_name("cache_eval_synonyms.yaml")
+# Each set's name, as the table's column, and its file.
+SYNONYM_SETS = {
+    "synonyms": Path(__file__).with_name("cache_eval_synonyms.yaml"),
+    "unseen": Path(__file__).with_name("cache_eval_synonyms_unseen.yaml"),
+}
 CacheFactory = Callable[[tuple[str, ...]], ChatCache]
 
 
@@ -174,7 +180,7 @@ class SynonymResult:
 
 
 def evaluate_synonyms(make_cache: CacheFactory, tiers: tuple[str, ...] = TIERS,
-                      path: Path = SYNONYMS) -> SynonymResult:
+                      path: Path = SYNONYM_SETS["synonyms"]) -> SynonymResult:
     """Cache every group's question, then ask its paraphrases and near-misses."""
     groups = yaml.safe_load(path.read_text())
     result = SynonymResult()
@@ -270,24 +276,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             cells.append(f"{result.recall:.1%} / {result.precision:.2%}")
             exact = _exact_only(workload, part, args.requests, args.seed, make)
             exact_cells.append(f"{exact.recall:.1%} / {exact.precision:.2%}")
-        synonyms = evaluate_synonyms(make)
-        failed |= synonyms.precision < PRECISION_FLOOR
-        print(f"[synonyms] {synonyms.paraphrases} paraphrases: recall {synonyms.recall:.1%},"
-              f" precision {synonyms.precision:.2%} ({synonyms.wrong_hits} wrong hits)")
-        for question, matched in synonyms.examples[:10]:
-            print(f"  WRONG: {question!r} -> {matched!r}")
-        cells.append(f"{synonyms.recall:.1%} / {synonyms.precision:.2%}")
+        for set_name, path in SYNONYM_SETS.items():
+            synonyms = evaluate_synonyms(make, path=path)
+            failed |= synonyms.precision < PRECISION_FLOOR
+            print(f"[{set_name}] {synonyms.paraphrases} paraphrases: recall"
+                  f" {synonyms.recall:.1%}, precision {synonyms.precision:.2%}"
+                  f" ({synonyms.wrong_hits} wrong hits)")
+            for question, matched in synonyms.examples[:10]:
+                print(f"  WRONG: {question!r} -> {matched!r}")
+            cells.append(f"{synonyms.recall:.1%} / {synonyms.precision:.2%}")
         summary.append(f"| {name} | " + " | ".join(cells) + " |")
         if exact_row is None:
-            exact_synonyms = evaluate_synonyms(make, ("exact",))
+            exact_sets = [evaluate_synonyms(make, ("exact",), path)
+                          for path in SYNONYM_SETS.values()]
             exact_row = (*exact_cells,
-                         f"{exact_synonyms.recall:.1%} / {exact_synonyms.precision:.2%}")
+                         *(f"{e.recall:.1%} / {e.precision:.2%}" for e in exact_sets))
     if exact_row is not None:
         summary.append("| exact only | " + " | ".join(exact_row) + " |")
     parts = [p for p in args.parts.split(",") if p]
     print("\nrecall / precision")
-    print("| semantic backend | " + " | ".join(parts) + " | synonyms |")
-    print("|---" * (len(parts) + 2) + "|")
+    print("| semantic backend | " + " | ".join([*parts, *SYNONYM_SETS]) + " |")
+    print("|---" * (len(parts) + len(SYNONYM_SETS) + 1) + "|")
     print("\n".join(summary))
     if failed:
         print(f"precision below {PRECISION_FLOOR:.0%} on at least one run", file=sys.stderr)

@@ -101,6 +101,39 @@ PHRASES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("no", "internet"): ("offline",),
     ("offline", "mode"): ("offline",),
     ("number", "of"): ("QUANTITY",),
+    # The support desk by its other names, and the ways of reaching it.
+    ("customer", "service"): ("support",),
+    ("customer", "care"): ("support",),
+    ("help", "desk"): ("support",),
+    ("support", "staff"): ("support",),
+    ("get", "hold", "of"): ("contact",),
+    ("reach", "out", "to"): ("contact",),
+    ("speak", "to"): ("contact",),
+    ("speak", "with"): ("contact",),
+    ("talk", "with"): ("contact",),
+    ("in", "touch", "with"): ("contact",),
+    # A policy is how the thing itself is asked about: "refund policy" asks "can I get a refund".
+    ("refund", "policy"): ("refund",),
+    ("money", "back"): ("refund",),
+    ("cancellation", "policy"): ("cancel",),
+    ("get", "rid", "of"): ("delete",),
+    # "end" is "cancel" as a verb; these are the nouns it is part of.
+    ("end", "user"): ("enduser",),
+    ("end", "users"): ("enduser",),
+    ("end", "of"): ("endof",),
+    ("front", "end"): ("frontend",),
+    ("back", "end"): ("backend",),
+    # A duration or a place asked with "what" / "which" asks what "how long" / "where" ask.
+    ("what", "is", "duration", "of"): ("when",),
+    ("what", "is", "length", "of"): ("when",),
+    **{(*which.split(), place): ("where",) for which in ("what", "which", "in which", "in what")
+       for place in ("country", "countries", "region", "regions")},
+    ("web", "browser"): ("browser",),
+    ("web", "browsers"): ("browser",),
+    ("team", "member"): ("teammate",),
+    ("team", "members"): ("teammate",),
+    ("log", "out"): ("logout",),
+    ("sign", "out"): ("logout",),
 }
 
 SYNONYMS: dict[str, str] = {
@@ -121,7 +154,8 @@ SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("embed", "put", "insert"), "add"),
     **dict.fromkeys(("integrates", "integration", "integrations", "connect", "connector"),
                     "integrate"),
-    **dict.fromkeys(("supported", "supports", "provide", "provides", "offers"), "offer"),
+    **dict.fromkeys(("supported", "supports", "provide", "provides", "offers", "give", "gives",
+                     "speak", "speaks"), "offer"),
     **dict.fromkeys(("apps", "application", "applications", "tool", "tools"), "app"),
     **dict.fromkeys(("site", "webpage"), "website"),
     **dict.fromkeys(("docs", "documents", "documentation"), "document"),
@@ -136,6 +170,27 @@ SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("many", "count"), "QUANTITY"),
     **dict.fromkeys(("js",), "javascript"),
     **dict.fromkeys(("nodejs",), "node"),
+    # Words a SaaS product's users use for the same thing.
+    **dict.fromkeys(("end", "ending", "stop", "stopping", "terminate", "termination",
+                     "cancellation", "cancelling", "canceling", "cancelled", "canceled",
+                     "unsubscribe"), "cancel"),
+    **dict.fromkeys(("subscriptions",), "subscription"),
+    **dict.fromkeys(("user", "users", "member", "members", "people", "person", "license",
+                     "licenses", "licence", "licences", "seats"), "seat"),
+    **dict.fromkeys(("phone", "phones", "smartphone", "smartphones", "cellphone"), "mobile"),
+    **dict.fromkeys(("iphone", "ipad"), "ios"),
+    **dict.fromkeys(("helpdesk",), "support"),
+    **dict.fromkeys(("recovery", "restore", "retrieve"), "recover"),
+    **dict.fromkeys(("update", "updating", "modify", "edit", "changing"), "change"),
+    **dict.fromkeys(("invoice", "invoices", "invoiced", "receipt", "receipts", "billed",
+                     "bills"), "bill"),
+    **dict.fromkeys(("reimburse", "reimbursement", "refunds", "refunded"), "refund"),
+    **dict.fromkeys(("comply", "complies", "compliance"), "compliant"),
+    **dict.fromkeys(("colleague", "colleagues", "coworker", "coworkers", "teammates"),
+                    "teammate"),
+    **dict.fromkeys(("cap", "caps", "limits", "limitation", "limitations", "quota", "quotas"),
+                    "limit"),
+    **dict.fromkeys(("hosted",), "store"),
     **dict.fromkeys(("pro",), "plan_pro"),
     **dict.fromkeys(("enterprise",), "plan_enterprise"),
     **dict.fromkeys(("starter",), "plan_starter"),
@@ -181,7 +236,7 @@ STOPWORDS = frozenset(
      "possible", "exist", "way", "best", "need", "want", "like", "know", "find", "see", "look",
      "locate", "located", "one", "someone", "anything", "something", "cost", "option", "options",
      "ways", "make", "makes", "go", "work", "works", "working", "explain", "tell", "up",
-     "step", "steps", "process"}
+     "step", "steps", "process", "use", "uses", "used", "using"}
 )
 
 # A question that refers back to the conversation needs its context in the key.

@@ -39,8 +39,8 @@ def _answer(cache: ChatCache, question: str) -> tuple[str | None, str | None]:
     return (hit.entry.question, hit.tier) if hit else (None, None)
 
 
-SYNONYMS = {"Is there an app for smartphones?": CACHED[3],
-            "Do charities get a discount?": CACHED[4]}
+# "charities" / "nonprofits" is in no lexicon: only the model's word vectors put them close.
+SYNONYMS = {"Do charities get a discount?": CACHED[4]}
 
 
 def test_local_finds_rephrasings_the_lexical_model_cannot(local_embedder: LocalEmbedder) -> None:
@@ -136,7 +136,7 @@ def test_the_service_answers_a_rephrasing_from_the_configured_backend(
     env = {"CHAT_CACHE_EMBEDDINGS": backend}
     if backend == "local":
         env["CHAT_EMBEDDINGS_PATH"] = str(request.getfixturevalue("local_model_dir"))
-        cached, rephrased = CACHED[3], "Is there an app for smartphones?"
+        cached, rephrased = CACHED[4], "Do charities get a discount?"
     else:  # the simulator's hashed vectors: a typo, at the simulator's own threshold
         env["CHAT_CACHE_SEMANTIC_THRESHOLD"] = "0.7"
         cached, rephrased = CACHED[1], "How do I cancel my subscriptoin?"

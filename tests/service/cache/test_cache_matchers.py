@@ -29,6 +29,16 @@ VARIATIONS = [  # same canonical key: recognised paraphrase, synonym or word ord
     ("Do you support SSO?", "Does Nimbus support SSO?"),
     ("Do you support SSO?", "Does it support SSO?"),
     ("Which integrations do you support?", "Which integrations does Nimbus support?"),
+    # The product vocabulary: words a SaaS product's users use for the same thing.
+    ("How do I cancel my subscription?", "How do I terminate my subscription?"),
+    ("How do I cancel my subscription?", "How can I stop my subscription?"),
+    ("How do I contact support?", "How can I speak to customer service?"),
+    ("How many seats does the Team plan include?", "How many users does the Team plan include?"),
+    ("Do you have a mobile app?", "Do you have a phone app?"),
+    ("Can I get a refund?", "Can I get my money back?"),
+    ("Can I change my billing email?", "Can I update my billing email?"),
+    ("How long is the free trial?", "What is the duration of the free trial?"),
+    ("Where is my data stored?", "In which country is my data stored?"),
 ]
 NEAR_MISSES = [  # must never share a key nor match semantically
     ("How much is the Pro plan?", "What is in the Pro plan?"),
@@ -51,11 +61,18 @@ NEAR_MISSES = [  # must never share a key nor match semantically
     ("Do you support SSO?", "Do you plan to support SSO?"),
     ("How many seats does the Team plan include?", "How long does the Team plan last?"),
     ("How do I contact support?", "Do you support Zendesk?"),
+    ("How do I cancel my subscription?", "How do I pause my subscription?"),
+    # "end" is "cancel" only as a verb.
+    ("How do I cancel my subscription?", "What happens at the end of my subscription?"),
+    ("How many seats does the Team plan include?", "How many end users can the Team plan serve?"),
+    ("Do you have a mobile app?", "Do you have a desktop app?"),
+    ("How do I cancel my subscription?", "How do I upgrade my subscription?"),
 ]
 SEMANTIC_HITS = [  # not the same canonical key, but the same question
     ("How do I reset my password?", "How do I reset my pasword?"),  # typo
     ("How do I contact support?", "contact support"),  # bare keywords
     ("What are the API rate limits?", "What are the API rate limts?"),
+    ("Are you GDPR compliant?", "Do you comply with GDPR?"),  # no category: no variation key
 ]
 
 

@@ -28,7 +28,7 @@ _PAIRS = [t.format(a=a, b=b) for t in TEMPLATES for a in TOOLS for b in TOOLS if
 QUESTIONS = [*_PAIRS[: ENTRIES - 2], "Do you have a mobile app?",
              "Do you offer a discount for nonprofits?"]
 PROBES = {
-    "semantic": "Is there an app for smartphones?",
+    "semantic": "Do charities get a discount?",
     "miss": "Can I sync Tool1 data into Tool1000?",
 }
 
