@@ -29,11 +29,13 @@ import yaml
 from loadtests.cli import HelpFormatter, exit_codes_epilog
 from loadtests.workload import KINDS, PARTS, Workload
 from service.cache import TIERS, CachedAnswer, CacheScope, ChatCache, history_digest
-from service.cache.analysis import analyse
+from service.cache.analysis import analyse, use_vocabulary
 from service.cache.backend import MemoryBackend
 from service.cache.cache import embedder_from_settings
 from service.cache.embeddings import Embedder, EmbeddingsUnavailable
 from service.cache.redis_backend import RedisBackend
+from service.cache.vocabulary import BUILT_IN
+from service.cache.vocabulary import load as load_vocabulary
 from service.settings import Settings, SettingsError
 
 __all__ = ["PRECISION_FLOOR", "SYNONYM_SETS", "EvalResult", "SynonymResult", "evaluate",
@@ -253,7 +255,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="for openai: the /v1 endpoint (default: OPENAI_BASE_URL)")
     parser.add_argument("--embeddings-path", default=None, help="for local: the model folder")
     parser.add_argument("--parts", default=",".join(PARTS), help="workload parts to replay")
+    parser.add_argument("--synonyms-file", default=None,
+                        help="a deployment's synonyms file (default: CHAT_CACHE_SYNONYMS)")
     args = parser.parse_args(argv)
+    synonyms_file = args.synonyms_file or Settings.from_env().cache_synonyms
+    if not synonyms_file:
+        return _compare(args)
+    try:
+        vocabulary = load_vocabulary(synonyms_file)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"== synonyms file {synonyms_file}: {vocabulary.entries} entries over the lexicon")
+    use_vocabulary(vocabulary)
+    try:
+        return _compare(args)
+    finally:
+        use_vocabulary(BUILT_IN)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """Every backend over every part and synonym set, then the table."""
     workload = Workload.load()
     failed = False
     summary: list[str] = []

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 from service.cache import lexicon
 from service.cache.normalize import latin_share, normalize, words
+from service.cache.vocabulary import BUILT_IN, Vocabulary
 
-__all__ = ["MEMO", "Analysis", "analyse", "stem"]
+__all__ = ["MEMO", "Analysis", "analyse", "stem", "use_vocabulary", "vocabulary"]
 
 # Past this many characters a question is keyed by its exact text only: nobody rephrases a
 # 4,000-character message, and analysing it word by word would cost ~70 KB and ~15 ms.
@@ -70,13 +71,29 @@ def stem(word: str) -> str:
     return word
 
 
+_vocabulary = BUILT_IN
+
+
+def vocabulary() -> Vocabulary:
+    """The words questions are read with: the lexicon, and a synonyms file if one is in use."""
+    return _vocabulary
+
+
+def use_vocabulary(chosen: Vocabulary) -> None:
+    """Read questions with ``chosen`` from now on (``ChatCache.from_settings`` sets the file's);
+    analyses made with the previous words are forgotten."""
+    global _vocabulary
+    _vocabulary = chosen
+    MEMO.clear()
+
+
 def _rewrite(tokens: list[str]) -> list[str]:
     out: list[str] = []
     i = 0
-    longest = max(len(p) for p in lexicon.PHRASES)
+    phrases, synonyms = _vocabulary.phrases, _vocabulary.synonyms
     while i < len(tokens):
-        for size in range(min(longest, len(tokens) - i), 1, -1):
-            replacement = lexicon.PHRASES.get(tuple(tokens[i : i + size]))
+        for size in range(min(_vocabulary.longest, len(tokens) - i), 1, -1):
+            replacement = phrases.get(tuple(tokens[i : i + size]))
             if replacement is not None:
                 out.extend(replacement)
                 i += size
@@ -85,7 +102,7 @@ def _rewrite(tokens: list[str]) -> list[str]:
             token = tokens[i]
             if token in lexicon.VERB_READINGS and out and out[-1] in lexicon.SUBJECTS:
                 token = lexicon.VERB_READINGS[token]
-            out.append(lexicon.SYNONYMS.get(token, token))
+            out.append(synonyms.get(token, token))
             i += 1
     return out
 
@@ -153,6 +170,11 @@ class _Memo:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.bytes = 0
 
     def resize(self, max_bytes: int) -> None:
         with self._lock:

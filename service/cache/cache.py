@@ -28,6 +28,7 @@ from service.cache.redis_backend import RedisBackend
 from service.cache.semantic import DEFAULT_THRESHOLD, SemanticIndex, similarity
 from service.cache.variations import variation_key
 from service.cache.vectors import VectorIndex
+from service.cache.vocabulary import BUILT_IN, load
 from service.settings import Settings, SettingsError
 
 __all__ = ["TIERS", "ChatCache", "embedder_from_settings"]
@@ -69,8 +70,11 @@ class ChatCache:
     def from_settings(
         cls, settings: Settings, instruments: ChatInstruments | None = None
     ) -> ChatCache:
-        """Redis when ``settings.redis_url`` is set, else the in-memory backend."""
+        """Redis when ``settings.redis_url`` is set, else the in-memory backend; questions read
+        with the lexicon and ``settings.cache_synonyms``."""
         analysis_memo.MEMO.resize(settings.cache_analysis_bytes)
+        analysis_memo.use_vocabulary(
+            load(settings.cache_synonyms) if settings.cache_synonyms else BUILT_IN)
         backend: Backend
         if settings.redis_url:
             backend = RedisBackend(settings.redis_url, settings.cache_namespace,
@@ -225,6 +229,8 @@ class ChatCache:
             "analysis_memo_bytes": analysis_memo.MEMO.bytes,
             "semantic_threshold": self.index.threshold, "tiers": list(self.tiers),
             "embeddings": self.index.name,
+            "synonyms_file": analysis_memo.vocabulary().source,
+            "synonyms_file_entries": analysis_memo.vocabulary().entries,
         }
         if not self.enabled:
             return {**info, "status": "disabled", "detail": "cache disabled (CHAT_CACHE=0)"}

@@ -66,3 +66,14 @@ def test_a_real_upstream_is_announced_loudly(simulator) -> None:
         assert f"upstream: {simulator.url}/v1 (OPENAI_BASE_URL)" in service.log_tail(20_000)
     finally:
         service.stop()
+
+
+def test_a_synonyms_file_that_cannot_be_read_stops_the_start(tmp_path) -> None:
+    path = tmp_path / "synonyms.txt"
+    path.write_text("workspace, org\nkb =>\n")
+    done = _run(_clean_env(CHAT_CACHE_SYNONYMS=str(path)), "--port", str(free_port()))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: CHAT_CACHE_SYNONYMS={str(path)!r}, line 2: an empty term (two commas, or"
+        " nothing beside '=>')"
+    ]

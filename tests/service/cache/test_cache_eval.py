@@ -16,6 +16,8 @@ from loadtests.cache_eval import (
 )
 from loadtests.processes import ManagedProcess
 from loadtests.workload import KINDS, PARTS, Workload
+from service.cache.analysis import vocabulary
+from service.cache.vocabulary import BUILT_IN
 
 HIT_RATE_TARGET = 0.28  # targets.yaml cache_hit_rate_min
 
@@ -94,3 +96,15 @@ def test_command_prints_the_backend_table(capsys: pytest.CaptureFixture[str]) ->
     assert "== bogus: skipped" in out
     assert "| lexical |" in out and "| exact only |" in out
     assert "[synonyms]" in out and "[unseen]" in out and "| synonyms | unseen |" in out
+
+
+def test_command_measures_a_synonyms_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "synonyms.txt"
+    path.write_text("workspace, org\n")
+    assert loadtests_main(["cache-eval", "--requests", "200", "--embeddings", "lexical",
+                           "--parts", "heldout", "--synonyms-file", str(path)]) == 0
+    assert f"== synonyms file {path}: 1 entries over the lexicon" in capsys.readouterr().out
+    assert vocabulary() is BUILT_IN  # the process reads with the lexicon again
+    path.write_text("workspace\n")
+    assert loadtests_main(["cache-eval", "--synonyms-file", str(path)]) == 2
+    assert "line 1: one term alone" in capsys.readouterr().err

@@ -1,0 +1,100 @@
+"""A deployment's synonyms file (``CHAT_CACHE_SYNONYMS``): read in Solr's format, used by every
+tier, refused with the line that cannot be read."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.cache import CachedAnswer, CacheScope, ChatCache
+from service.cache.analysis import analyse, use_vocabulary, vocabulary
+from service.cache.variations import variation_key
+from service.cache.vocabulary import BUILT_IN, load, parse
+from service.settings import Settings, SettingsError
+
+SCOPE = CacheScope("public", "v1", "auto", "")
+PRODUCT_WORDS = """\
+# Nimbus's own words
+workspace, organisation, org
+kb, help center => knowledge base
+"""
+
+
+@pytest.fixture
+def synonyms_file(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "synonyms.txt"
+    path.write_text(PRODUCT_WORDS)
+    yield path
+    use_vocabulary(BUILT_IN)  # the analysis memo and vocabulary are per process
+
+
+def test_equivalent_and_explicit_lines() -> None:
+    assert parse(PRODUCT_WORDS) == {
+        ("organisation",): "workspace", ("org",): "workspace",
+        ("kb",): "knowledge_base", ("help", "center"): "knowledge_base",
+        ("knowledge", "base"): "knowledge_base",
+    }
+
+
+@pytest.mark.parametrize(("line", "says"), [
+    ("workspace", "one term alone"),
+    ("workspace, , org", "an empty term"),
+    ("kb =>", "an empty term"),
+    ("kb => knowledge base, docs", "one term after '=>'"),
+    ("a => b => c", "more than one '=>'"),
+])
+def test_a_line_that_cannot_be_read_is_named(line: str, says: str) -> None:
+    with pytest.raises(SettingsError, match=f"line 2: {says}"):
+        parse(f"# a comment\n{line}\n")
+
+
+def test_an_unreadable_file_is_a_settings_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"CHAT_CACHE_SYNONYMS=.*cannot read it"):
+        load(tmp_path / "missing.txt")
+
+
+def test_the_files_words_join_the_variation_keys(synonyms_file: Path) -> None:
+    asked, cached = "How do I delete my org?", "How do I delete my workspace?"
+    assert variation_key(analyse(asked)) != variation_key(analyse(cached))
+    use_vocabulary(load(synonyms_file))
+    key = variation_key(analyse(asked))  # the memo was cleared: read with the new words
+    assert key is not None and key == variation_key(analyse(cached))
+    assert analyse("Where is the help center?").content == {"knowledge_base"}
+    use_vocabulary(BUILT_IN)
+    assert analyse(asked).content != analyse(cached).content
+
+
+def test_the_cache_reads_the_file_its_settings_name(synonyms_file: Path) -> None:
+    settings = Settings.from_env().replace(cache_synonyms=str(synonyms_file), redis_url=None)
+    cache = ChatCache.from_settings(settings)
+    try:
+        question = "Can I delete my workspace?"
+        cache.store(question, SCOPE, CachedAnswer(question, "Yes: Settings → Delete.", "m",
+                                                  "fast", 1, 1, time.time()))
+        hit = cache.lookup("Can I delete my organisation?", SCOPE)
+        assert hit is not None and hit.entry.answer == "Yes: Settings → Delete."
+        assert cache.lookup("Can I export my organisation?", SCOPE) is None  # guards still hold
+        described = cache.describe()
+        assert described["synonyms_file"] == str(synonyms_file)
+        assert described["synonyms_file_entries"] == 5
+    finally:
+        cache.close()
+    assert vocabulary().source == str(synonyms_file)
+
+
+@pytest.mark.integration
+def test_the_service_answers_in_the_files_words(start_chat_service, simulator,
+                                                synonyms_file: Path) -> None:
+    service = start_chat_service(simulator.url, CHAT_CACHE_SYNONYMS=str(synonyms_file))
+    answer = httpx.post(f"{service.url}/api/chat",
+                        json={"message": "How do I delete my workspace?"}, timeout=30)
+    assert answer.status_code == 200
+    quick = httpx.post(f"{service.url}/api/chat/quick",
+                       json={"message": "How do I delete my org?"}).json()
+    assert quick["hit"] is True and quick["answer"] == answer.json()["answer"]
+    stats = httpx.get(f"{service.url}/api/cache/stats").json()
+    assert stats["synonyms_file"] == str(synonyms_file)
