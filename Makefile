@@ -13,6 +13,7 @@ SIM_PROFILE ?= seed
 LOAD_ARGS ?=
 GATE_ARGS ?=
 SOAK_ARGS ?=
+CACHE_EVAL_ARGS ?=
 RUN_DIR ?= runs
 TEST_WORKERS ?= auto
 
@@ -71,8 +72,8 @@ embeddings-model: setup ## distil the local embedding model once, outside git (~
 	$(PY) -m pip install --quiet -e '.[dev,embeddings,embeddings-distill]'
 	$(PY) -m service.cache.embeddings distill --if-missing
 
-cache-eval: setup ## replay the reference workload through the cache: hit rate and precision
-	$(PY) -m loadtests cache-eval
+cache-eval: setup ## replay the reference workload through the cache: hit rate and precision (CACHE_EVAL_ARGS="--synonyms-file f")
+	$(PY) -m loadtests cache-eval $(CACHE_EVAL_ARGS)
 
 rules: setup ## regenerate the Prometheus rules from targets.yaml and run promtool on them
 	$(PY) -m otel.rules
