@@ -39,7 +39,7 @@ class Analysis:
     entities: frozenset[str]  # plan/product names, numbers, capitalised unknown names
     entity_order: tuple[str, ...]  # names as ordered: "Asana with Jira" is not "Jira with Asana"
     markers: frozenset[str]  # NEG, FUTURE, QUANTITY
-    bound: tuple[str, ...]  # order-sensitive parts: "from:asana", "to:trello"
+    bound: tuple[str, ...]  # directions, sorted: "from:asana", "to:trello" ("into" is "to")
     terms: tuple[str, ...]  # every stem in order (content + entities), for the n-gram model
     category: str | None
     refers_back: bool  # needs the conversation to be understood ("and for teams?")
@@ -107,17 +107,23 @@ def _rewrite(tokens: list[str]) -> list[str]:
     return out
 
 
-def _directed(tokens: list[str], i: int) -> bool:
-    """Whether word ``i`` is the end of a direction ("into Trello", "Telegram to LinkedIn").
+def _direction(tokens: list[str], i: int) -> str | None:
+    """Word ``i``'s role in a direction: "from" ("from Asana"), "to" ("into Trello", "Telegram to
+    LinkedIn", "to my Slack"), or None.
 
-    "to" only counts between two meaning-bearing words, so "want to cancel" stays unbound.
+    "to" only counts between two meaning-bearing words, so "want to cancel" stays unbound; the
+    possessives and determiners before the word are looked past.
     """
-    before = tokens[i - 1] if i > 0 else ""
+    j = i - 1
+    while j >= 0 and tokens[j] in lexicon.DETERMINERS:
+        j -= 1
+    before = tokens[j] if j >= 0 else ""
     if before in ("from", "into"):
-        return True
-    if before != "to" or i < 2:
-        return False
-    return tokens[i - 2] not in lexicon.STOPWORDS and tokens[i - 2] not in lexicon.MARKERS
+        return "to" if before == "into" else "from"
+    if before != "to" or j < 1:
+        return None
+    prior = tokens[j - 1]
+    return "to" if prior not in lexicon.STOPWORDS and prior not in lexicon.MARKERS else None
 
 
 def _intent(tokens: list[str]) -> str:
@@ -252,8 +258,9 @@ def _analyse(question: str) -> Analysis:
             continue
         if token in lexicon.STOPWORDS or token in lexicon.PRODUCT_WORDS:
             continue
-        if _directed(tokens, i):
-            bound.append(f"{tokens[i - 1]}:{token}")
+        role = _direction(tokens, i)
+        if role is not None:
+            bound.append(f"{role}:{token}")
         if token in lexicon.ENTITY_WORDS or token in names or any(c.isdigit() for c in token):
             entities.add(token)
             terms.append(token)

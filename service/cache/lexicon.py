@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "CATEGORY_FOLLOW_UPS",
     "CATEGORY_WORDS",
+    "DETERMINERS",
     "ENTITY_WORDS",
     "INTENT_WORDS",
     "MARKERS",
@@ -236,7 +237,12 @@ STOPWORDS = frozenset(
      "possible", "exist", "way", "best", "need", "want", "like", "know", "find", "see", "look",
      "locate", "located", "one", "someone", "anything", "something", "cost", "option", "options",
      "ways", "make", "makes", "go", "work", "works", "working", "explain", "tell", "up",
-     "step", "steps", "process", "use", "uses", "used", "using"}
+     "step", "steps", "process", "use", "uses", "used", "using", "another", "other"}
+)
+# Looked past between a direction word and what it points at ("to my Slack", "from our Asana").
+DETERMINERS = frozenset(
+    {"my", "your", "our", "their", "his", "her", "its", "this", "that", "these", "those",
+     "another", "other", "some", "any", "each", "every"}
 )
 
 # A question that refers back to the conversation needs its context in the key.

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.cache.analysis import Analysis, footprint
+from service.cache.analysis import Analysis, footprint, stem
 
 __all__ = ["DEFAULT_THRESHOLD", "SemanticIndex", "SemanticMatch", "passes_guards", "similarity"]
 
@@ -94,6 +94,33 @@ def _order_in(terms: tuple[str, ...], names: frozenset[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(t for t in terms if t in names))
 
 
+def _roles(bound: tuple[str, ...]) -> dict[str, set[str]]:
+    roles: dict[str, set[str]] = {}
+    for part in bound:
+        role, word = part.split(":", 1)
+        roles.setdefault(role, set()).add(word)
+    return roles
+
+
+def _directions_agree(a: Analysis, b: Analysis) -> bool:
+    """Two questions' directions agree unless they conflict: a word in the other role ("from
+    Asana" / "into Asana"), a role pointing at other words ("into Trello" / "into Asana"), or a
+    source named on the other side but not as one ("from Tableau to Make" / "from Make to
+    Tableau" when "make" is read as a verb). A destination said on one side only agrees ("sync
+    Asana with Trello" / "… to Trello"); the guards on names and words judge what it points at."""
+    if a.bound == b.bound:
+        return True
+    ra, rb = _roles(a.bound), _roles(b.bound)
+    if any(ra[role] != rb[role] for role in ra.keys() & rb.keys()):
+        return False
+    if ra.get("from", set()) & rb.get("to", set()) or ra.get("to", set()) & rb.get("from", set()):
+        return False
+    for roles, other in ((ra, b), (rb, a)):
+        if any(stem(w) in other.terms or w in other.terms for w in roles.get("from", ())):
+            return False
+    return True
+
+
 def passes_guards(query: Analysis, cached: Analysis,
                   generic: Callable[[str], bool] = lambda word: False,
                   synonyms: Callable[[str, str], bool] = lambda a, b: False,
@@ -107,7 +134,7 @@ def passes_guards(query: Analysis, cached: Analysis,
     ``any_form`` lets the question forms answer each other ("Can I export my data?" / "How do
     I download my data?"): the embedding backends set it, the lexical model does not.
     """
-    if query.markers != cached.markers or query.bound != cached.bound:
+    if query.markers != cached.markers or not _directions_agree(query, cached):
         return False
     if not _intents_agree(query.intent, cached.intent, any_form):
         return False

@@ -82,10 +82,9 @@ def test_synonym_sets_local_finds_more_than_lexical(local_embedder, name: str) -
     local = evaluate_synonyms(memory_cache_factory(local_embedder), path=path)
     exact = evaluate_synonyms(memory_cache, ("exact",), path)
     assert lexical.paraphrases == local.paraphrases == 75
-    # The first set's rephrasings all differ from their question in words; the unseen set's
-    # writer also added fillers ("quick question: …"), which the exact tier's key drops.
-    assert exact.right_hits == 0 if name == "synonyms" else exact.right_hits > 0
-    assert local.right_hits > lexical.right_hits > exact.right_hits
+    # Some writers also added only fillers ("quick question: …"), which the exact key drops.
+    assert local.right_hits > lexical.right_hits >= exact.right_hits
+    assert lexical.right_hits > 0
     assert local.precision >= PRECISION_FLOOR and lexical.precision >= PRECISION_FLOOR
 
 
@@ -95,7 +94,8 @@ def test_command_prints_the_backend_table(capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     assert "== bogus: skipped" in out
     assert "| lexical |" in out and "| exact only |" in out
-    assert "[synonyms]" in out and "[unseen]" in out and "| synonyms | unseen |" in out
+    assert "[synonyms]" in out and "[unseen]" in out and "[unseen-2]" in out
+    assert "| synonyms | unseen | unseen-2 |" in out
 
 
 def test_command_measures_a_synonyms_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:

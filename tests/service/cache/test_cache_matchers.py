@@ -114,6 +114,28 @@ ANSWER_TYPES = [  # another kind of answer, whatever the words: never one for th
 ]
 
 
+DIRECTIONS = [  # (a, b, whether one may answer the other): a direction matters when it conflicts
+    ("Can I move my data into Trello?", "Can I move my data to Trello?", True),  # into is to
+    ("How do I send alerts to Slack?", "How do I send alerts to my Slack?", True),  # "my" skipped
+    ("How do I sync Asana with Trello?", "How do I sync Asana to Trello?", True),  # said once
+    ("Can I send invoices to another address?", "Can I send invoices to an address?", True),
+    ("Can I switch from monthly to annual billing?", "Can I switch from annual to monthly billing?",
+     False),  # the same words in the other roles
+    ("Can I switch from monthly to annual billing?", "Can I switch to monthly billing?", False),
+    ("Can I import data from Asana?", "Can I import data into Asana?", False),
+    ("How do I send alerts to Slack?", "How do I send alerts from Slack?", False),
+    ("can i move my asana data into trello", "can i move my trello data into asana", False),
+    # "make" is read as a verb, so only one side says where the reports come from.
+    ("can i copy reports from tableau to make", "Can I copy reports from Make to Tableau", False),
+]
+
+
+@pytest.mark.parametrize(("a", "b", "agree"), DIRECTIONS)
+def test_directions_refuse_only_when_they_conflict(a: str, b: str, agree: bool) -> None:
+    for asked, stored in ((a, b), (b, a)):
+        assert passes_guards(analyse(asked), analyse(stored), any_form=True) is agree
+
+
 @pytest.mark.parametrize(("stored", "asked"), QUESTION_FORMS)
 def test_question_forms_agree_only_when_a_backend_asks(stored: str, asked: str) -> None:
     assert not passes_guards(analyse(asked), analyse(stored))  # the lexical model's rule
