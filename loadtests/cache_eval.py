@@ -260,14 +260,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--synonyms-file", default=None,
                         help="a deployment's synonyms file (default: CHAT_CACHE_SYNONYMS)")
     args = parser.parse_args(argv)
-    synonyms_file = args.synonyms_file or Settings.from_env().cache_synonyms
-    if not synonyms_file:
-        return _compare(args)
     try:
-        vocabulary = load_vocabulary(synonyms_file)
+        synonyms_file = args.synonyms_file or Settings.from_env().cache_synonyms
+        vocabulary = load_vocabulary(synonyms_file) if synonyms_file else None
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if vocabulary is None:
+        return _compare(args)
     print(f"== synonyms file {synonyms_file}: {vocabulary.entries} entries over the lexicon")
     use_vocabulary(vocabulary)
     try:

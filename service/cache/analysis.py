@@ -80,8 +80,9 @@ def vocabulary() -> Vocabulary:
 
 
 def use_vocabulary(chosen: Vocabulary) -> None:
-    """Read questions with ``chosen`` from now on (``ChatCache.from_settings`` sets the file's);
-    analyses made with the previous words are forgotten."""
+    """Read questions with ``chosen`` from now on; analyses made with the previous words are
+    forgotten. One vocabulary per process: ``ChatCache.from_settings`` sets it at start, before
+    anything is analysed (an analysis under way while it changes may be memoised with the old)."""
     global _vocabulary
     _vocabulary = chosen
     MEMO.clear()
@@ -90,9 +91,10 @@ def use_vocabulary(chosen: Vocabulary) -> None:
 def _rewrite(tokens: list[str]) -> list[str]:
     out: list[str] = []
     i = 0
-    phrases, synonyms = _vocabulary.phrases, _vocabulary.synonyms
+    words = _vocabulary  # one vocabulary for the whole question
+    phrases, synonyms = words.phrases, words.synonyms
     while i < len(tokens):
-        for size in range(min(_vocabulary.longest, len(tokens) - i), 1, -1):
+        for size in range(min(words.longest, len(tokens) - i), 1, -1):
             replacement = phrases.get(tuple(tokens[i : i + size]))
             if replacement is not None:
                 out.extend(replacement)
@@ -258,7 +260,7 @@ def _analyse(question: str) -> Analysis:
             continue
         if token in lexicon.STOPWORDS or token in lexicon.PRODUCT_WORDS:
             continue
-        role = _direction(tokens, i)
+        role = None if token in lexicon.DETERMINERS else _direction(tokens, i)
         if role is not None:
             bound.append(f"{role}:{token}")
         if token in lexicon.ENTITY_WORDS or token in names or any(c.isdigit() for c in token):

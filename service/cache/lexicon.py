@@ -118,17 +118,19 @@ PHRASES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("money", "back"): ("refund",),
     ("cancellation", "policy"): ("cancel",),
     ("get", "rid", "of"): ("delete",),
-    # "end" is "cancel" as a verb; these are the nouns it is part of.
-    ("end", "user"): ("enduser",),
-    ("end", "users"): ("enduser",),
-    ("end", "of"): ("endof",),
-    ("front", "end"): ("frontend",),
-    ("back", "end"): ("backend",),
+    # "end" and "stop" are "cancel" with an object ("end my subscription"), not when a thing
+    # ends by itself ("when does my trial end?") nor in "end-to-end" or "end users".
+    **{(verb, *what.split()): ("cancel", *what.split()[-1:])
+       for verb in ("end", "stop")
+       for what in ("my", "our", "your", "subscription", "subscriptions", "plan", "trial",
+                    "membership", "free trial")},
+    ("end", "to", "end"): ("e2e",),
     # A duration or a place asked with "what" / "which" asks what "how long" / "where" ask.
     ("what", "is", "duration", "of"): ("when",),
     ("what", "is", "length", "of"): ("when",),
     **{(*which.split(), place): ("where",) for which in ("what", "which", "in which", "in what")
        for place in ("country", "countries", "region", "regions")},
+    **{("phone", app): ("mobile", "app") for app in ("app", "apps", "application")},
     ("web", "browser"): ("browser",),
     ("web", "browsers"): ("browser",),
     ("team", "member"): ("teammate",),
@@ -172,17 +174,17 @@ SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("js",), "javascript"),
     **dict.fromkeys(("nodejs",), "node"),
     # Words a SaaS product's users use for the same thing.
-    **dict.fromkeys(("end", "ending", "stop", "stopping", "terminate", "termination",
-                     "cancellation", "cancelling", "canceling", "cancelled", "canceled",
-                     "unsubscribe"), "cancel"),
+    **dict.fromkeys(("terminate", "termination", "cancellation", "cancelling", "canceling",
+                     "cancelled", "canceled", "unsubscribe"), "cancel"),
     **dict.fromkeys(("subscriptions",), "subscription"),
-    **dict.fromkeys(("user", "users", "member", "members", "people", "person", "license",
-                     "licenses", "licence", "licences", "seats"), "seat"),
-    **dict.fromkeys(("phone", "phones", "smartphone", "smartphones", "cellphone"), "mobile"),
+    **dict.fromkeys(("user", "users", "member", "members", "people", "license", "licenses",
+                     "licence", "licences", "seats"), "seat"),
+    # "phone" alone is also a phone line ("phone support"); see PHRASES for the phone app.
+    **dict.fromkeys(("smartphone", "smartphones", "cellphone"), "mobile"),
     **dict.fromkeys(("iphone", "ipad"), "ios"),
     **dict.fromkeys(("helpdesk",), "support"),
     **dict.fromkeys(("recovery", "restore", "retrieve"), "recover"),
-    **dict.fromkeys(("update", "updating", "modify", "edit", "changing"), "change"),
+    **dict.fromkeys(("modify", "edit", "changing"), "change"),
     **dict.fromkeys(("invoice", "invoices", "invoiced", "receipt", "receipts", "billed",
                      "bills"), "bill"),
     **dict.fromkeys(("reimburse", "reimbursement", "refunds", "refunded"), "refund"),
@@ -237,7 +239,7 @@ STOPWORDS = frozenset(
      "possible", "exist", "way", "best", "need", "want", "like", "know", "find", "see", "look",
      "locate", "located", "one", "someone", "anything", "something", "cost", "option", "options",
      "ways", "make", "makes", "go", "work", "works", "working", "explain", "tell", "up",
-     "step", "steps", "process", "use", "uses", "used", "using", "another", "other"}
+     "step", "steps", "process"}
 )
 # Looked past between a direction word and what it points at ("to my Slack", "from our Asana").
 DETERMINERS = frozenset(

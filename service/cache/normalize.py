@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["latin_share", "normalize", "words"]
+__all__ = ["latin_share", "normalize", "term_words", "words"]
 
 # Typographic apostrophes (U+2019, U+2018, U+00B4) and backticks all mean "'".
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
@@ -95,6 +95,13 @@ def normalize(text: str) -> str:
     if not tokens:
         return "".join(unicodedata.normalize("NFKC", text).casefold().split())
     return " ".join(tokens)
+
+
+def term_words(text: str) -> list[str]:
+    """A vocabulary term's words as a normalised question holds them: the fillers ``normalize``
+    drops anywhere ("the", "please") are dropped, those it drops only at a question's edges
+    ("ok", "hi") are kept, since a term sits inside questions."""
+    return [t for t in words(text) if t not in _FILLER_ANYWHERE]
 
 
 def latin_share(tokens: list[str]) -> float:

@@ -103,21 +103,22 @@ def _roles(bound: tuple[str, ...]) -> dict[str, set[str]]:
 
 
 def _directions_agree(a: Analysis, b: Analysis) -> bool:
-    """Two questions' directions agree unless they conflict: a word in the other role ("from
-    Asana" / "into Asana"), a role pointing at other words ("into Trello" / "into Asana"), or a
-    source named on the other side but not as one ("from Tableau to Make" / "from Make to
-    Tableau" when "make" is read as a verb). A destination said on one side only agrees ("sync
-    Asana with Trello" / "… to Trello"); the guards on names and words judge what it points at."""
+    """Two questions' directions agree unless they conflict: a role pointing at other words
+    ("into Trello" / "into Asana"), or a word in a role on one side that the other side names
+    but not in that role ("from Asana" / "into Asana", "export my data to Slack" / "export my
+    Slack data"). A direction whose word the other side does not name at all agrees: the guards
+    on names and words judge that word."""
     if a.bound == b.bound:
         return True
     ra, rb = _roles(a.bound), _roles(b.bound)
-    if any(ra[role] != rb[role] for role in ra.keys() & rb.keys()):
-        return False
-    if ra.get("from", set()) & rb.get("to", set()) or ra.get("to", set()) & rb.get("from", set()):
-        return False
-    for roles, other in ((ra, b), (rb, a)):
-        if any(stem(w) in other.terms or w in other.terms for w in roles.get("from", ())):
+    for role in ra.keys() | rb.keys():
+        mine, theirs = ra.get(role, set()), rb.get(role, set())
+        if mine and theirs and mine != theirs:
             return False
+        for words, other, bound_there in ((mine, b, theirs), (theirs, a, mine)):
+            if any(w not in bound_there and (w in other.terms or stem(w) in other.terms)
+                   for w in words):
+                return False
     return True
 
 

@@ -11,8 +11,11 @@ and its cache::
     kb, help center => knowledge base
 
 A term may be several words; a term of several words that others are read as becomes one token
-("knowledge_base"). The file's entries win over the lexicon's for the same word or phrase. Every
-worker must read the same file: the words decide the variation tier's keys, shared in Redis.
+("knowledge_base"). The file adds words to the lexicon's and never changes them: a line with a
+word the lexicon knows ("price, cost, fee") is read as the lexicon reads that word ("cost", the
+price intent), and a line joining two words the lexicon reads apart is refused, as is a term on
+two lines. Every worker must read the same file: the words decide the variation tier's keys,
+shared in Redis.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from service.cache import lexicon
-from service.cache.normalize import normalize, words
+from service.cache.normalize import term_words
 from service.settings import SettingsError
 
 __all__ = ["BUILT_IN", "Vocabulary", "load", "parse"]
@@ -44,18 +47,56 @@ class Vocabulary:
 BUILT_IN = Vocabulary(lexicon.PHRASES, lexicon.SYNONYMS)
 
 
+# Words the lexicon reads as themselves: its canonical words, intents and markers.
+_KNOWN = (frozenset(lexicon.SYNONYMS.values()) | frozenset(lexicon.INTENT_WORDS)
+          | lexicon.MARKERS | frozenset(t for v in lexicon.PHRASES.values() for t in v
+                                        if len(v) == 1))
+
+
 def _term(text: str, where: str) -> tuple[str, ...]:
-    if not words(text):
+    found = tuple(term_words(text))
+    if not found:
         raise SettingsError(f"{where}: an empty term (two commas, or nothing beside '=>')")
-    return tuple(normalize(text).split())
+    return found
+
+
+def _reading(term: tuple[str, ...], where: str) -> str | None:
+    """What the lexicon already reads ``term`` as, or None for a word it does not know."""
+    if len(term) > 1:
+        found = lexicon.PHRASES.get(term)
+        if found is not None and len(found) != 1:
+            raise SettingsError(f"{where}: the lexicon reads {' '.join(term)!r} as several"
+                                " words; list one of them")
+        return found[0] if found else None
+    word = term[0]
+    return lexicon.SYNONYMS.get(word) or (word if word in _KNOWN else None)
+
+
+def _canonical(terms: list[tuple[str, ...]], target: tuple[str, ...], where: str) -> str:
+    """The token a line's terms are read as: the lexicon's reading of one of them if it has
+    one (a file adds words to the lexicon's, never changes them), else the target's words."""
+    known: tuple[str, ...] | None = None
+    for term in [target, *terms]:
+        reading = _reading(term, where)
+        if reading is None:
+            continue
+        if known is not None and reading != known[1]:
+            raise SettingsError(
+                f"{where}: the lexicon reads {known[0]!r} as {known[1]!r} and"
+                f" {' '.join(term)!r} as {reading!r}; a file cannot make them one")
+        if known is None:
+            known = (" ".join(term), reading)
+    return known[1] if known else "_".join(target)
 
 
 def parse(text: str, source: str = "synonyms") -> dict[tuple[str, ...], str]:
-    """Each term of ``text`` (as normalised words) and the token it is read as.
+    """Each new term of ``text`` (as the words of a normalised question) and the token it is
+    read as; terms the lexicon already reads that way are left to it.
 
     Raises ``SettingsError`` naming the line of an entry that cannot be read.
     """
     rules: dict[tuple[str, ...], str] = {}
+    lines: dict[tuple[str, ...], int] = {}
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -74,9 +115,15 @@ def parse(text: str, source: str = "synonyms") -> dict[tuple[str, ...], str]:
             if len(terms) < 2:
                 raise SettingsError(f"{where}: one term alone says nothing; list its synonyms")
             target = terms[0]
-        token = "_".join(target)
-        for term in (*terms, target):
-            if term != (token,):
+        on_line = list(dict.fromkeys([*terms, target]))
+        for term in on_line:
+            if term in lines:
+                raise SettingsError(f"{where}: {' '.join(term)!r} is already on line"
+                                    f" {lines[term]}")
+            lines[term] = number
+        token = _canonical(terms, target, where)
+        for term in on_line:
+            if term != (token,) and _reading(term, where) is None:
                 rules[term] = token
     return rules
 

@@ -32,11 +32,13 @@ VARIATIONS = [  # same canonical key: recognised paraphrase, synonym or word ord
     # The product vocabulary: words a SaaS product's users use for the same thing.
     ("How do I cancel my subscription?", "How do I terminate my subscription?"),
     ("How do I cancel my subscription?", "How can I stop my subscription?"),
+    ("How do I cancel my subscription?", "How do I end my subscription?"),
+    ("How do I cancel the free trial?", "How do I end the free trial?"),
     ("How do I contact support?", "How can I speak to customer service?"),
     ("How many seats does the Team plan include?", "How many users does the Team plan include?"),
     ("Do you have a mobile app?", "Do you have a phone app?"),
     ("Can I get a refund?", "Can I get my money back?"),
-    ("Can I change my billing email?", "Can I update my billing email?"),
+    ("Can I change my billing email?", "Can I edit my billing email?"),
     ("How long is the free trial?", "What is the duration of the free trial?"),
     ("Where is my data stored?", "In which country is my data stored?"),
 ]
@@ -67,6 +69,15 @@ NEAR_MISSES = [  # must never share a key nor match semantically
     ("How many seats does the Team plan include?", "How many end users can the Team plan serve?"),
     ("Do you have a mobile app?", "Do you have a desktop app?"),
     ("How do I cancel my subscription?", "How do I upgrade my subscription?"),
+    # "end" and "stop" are "cancel" only with an object: a trial that ends is not cancelled.
+    ("When does my trial end?", "When can I cancel my trial?"),
+    ("When does my subscription stop?", "When can I cancel my subscription?"),
+    ("Do you offer end-to-end encryption?", "Can I stop encryption?"),
+    ("Is there phone support?", "Is there mobile support?"),  # a call centre, not the app
+    ("Can I use Nimbus offline?", "Is Nimbus offline?"),  # a feature, not an outage
+    ("How do I use the widget?", "How do I get the widget?"),
+    ("Do you update the model?", "Can I change the model?"),
+    ("Can I pay with another card?", "Can I pay with a card?"),
 ]
 SEMANTIC_HITS = [  # not the same canonical key, but the same question
     ("How do I reset my password?", "How do I reset my pasword?"),  # typo
@@ -117,8 +128,11 @@ ANSWER_TYPES = [  # another kind of answer, whatever the words: never one for th
 DIRECTIONS = [  # (a, b, whether one may answer the other): a direction matters when it conflicts
     ("Can I move my data into Trello?", "Can I move my data to Trello?", True),  # into is to
     ("How do I send alerts to Slack?", "How do I send alerts to my Slack?", True),  # "my" skipped
-    ("How do I sync Asana with Trello?", "How do I sync Asana to Trello?", True),  # said once
-    ("Can I send invoices to another address?", "Can I send invoices to an address?", True),
+    ("How do I send alerts to Slack?", "How do I send alerts to our Slack?", True),
+    # A word that is a destination on one side only: the other side may mean the opposite.
+    ("How do I sync Asana with Trello?", "How do I sync Asana to Trello?", False),
+    ("Can I export my data to Slack?", "Can I export my Slack data?", False),
+    ("Can I move my issues to GitHub?", "Can I move my GitHub issues?", False),
     ("Can I switch from monthly to annual billing?", "Can I switch from annual to monthly billing?",
      False),  # the same words in the other roles
     ("Can I switch from monthly to annual billing?", "Can I switch to monthly billing?", False),

@@ -3,6 +3,7 @@ tier, refused with the line that cannot be read."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +51,30 @@ def test_equivalent_and_explicit_lines() -> None:
 def test_a_line_that_cannot_be_read_is_named(line: str, says: str) -> None:
     with pytest.raises(SettingsError, match=f"line 2: {says}"):
         parse(f"# a comment\n{line}\n")
+
+
+def test_the_files_words_are_read_as_the_lexicon_reads_them(tmp_path: Path) -> None:
+    path = tmp_path / "synonyms.txt"
+    path.write_text("price, cost, fee\nduration, how long\nconfirm button, ok button\n")
+    try:
+        use_vocabulary(load(path))
+        # "price" is the lexicon's "cost", the intent of a price question: the file joins it
+        assert analyse("What is the fee for Pro?").intent == "cost"
+        assert analyse("What does Pro cost?").intent == "cost"
+        assert analyse("How long is the trial?").intent == "time"  # the lexicon's phrase holds
+        assert analyse("What is the duration of the trial?").intent == "time"
+        assert "confirm_button" in analyse("Where is the ok button?").content  # "ok" is kept
+    finally:
+        use_vocabulary(BUILT_IN)
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("price, how long\n", "line 1: the lexicon reads 'price' as 'cost' and 'how long' as 'when'"),
+    ("workspace, org\norg, team space\n", "line 2: 'org' is already on line 1"),
+])
+def test_a_file_cannot_change_what_the_lexicon_reads(text: str, says: str) -> None:
+    with pytest.raises(SettingsError, match=re.escape(says)):
+        parse(text)
 
 
 def test_an_unreadable_file_is_a_settings_error(tmp_path: Path) -> None:
