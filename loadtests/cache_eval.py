@@ -259,7 +259,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--parts", default=",".join(PARTS), help="workload parts to replay")
     parser.add_argument("--synonyms-file", default=None,
                         help="a deployment's synonyms file (default: CHAT_CACHE_SYNONYMS)")
+    parser.add_argument("--synonym-set", action="append", default=[], type=Path, metavar="YAML",
+                        help="also measure this set of cached questions, rephrasings and"
+                             " near-misses (the format of loadtests/cache_eval_synonyms.yaml);"
+                             " repeatable, each a column named by its file")
     args = parser.parse_args(argv)
+    missing = [str(path) for path in args.synonym_set if not path.is_file()]
+    if missing:
+        print(f"error: --synonym-set: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
     try:
         synonyms_file = args.synonyms_file or Settings.from_env().cache_synonyms
         vocabulary = load_vocabulary(synonyms_file) if synonyms_file else None
@@ -278,6 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     """Every backend over every part and synonym set, then the table."""
+    sets = {**SYNONYM_SETS, **{path.stem: path for path in args.synonym_set}}
     workload = Workload.load()
     failed = False
     summary: list[str] = []
@@ -300,7 +309,7 @@ def _compare(args: argparse.Namespace) -> int:
             cells.append(f"{result.recall:.1%} / {result.precision:.2%}")
             exact = _exact_only(workload, part, args.requests, args.seed, make)
             exact_cells.append(f"{exact.recall:.1%} / {exact.precision:.2%}")
-        for set_name, path in SYNONYM_SETS.items():
+        for set_name, path in sets.items():
             synonyms = evaluate_synonyms(make, path=path)
             failed |= synonyms.precision < PRECISION_FLOOR
             print(f"[{set_name}] {synonyms.paraphrases} paraphrases: recall"
@@ -312,15 +321,15 @@ def _compare(args: argparse.Namespace) -> int:
         summary.append(f"| {name} | " + " | ".join(cells) + " |")
         if exact_row is None:
             exact_sets = [evaluate_synonyms(make, ("exact",), path)
-                          for path in SYNONYM_SETS.values()]
+                          for path in sets.values()]
             exact_row = (*exact_cells,
                          *(f"{e.recall:.1%} / {e.precision:.2%}" for e in exact_sets))
     if exact_row is not None:
         summary.append("| exact only | " + " | ".join(exact_row) + " |")
     parts = [p for p in args.parts.split(",") if p]
     print("\nrecall / precision")
-    print("| semantic backend | " + " | ".join([*parts, *SYNONYM_SETS]) + " |")
-    print("|---" * (len(parts) + len(SYNONYM_SETS) + 1) + "|")
+    print("| semantic backend | " + " | ".join([*parts, *sets]) + " |")
+    print("|---" * (len(parts) + len(sets) + 1) + "|")
     print("\n".join(summary))
     if failed:
         print(f"precision below {PRECISION_FLOOR:.0%} on at least one run", file=sys.stderr)

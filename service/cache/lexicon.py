@@ -105,31 +105,20 @@ PHRASES: dict[tuple[str, ...], tuple[str, ...]] = {
     # The support desk by its other names, and the ways of reaching it.
     ("customer", "service"): ("support",),
     ("customer", "care"): ("support",),
-    ("help", "desk"): ("support",),
     ("support", "staff"): ("support",),
-    ("get", "hold", "of"): ("contact",),
     ("reach", "out", "to"): ("contact",),
-    ("speak", "to"): ("contact",),
-    ("speak", "with"): ("contact",),
     ("talk", "with"): ("contact",),
     ("in", "touch", "with"): ("contact",),
-    # A policy is how the thing itself is asked about: "refund policy" asks "can I get a refund".
-    ("refund", "policy"): ("refund",),
     ("money", "back"): ("refund",),
-    ("cancellation", "policy"): ("cancel",),
     ("get", "rid", "of"): ("delete",),
-    # "end" and "stop" are "cancel" with an object ("end my subscription"), not when a thing
-    # ends by itself ("when does my trial end?") nor in "end-to-end" or "end users".
-    **{(verb, *what.split()): ("cancel", *what.split()[-1:])
-       for verb in ("end", "stop")
-       for what in ("my", "our", "your", "subscription", "subscriptions", "plan", "trial",
-                    "membership", "free trial")},
+    # "end" and "stop" are "cancel" with a subscription as their object, not when a thing ends
+    # by itself ("when does my trial end?"; ending a trial early may mean paying now).
+    **{(verb, *whose, what): ("cancel", what)
+       for verb in ("end", "stop") for whose in ((), ("my",), ("our",))
+       for what in ("subscription", "membership")},
     ("end", "to", "end"): ("e2e",),
-    # A duration or a place asked with "what" / "which" asks what "how long" / "where" ask.
+    # A duration asked with "what" asks what "how long" asks.
     ("what", "is", "duration", "of"): ("when",),
-    ("what", "is", "length", "of"): ("when",),
-    **{(*which.split(), place): ("where",) for which in ("what", "which", "in which", "in what")
-       for place in ("country", "countries", "region", "regions")},
     **{("phone", app): ("mobile", "app") for app in ("app", "apps", "application")},
     ("web", "browser"): ("browser",),
     ("web", "browsers"): ("browser",),
@@ -157,8 +146,7 @@ SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("embed", "put", "insert"), "add"),
     **dict.fromkeys(("integrates", "integration", "integrations", "connect", "connector"),
                     "integrate"),
-    **dict.fromkeys(("supported", "supports", "provide", "provides", "offers", "give", "gives",
-                     "speak", "speaks"), "offer"),
+    **dict.fromkeys(("supported", "supports", "provide", "provides", "offers"), "offer"),
     **dict.fromkeys(("apps", "application", "applications", "tool", "tools"), "app"),
     **dict.fromkeys(("site", "webpage"), "website"),
     **dict.fromkeys(("docs", "documents", "documentation"), "document"),
@@ -173,26 +161,21 @@ SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("many", "count"), "QUANTITY"),
     **dict.fromkeys(("js",), "javascript"),
     **dict.fromkeys(("nodejs",), "node"),
-    # Words a SaaS product's users use for the same thing.
-    **dict.fromkeys(("terminate", "termination", "cancellation", "cancelling", "canceling",
-                     "cancelled", "canceled", "unsubscribe"), "cancel"),
+    # Words a SaaS product's users use for the same thing. Left out, each a near-miss test:
+    # user / seat (removing a user is not removing a paid seat), invoice / bill, terminate,
+    # unsubscribe, update, helpdesk, recover / restore, give, speak, limitation.
+    **dict.fromkeys(("cancellation", "cancelling", "canceling", "cancelled", "canceled"),
+                    "cancel"),
     **dict.fromkeys(("subscriptions",), "subscription"),
-    **dict.fromkeys(("user", "users", "member", "members", "people", "license", "licenses",
-                     "licence", "licences", "seats"), "seat"),
     # "phone" alone is also a phone line ("phone support"); see PHRASES for the phone app.
     **dict.fromkeys(("smartphone", "smartphones", "cellphone"), "mobile"),
     **dict.fromkeys(("iphone", "ipad"), "ios"),
-    **dict.fromkeys(("helpdesk",), "support"),
-    **dict.fromkeys(("recovery", "restore", "retrieve"), "recover"),
     **dict.fromkeys(("modify", "edit", "changing"), "change"),
-    **dict.fromkeys(("invoice", "invoices", "invoiced", "receipt", "receipts", "billed",
-                     "bills"), "bill"),
     **dict.fromkeys(("reimburse", "reimbursement", "refunds", "refunded"), "refund"),
     **dict.fromkeys(("comply", "complies", "compliance"), "compliant"),
     **dict.fromkeys(("colleague", "colleagues", "coworker", "coworkers", "teammates"),
                     "teammate"),
-    **dict.fromkeys(("cap", "caps", "limits", "limitation", "limitations", "quota", "quotas"),
-                    "limit"),
+    **dict.fromkeys(("cap", "caps", "quota", "quotas"), "limit"),
     **dict.fromkeys(("hosted",), "store"),
     **dict.fromkeys(("pro",), "plan_pro"),
     **dict.fromkeys(("enterprise",), "plan_enterprise"),
