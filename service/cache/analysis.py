@@ -97,6 +97,10 @@ def _rewrite(tokens: list[str]) -> list[str]:
         for size in range(min(words.longest, len(tokens) - i), 1, -1):
             replacement = phrases.get(tuple(tokens[i : i + size]))
             if replacement is not None:
+                if (replacement == ("cost",) and tokens[i : i + size] == ["how", "much"]
+                        and i + size < len(tokens)
+                        and tokens[i + size] not in lexicon.PRICE_AFTER_HOW_MUCH):
+                    replacement = ("QUANTITY",)  # "how much storage": an amount, not a price
                 out.extend(replacement)
                 i += size
                 break
@@ -128,9 +132,17 @@ def _direction(tokens: list[str], i: int) -> str | None:
     return "to" if prior not in lexicon.STOPWORDS and prior not in lexicon.MARKERS else None
 
 
+# Question words that decide the intent when they come before a price word: "When do you
+# charge…?" asks a time, "Why did the price go up?" a reason.
+_BEFORE_COST = frozenset({"why", "where", "when", "who", "speed"})
+
+
 def _intent(tokens: list[str]) -> str:
-    if "cost" in tokens:
-        return "cost"
+    for token in tokens:
+        if token in _BEFORE_COST:
+            return lexicon.INTENT_WORDS[token]
+        if token == "cost":
+            return "cost"
     for token in tokens:
         if token in lexicon.INTENT_WORDS:
             return lexicon.INTENT_WORDS[token]

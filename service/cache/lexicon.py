@@ -16,6 +16,7 @@ __all__ = [
     "INTENT_WORDS",
     "MARKERS",
     "PHRASES",
+    "PRICE_AFTER_HOW_MUCH",
     "PRODUCT_WORDS",
     "REFERS_BACK_START",
     "REFERS_BACK_WORDS",
@@ -38,8 +39,9 @@ PHRASES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("how", "far", "back"): ("QUANTITY",),
     ("how", "long"): ("when",),
     ("how", "much", "time"): ("when",),
-    ("how", "fast"): ("when",),
-    ("how", "quickly"): ("when",),
+    # Speed is its own kind of answer: "How fast is the app?" is not "When will the app come?".
+    ("how", "fast"): ("speed",),
+    ("how", "quickly"): ("speed",),
     ("how", "soon"): ("when",),
     ("how", "much"): ("cost",),
     ("how", "come"): ("why",),
@@ -50,7 +52,9 @@ PHRASES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("what", "is", "process", "to"): ("how",),
     ("free", "trial"): ("trial",),
     ("trial", "period"): ("trial",),
-    ("for", "free"): ("trial",),
+    # "for free" is the Free plan ("What can I do for free?"), except when trying it out.
+    ("for", "free"): ("plan_free",),
+    **{("try", *it, "for", "free"): ("trial",) for it in ((), ("it",), ("nimbus",), ("out",))},
     ("free", "plan"): ("plan_free",),
     ("free", "tier"): ("plan_free",),
     ("team", "plan"): ("plan_team",),
@@ -89,7 +93,8 @@ PHRASES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("self", "hosting"): ("selfhost",),
     ("self", "hosted"): ("selfhost",),
     ("on", "premise"): ("selfhost",),
-    ("own", "servers"): ("selfhost",),
+    ("my", "own", "servers"): ("selfhost",),
+    ("our", "own", "servers"): ("selfhost",),
     ("data", "center"): ("region",),
     ("data", "centers"): ("region",),
     ("set", "up"): ("setup",),
@@ -124,6 +129,22 @@ PHRASES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("web", "browsers"): ("browser",),
     ("team", "member"): ("teammate",),
     ("team", "members"): ("teammate",),
+    # Particles that turn a verb into another one: "back up" is not "get back", "opt out" is not
+    # "opt in"; and names that are not the plan or the reply they contain.
+    ("back", "up"): ("backup",),
+    ("opt", "out"): ("opt_out",),
+    ("opt", "in"): ("opt_in",),
+    ("free", "up"): ("free_up",),
+    ("saved", "replies"): ("saved_replies",),
+    ("quick", "replies"): ("quick_replies",),
+    ("conversation", "starter"): ("conversation_starter",),
+    ("conversation", "starters"): ("conversation_starter",),
+    ("close", "my", "account"): ("delete", "account"),
+    ("close", "account"): ("delete", "account"),
+    # Who acts: the vendor's people, and the customer training the model themselves.
+    **{(whose, people): ("VENDOR", "staff") for whose in ("your", "nimbus")
+       for people in ("staff", "employees", "employee", "engineers", "team")},
+    **{(who, "train"): ("SELF", "train") for who in ("i", "we")},
     ("log", "out"): ("logout",),
     ("sign", "out"): ("logout",),
 }
@@ -138,7 +159,7 @@ SYNONYMS: dict[str, str] = {
                      "responds"), "answer"),
     **dict.fromkeys(("instantly", "immediate", "immediately", "fast", "quick"), "instant"),
     **dict.fromkeys(("reach", "contacting"), "contact"),
-    **dict.fromkeys(("remove", "erase", "close", "deleting"), "delete"),
+    **dict.fromkeys(("remove", "erase", "deleting"), "delete"),
     **dict.fromkeys(("download",), "export"),
     **dict.fromkeys(("forgotten", "lost"), "forgot"),
     **dict.fromkeys(("configure", "create", "setting"), "setup"),
@@ -150,7 +171,7 @@ SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("apps", "application", "applications", "tool", "tools"), "app"),
     **dict.fromkeys(("site", "webpage"), "website"),
     **dict.fromkeys(("docs", "documents", "documentation"), "document"),
-    **dict.fromkeys(("keep", "kept", "hold", "held", "saved", "stored", "storing"), "store"),
+    **dict.fromkeys(("keep", "kept", "saved", "stored", "storing"), "store"),
     **dict.fromkeys(("pwd", "passwords"), "password"),
     **dict.fromkeys(("yearly", "annually"), "annual"),
     **dict.fromkeys(("trained", "training"), "train"),
@@ -185,6 +206,7 @@ SYNONYMS: dict[str, str] = {
 # Tokens that say what kind of answer is wanted; the first one found decides the intent.
 INTENT_WORDS: dict[str, str] = {
     "cost": "cost", "why": "reason", "where": "where", "when": "time", "QUANTITY": "quantity",
+    "speed": "speed",
     "who": "who", "how": "how", "what": "what", "which": "what",
 }
 YES_NO_OPENERS = frozenset(
@@ -192,7 +214,7 @@ YES_NO_OPENERS = frozenset(
      "has", "was", "were", "may"}
 )
 # Meaning the guards compare as a set: a question with "not" never matches one without.
-MARKERS = frozenset({"NEG", "FUTURE", "QUANTITY"})
+MARKERS = frozenset({"NEG", "FUTURE", "QUANTITY", "VENDOR", "SELF"})
 
 # Names whose difference always means a different question (plans, products, formats…).
 ENTITY_WORDS = frozenset(
@@ -221,8 +243,14 @@ STOPWORDS = frozenset(
      "any", "all", "each", "every", "also", "too", "very", "so", "out", "offer", "available",
      "possible", "exist", "way", "best", "need", "want", "like", "know", "find", "see", "look",
      "locate", "located", "one", "someone", "anything", "something", "cost", "option", "options",
-     "ways", "make", "makes", "go", "work", "works", "working", "explain", "tell", "up",
-     "step", "steps", "process"}
+     "ways", "make", "makes", "go", "work", "works", "working", "explain", "tell", "up"}
+)
+# "how much" asks a price before these ("how much is / does / do I pay", "how much for Pro") and
+# an amount before anything else ("how much storage", "how much support do I get").
+PRICE_AFTER_HOW_MUCH = frozenset(
+    {"is", "are", "was", "were", "does", "do", "did", "will", "would", "should", "can", "could",
+     "for", "per", "it", "to", "extra", "more", "money", "i", "we", "you", "they", "this", "that",
+     "free", "starter", "pro", "team", "teams", "business", "enterprise", "plan", "plans"}
 )
 # Looked past between a direction word and what it points at ("to my Slack", "from our Asana").
 DETERMINERS = frozenset(

@@ -33,6 +33,9 @@ VARIATIONS = [  # same canonical key: recognised paraphrase, synonym or word ord
     ("How do I cancel my subscription?", "How can I stop my subscription?"),
     ("How do I cancel my subscription?", "How do I end my subscription?"),
     ("Do you have a mobile app?", "Is there an app for smartphones?"),
+    ("How do I delete my account?", "How do I close my account?"),  # an account closes for good
+    ("Is there a free trial?", "Can I try Nimbus for free?"),
+    ("How much does the Pro plan cost?", "How much is the Pro plan?"),
     ("How do I contact support?", "How can I talk with customer service?"),
     ("Do you have a mobile app?", "Do you have a phone app?"),
     ("Can I get a refund?", "Can I get my money back?"),
@@ -92,6 +95,24 @@ NEAR_MISSES = [  # must never share a key nor match semantically
      "Can the assistant contact my customers in Spanish?"),
     ("How do I unsubscribe from your emails?", "How do I cancel my subscription?"),
     ("What are the limitations of the Free plan?", "What are the limits of the Free plan?"),
+    # Older lexicon entries a second red-team review caught merging questions.
+    ("Do you train your AI on my data?", "Can I train the AI on my data?"),  # who trains
+    ("Can Nimbus staff access my account?", "Can my staff access my account?"),
+    ("Can your employees see my conversations?", "Can I see my employees' conversations?"),
+    ("How do I close a ticket?", "How do I delete a ticket?"),  # resolve is not delete
+    ("When do you charge for extra seats?", "How much do extra seats cost?"),  # a time first
+    ("Why did the price of Pro go up?", "How much is Pro?"),
+    ("How much storage do I get on Pro?", "What is the price of storage on Pro?"),
+    ("How long can I use Nimbus for free?", "How long can I use the trial?"),  # plan vs trial
+    ("Do you host data on your own servers?", "Can I host data on my own servers?"),
+    ("Why is there a hold on my card?", "Why do you store my card?"),
+    ("Where are my saved replies?", "Where are the answers stored?"),
+    ("Does the bot have quick replies?", "Does the bot reply immediately?"),
+    ("How fast is the mobile app?", "When will the mobile app be available?"),
+    ("What are the SSO options on Enterprise?", "What are the SSO steps on Enterprise?"),
+    ("Can I back up my data?", "Can I get my data back?"),
+    ("How do I opt out of AI training?", "How do I opt in to AI training?"),
+    ("Can I add a conversation starter?", "Can I add conversations on Starter?"),
 ]
 SEMANTIC_HITS = [  # not the same canonical key, but the same question
     ("How do I reset my password?", "How do I reset my pasword?"),  # typo
