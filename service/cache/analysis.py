@@ -91,14 +91,14 @@ def use_vocabulary(chosen: Vocabulary) -> None:
 def _rewrite(tokens: list[str]) -> list[str]:
     out: list[str] = []
     i = 0
-    words = _vocabulary  # one vocabulary for the whole question
-    phrases, synonyms = words.phrases, words.synonyms
+    vocab = _vocabulary  # one vocabulary for the whole question
+    phrases, synonyms = vocab.phrases, vocab.synonyms
     while i < len(tokens):
-        for size in range(min(words.longest, len(tokens) - i), 1, -1):
-            replacement = phrases.get(tuple(tokens[i : i + size]))
+        for size in range(min(vocab.longest, len(tokens) - i), 1, -1):
+            phrase = tuple(tokens[i : i + size])
+            replacement = phrases.get(phrase)
             if replacement is not None:
-                if (replacement == ("cost",) and tokens[i : i + size] == ["how", "much"]
-                        and i + size < len(tokens)
+                if (phrase == ("how", "much") and i + size < len(tokens)
                         and tokens[i + size] not in lexicon.PRICE_AFTER_HOW_MUCH):
                     replacement = ("QUANTITY",)  # "how much storage": an amount, not a price
                 out.extend(replacement)

@@ -75,7 +75,7 @@ def _reading(term: tuple[str, ...], where: str) -> str | None:
 def _canonical(terms: list[tuple[str, ...]], target: tuple[str, ...], where: str) -> str:
     """The token a line's terms are read as: the lexicon's reading of one of them if it has
     one (a file adds words to the lexicon's, never changes them), else the target's words."""
-    known: tuple[str, ...] | None = None
+    known: tuple[str, str] | None = None  # (a term as written, the lexicon's reading of it)
     for term in [target, *terms]:
         reading = _reading(term, where)
         if reading is None:
