@@ -9,6 +9,7 @@ kept here; ``summary`` derives every figure from them.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -106,6 +107,7 @@ async def _measured_round(
 ) -> tuple[RoundResult, dict[str, float]]:
     before = _cpu(stack, side)
     result = await run_round(side.endpoint, streams, seconds, body, ramp_s, timeout_s)
+    await asyncio.sleep(stack.settle_s)
     after = _cpu(stack, side)
     return result, {name: after[name] - before[name] for name in after}
 
@@ -134,6 +136,7 @@ async def measure_point(
     for side in stack.sides:
         await run_round(side.endpoint, min(point.streams, _WARMUP_MAX_STREAMS), config.warmup_s,
                         prompts.new, 0.0, config.timeout_s)
+        await asyncio.sleep(stack.settle_s)  # the warm-up's deferred work is not the first round's
     misses = {side.name: Tally() for side in stack.sides}
     for number in range(rounds):
         order = stack.sides if number % 2 == 0 else tuple(reversed(stack.sides))

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from .bench import Prompts, measure_point
 from .config import OverheadConfig
 from .report import render_html, render_markdown
-from .stack import raise_fd_limit, running_stack
+from .stack import SPAN_EXPORT_DELAY_MS, raise_fd_limit, running_stack
 from .summary import derive_point, machine
 
 __all__ = ["new_run_dir", "run_overhead", "write_run"]
@@ -55,6 +55,9 @@ async def _measure(config: OverheadConfig, out: TextIO) -> tuple[list[dict[str, 
             out.write(f"overhead: upstream {upstream.profile} ({upstream.ttft_ms} ms first token, "
                       f"{upstream.itl_ms:g} ms a token, {upstream.tokens} tokens); sides "
                       f"{', '.join(s.name for s in stack.sides)}\n")
+            if stack.settle_s:
+                out.write(f"overhead: CPU read {stack.settle_s:g} s after each round's last "
+                          f"answer (spans exported every {SPAN_EXPORT_DELAY_MS} ms)\n")
             for point in group:
                 points.append(derive_point(
                     await measure_point(stack, point, config, prompts, out), config))

@@ -31,7 +31,13 @@ from .config import (
     Upstream,
 )
 
-__all__ = ["Side", "Stack", "raise_fd_limit", "running_stack", "service_env"]
+__all__ = ["SPAN_EXPORT_DELAY_MS", "Side", "Stack", "raise_fd_limit", "running_stack",
+           "service_env"]
+
+# The telemetry-on service exports its batched spans this often (the SDK's default is 5 000 ms):
+# short enough that a round's spans leave within its settle time, long enough to batch them.
+SPAN_EXPORT_DELAY_MS = 1000
+_SETTLE_S = SPAN_EXPORT_DELAY_MS / 1000 + 0.25
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,10 @@ class Stack:
     upstream_pid: int
     sides: tuple[Side, ...]
     spans_exported: dict[str, int]  # filled when the stack stops (telemetry compare only)
+    # Seconds after a round's last answer until the work a side defers for it (a batched span
+    # export) is done. Every side waits as long before its CPU is read, so deferred work counts
+    # in the round that caused it and each side's periodic background work is sampled alike.
+    settle_s: float = 0.0
 
 
 def raise_fd_limit() -> int:
@@ -134,7 +144,8 @@ def running_stack(config: OverheadConfig, upstream: Upstream) -> Iterator[Stack]
                     (TELEMETRY_ON, service_env(
                         config, sim.url, CHAT_TELEMETRY="1", OTEL_TRACES_EXPORTER="otlp",
                         OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
-                        OTEL_EXPORTER_OTLP_ENDPOINT=endpoint)),
+                        OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
+                        OTEL_BSP_SCHEDULE_DELAY=str(SPAN_EXPORT_DELAY_MS))),
                 ):
                     service = _start(processes, start_service(env, workers=config.workers))
                     sides.append(Side(name, Endpoint.from_url(service.url), service.pid, True))
@@ -150,7 +161,8 @@ def running_stack(config: OverheadConfig, upstream: Upstream) -> Iterator[Stack]
                 if config.peer is not None:
                     sides.append(Side(PEER, Endpoint.from_url(config.peer), config.peer_pid,
                                       False))
-            stack = Stack(upstream, sim.pid, tuple(sides), spans)
+            settle_s = _SETTLE_S if config.compare == "telemetry" else 0.0
+            stack = Stack(upstream, sim.pid, tuple(sides), spans, settle_s)
             try:
                 yield stack
             finally:
