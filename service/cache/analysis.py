@@ -27,6 +27,8 @@ FUZZY_MAX_CHARS = 600
 
 _MIN_LATIN_SHARE = 0.5
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][A-Za-z0-9]+)")
+# Words no one capitalises inside a sentence unless writing in title case.
+_FUNCTION_WORDS = lexicon.STOPWORDS | {"the", "an"}
 
 
 @dataclass(frozen=True)
@@ -152,8 +154,11 @@ def _intent(tokens: list[str]) -> str:
 
 
 def _capitalised(text: str) -> set[str]:
-    """Words written with a capital inside a sentence: likely names we have no list for."""
-    return {m.group(1).casefold() for m in _CAPITALISED.finditer(text)} - {"i"}
+    """Words written with a capital inside a sentence: likely names we have no list for, even
+    a word the lexicon would drop ("Connect Nimbus to Make": Make, the automation tool). In
+    title case ("How Do I End My Subscription?") capitals say nothing, so there are none."""
+    found = {m.group(1).casefold() for m in _CAPITALISED.finditer(text)} - {"i"}
+    return set() if len(found & _FUNCTION_WORDS) >= 2 else found - lexicon.PRODUCT_WORDS
 
 
 def _category_vocabulary(words: frozenset[str]) -> tuple[set[str], set[str], list[int]]:
@@ -259,7 +264,7 @@ def _analyse(question: str) -> Analysis:
     raw_words = words(question)
     # No words at all ("👍"): the normalised text is the whole text, not words to compare.
     tokens = _rewrite(normalized.split()) if raw_words else []
-    names = _capitalised(unicodedata.normalize("NFKC", question)) - lexicon.PRODUCT_WORDS
+    names = _capitalised(unicodedata.normalize("NFKC", question))
     content: set[str] = set()
     entities: set[str] = set()
     markers: set[str] = set()
@@ -270,7 +275,7 @@ def _analyse(question: str) -> Analysis:
         if token in lexicon.MARKERS:
             markers.add(token)
             continue
-        if token in lexicon.STOPWORDS or token in lexicon.PRODUCT_WORDS:
+        if (token in lexicon.STOPWORDS and token not in names) or token in lexicon.PRODUCT_WORDS:
             continue
         role = None if token in lexicon.DETERMINERS else _direction(tokens, i)
         if role is not None:

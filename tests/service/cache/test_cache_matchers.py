@@ -41,6 +41,9 @@ VARIATIONS = [  # same canonical key: recognised paraphrase, synonym or word ord
     ("Can I get a refund?", "Can I get my money back?"),
     ("Can I change my billing email?", "Can I edit my billing email?"),
     ("How long is the free trial?", "What is the duration of the free trial?"),
+    # Title case: capitals say nothing there, so the words the lexicon drops stay dropped.
+    ("Where do I find my API key?", "Where Can I Get My API Key?"),
+    ("How do I cancel my subscription?", "How Do I End My Subscription?"),
 ]
 NEAR_MISSES = [  # must never share a key nor match semantically
     ("How much is the Pro plan?", "What is in the Pro plan?"),
@@ -113,6 +116,11 @@ NEAR_MISSES = [  # must never share a key nor match semantically
     ("Can I back up my data?", "Can I get my data back?"),
     ("How do I opt out of AI training?", "How do I opt in to AI training?"),
     ("Can I add a conversation starter?", "Can I add conversations on Starter?"),
+    # A capitalised word the lexicon would drop as a verb is a name here (Make, the automation
+    # tool): one side asks about it, the other does not.
+    ("Can I connect Nimbus to Make?", "Can I connect Nimbus?"),
+    ("Is there a Make integration?", "Is there an integration?"),
+    ("Does Make work with Nimbus?", "Does Zapier work with Nimbus?"),
 ]
 SEMANTIC_HITS = [  # not the same canonical key, but the same question
     ("How do I reset my password?", "How do I reset my pasword?"),  # typo
