@@ -169,7 +169,7 @@ def serve(host: str, port: int, workers: int, settings: Settings) -> int:
         options = {
             "bind": f"{host}:{port}",
             "workers": workers,
-            "worker_class": "gevent",
+            "worker_class": "service.worker.ChatWorker",
             # Room above the stream cap for probes, scrapes and the 503s that refuse streams.
             "worker_connections": settings.max_streams_per_worker + 100,
             # Room for the grace period, one ping interval to notice it ended, and the goodbyes.
@@ -178,7 +178,7 @@ def serve(host: str, port: int, workers: int, settings: Settings) -> int:
             ) + 3,
             # Streams may be quiet for a while; the worker heartbeat is separate from requests.
             "timeout": 60,
-            "keepalive": 5,
+            "keepalive": settings.keepalive_seconds,
             "accesslog": None,
             "errorlog": "-",
             "loglevel": settings.log_level.lower(),

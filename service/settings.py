@@ -204,6 +204,11 @@ class Settings:
     shutdown_grace_seconds: float = _setting(
         "CHAT_SHUTDOWN_GRACE_SECONDS", 10.0, "On SIGTERM, how long open streams may finish."
     )
+    keepalive_seconds: int = _setting(
+        "CHAT_KEEPALIVE_SECONDS", 5,
+        "How long an idle client connection stays open for its next request; behind a load "
+        "balancer, longer than its idle timeout.",
+    )
     client_timings_rate_limit: str = _setting(
         "CHAT_CLIENT_TIMINGS_RATE_LIMIT", "120/minute",
         "Per-address limit on the chat page's timing beacons (`/api/client/timings`, 429).",
@@ -354,6 +359,7 @@ _CHECKS: dict[str, Any] = {
     "client_timings_rate_limit": _rate,
     "ping_interval_seconds": (0.01, 300.0),
     "shutdown_grace_seconds": (0.0, 3600.0),
+    "keepalive_seconds": (0, 3600),
     "otel_traces_exporter": _exporters(frozenset({"otlp", "console", "none"})),
     "otel_metrics_exporter": _exporters(frozenset({"otlp", "none"})),
     "otel_exporter_otlp_protocol": frozenset({"http/protobuf", "grpc"}),

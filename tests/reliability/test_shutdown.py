@@ -52,3 +52,21 @@ def test_sigterm_finishes_open_streams_then_ends_the_rest(
     assert events[-1].json()["code"] == "shutting_down"
     assert "done" not in [event.event for event in events]
     assert service.popen.wait(timeout=20) == 0
+
+
+def test_sigterm_closes_idle_keep_alive_connections_at_once(simulator, start_chat_service) -> None:
+    # A browser tab or a load balancer's pool holds connections open between requests; a long
+    # keep-alive (as behind a load balancer) must not hold the shutdown for its whole length.
+    service: ManagedProcess = start_chat_service(
+        simulator.url, CHAT_SHUTDOWN_GRACE_SECONDS="1", CHAT_PING_INTERVAL_SECONDS="30",
+        CHAT_KEEPALIVE_SECONDS="120",
+    )
+    with httpx.Client(timeout=10) as client:
+        assert client.get(f"{service.url}/api/cache/stats").status_code == 200  # kept alive
+        assert service.popen is not None
+        service.popen.send_signal(signal.SIGTERM)
+        # The worker's own limit is the grace plus a ping interval (34 s here); the idle
+        # connection is closed as the worker stops, so nothing waits for it.
+        assert service.popen.wait(timeout=15) == 0
+    assert service.log_path is not None
+    assert "graceful timeout" not in service.log_path.read_text()
