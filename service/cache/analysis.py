@@ -94,11 +94,14 @@ def _rewrite(tokens: list[str]) -> list[str]:
     out: list[str] = []
     i = 0
     vocab = _vocabulary  # one vocabulary for the whole question
-    phrases, synonyms = vocab.phrases, vocab.synonyms
+    phrases, synonyms, file_words = vocab.phrases, vocab.synonyms, vocab.file_words
     while i < len(tokens):
         for size in range(min(vocab.longest, len(tokens) - i), 1, -1):
             phrase = tuple(tokens[i : i + size])
             replacement = phrases.get(phrase)
+            if replacement is None and file_words:
+                phrase = tuple(file_words.get(t, t) for t in phrase)
+                replacement = phrases.get(phrase)
             if replacement is not None:
                 if (phrase == ("how", "much") and i + size < len(tokens)
                         and tokens[i + size] not in lexicon.PRICE_AFTER_HOW_MUCH):

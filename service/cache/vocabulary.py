@@ -11,11 +11,12 @@ and its cache::
     kb, help center => knowledge base
 
 A term may be several words; a term of several words that others are read as becomes one token
-("knowledge_base"). The file adds words to the lexicon's and never changes them: a line with a
-word the lexicon knows ("price, cost, fee") is read as the lexicon reads that word ("cost", the
-price intent), and a line joining two words the lexicon reads apart is refused, as is a term on
-two lines. Every worker must read the same file: the words decide the variation tier's keys,
-shared in Redis.
+("knowledge_base"). A one-word term is read as its token inside the lexicon's phrases too
+("end my sub" is the lexicon's "end my subscription" with ``sub => subscription``). The file
+adds words to the lexicon's and never changes them: a line with a word the lexicon knows
+("price, cost, fee") is read as the lexicon reads that word ("cost", the price intent), and a
+line joining two words the lexicon reads apart is refused, as is a term on two lines. Every
+worker must read the same file: the words decide the variation tier's keys, shared in Redis.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ class Vocabulary:
     synonyms: dict[str, str]
     source: str | None = None  # the synonyms file, None for the lexicon alone
     entries: int = 0  # rewrites the file added
+    # The file's one-word rules: the lexicon's phrases read them as their token too ("end my
+    # sub" is "end my subscription" once the file says "sub => subscription").
+    file_words: dict[str, str] = field(default_factory=dict)
     longest: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -136,10 +140,10 @@ def load(path: str | Path) -> Vocabulary:
         raise SettingsError(f"CHAT_CACHE_SYNONYMS={str(path)!r}: cannot read it ({exc})") from exc
     rules = parse(text, f"CHAT_CACHE_SYNONYMS={str(path)!r}")
     phrases = dict(lexicon.PHRASES)
-    synonyms = dict(lexicon.SYNONYMS)
-    for term, token in rules.items():
-        if len(term) == 1:
-            synonyms[term[0]] = token
-        else:
-            phrases[term] = (token,)
-    return Vocabulary(phrases, synonyms, str(path), len(rules))
+    file_words = {term[0]: token for term, token in rules.items() if len(term) == 1}
+    phrases.update((term, (token,)) for term, token in rules.items() if len(term) > 1)
+    # The lexicon's phrases in the file's words too: "client service" with "client, customer".
+    for phrase, replacement in lexicon.PHRASES.items():
+        phrases.setdefault(tuple(file_words.get(t, t) for t in phrase), replacement)
+    return Vocabulary(phrases, {**lexicon.SYNONYMS, **file_words}, str(path), len(rules),
+                      file_words)

@@ -68,6 +68,24 @@ def test_the_files_words_are_read_as_the_lexicon_reads_them(tmp_path: Path) -> N
         use_vocabulary(BUILT_IN)
 
 
+def test_the_files_words_take_part_in_the_lexicons_phrases(tmp_path: Path) -> None:
+    path = tmp_path / "synonyms.txt"
+    path.write_text("sub => subscription\nhandset => phone\nclient, customer\n")
+    cancel = "How do I cancel my subscription?"
+    assert variation_key(analyse("How do I end my sub?")) != variation_key(analyse(cancel))
+    try:
+        use_vocabulary(load(path))
+        # "end my subscription" is the lexicon's "cancel my subscription": so is "end my sub"
+        assert variation_key(analyse("How do I end my sub?")) == variation_key(analyse(cancel))
+        assert variation_key(analyse("When does my sub end?")) != variation_key(analyse(cancel))
+        handset, mobile = analyse("Is there a handset app?"), analyse("Is there a mobile app?")
+        assert handset.content == mobile.content
+        # the file's word read either way round: "client service" is the lexicon's support desk
+        assert analyse("How do I reach client service?").content == {"contact", "support"}
+    finally:
+        use_vocabulary(BUILT_IN)
+
+
 @pytest.mark.parametrize(("text", "says"), [
     ("price, how long\n", "line 1: the lexicon reads 'price' as 'cost' and 'how long' as 'when'"),
     ("workspace, org\norg, team space\n", "line 2: 'org' is already on line 1"),
