@@ -1,9 +1,10 @@
 """The CI gate: CPU per answer, as a ratio to the upstream's in the same run, against a baseline.
 
 Absolute CPU milliseconds differ between machines and between a quiet and a busy CI runner; the
-ratio of the service's CPU per answer to the simulator's, both read in the same run on the same
-machine, cancels most of that. The gate fails when the ratio rises more than ``tolerance`` (25 %)
-over the committed baseline, which ``--write-baseline`` records from a run of the same shape.
+ratio of the service's CPU to the simulator's, both read over the same round of the same run,
+cancels most of that (``summary.cpu_ratio``: per round, then the median of the rounds). The gate
+fails when the ratio rises more than ``tolerance`` (25 %) over the committed baseline, which
+``--write-baseline`` records from a run of the same shape.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def check(summary: dict[str, Any], baseline: dict[str, Any],
     if ratio is None:
         return GateResult(False, "no CPU per answer was measured", None, base, limit)
     service_ms = side["cpu_ms_per_answer"]["server"]
-    detail = (f"service CPU per answer {service_ms:.2f} ms = {ratio:.2f}x the upstream's at "
+    detail = (f"service CPU per answer {service_ms:.2f} ms, {ratio:.2f}x the upstream's at "
               f"{point['name']} streams; baseline {base:.2f}x, limit {limit:.2f}x "
               f"(+{tolerance:.0%})")
     if ratio > limit:

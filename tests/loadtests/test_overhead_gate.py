@@ -27,6 +27,11 @@ def _tally(answers: int, cpu_s: dict[str, float], errors: int = 0, ttft_s: float
     return tally
 
 
+def _round(answers: int) -> RoundResult:
+    return RoundResult(tuple(Sample(float(i), float(i) + 0.06, float(i) + 1.3, 64, None, "miss")
+                             for i in range(answers)), answers / 1.3)
+
+
 def _summary(service_cpu_s: float, upstream_cpu_s: float = 0.5, errors: int = 0) -> dict[str, Any]:
     """A run of 100 answers a side: the service's ratio is service_cpu_s / upstream_cpu_s."""
     tallies = PointTallies(
@@ -82,6 +87,23 @@ def test_gate_fails_only_when_the_ratio_rises_more_than_25_percent(
 def test_the_ratio_cancels_a_uniformly_slower_machine(baseline: Path) -> None:
     # Everything 40 % slower (a busier CI runner): the service's absolute CPU rose, the ratio not.
     assert check(_summary(2.8, upstream_cpu_s=0.7), read_baseline(baseline)).passed
+
+
+def test_a_slow_moment_of_the_machine_in_one_round_divides_out(baseline: Path) -> None:
+    # The second measured round ran while the whole machine was slow: the service and the
+    # upstream it streams from both took twice the CPU. Each round's service CPU is divided by
+    # the upstream's in that round, so the ratio stays the one of the quiet rounds (4.0).
+    through = _tally(50, {"upstream": 0.25, "client": 0.15, "server": 1.0})
+    through.add(_round(50), {"upstream": 0.5, "client": 0.3, "server": 2.0})
+    direct = _tally(50, {"upstream": 0.25, "client": 0.15})
+    direct.add(_round(50), {"upstream": 0.25, "client": 0.15})
+    tallies = PointTallies(Point(16), 16, 4.0, 2, misses={"direct": direct, "through": through},
+                           hits={})
+    point = derive_point(tallies, _CONFIG)
+    side = point["sides"]["through"]
+    assert side["cpu_ms_per_answer"]["server"] == pytest.approx(30.0)  # the totals still show it
+    assert side["cpu_ratio"] == pytest.approx(4.0)  # summed rounds would read 6.0
+    assert check({**_summary(2.0), "points": [point]}, read_baseline(baseline)).passed
 
 
 def test_gate_fails_on_errors_or_a_missing_point(baseline: Path) -> None:
