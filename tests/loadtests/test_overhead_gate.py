@@ -18,18 +18,17 @@ from loadtests.overhead.summary import derive_point
 _CONFIG = OverheadConfig(points=(Point(16),), duration_s=8, rounds=2)
 
 
-def _tally(answers: int, cpu_s: dict[str, float], errors: int = 0, ttft_s: float = 0.06) -> Tally:
+def _round(answers: int, errors: int = 0, ttft_s: float = 0.06) -> RoundResult:
     samples = [Sample(float(i), float(i) + ttft_s, float(i) + 1.3, 64, None, "miss")
                for i in range(answers)]
     samples += [Sample(0.0, None, 1.0, 0, "http-503", None) for _ in range(errors)]
+    return RoundResult(tuple(samples), answers / 1.3)
+
+
+def _tally(answers: int, cpu_s: dict[str, float], errors: int = 0, ttft_s: float = 0.06) -> Tally:
     tally = Tally()
-    tally.add(RoundResult(tuple(samples), answers / 1.3), cpu_s)
+    tally.add(_round(answers, errors, ttft_s), cpu_s)
     return tally
-
-
-def _round(answers: int) -> RoundResult:
-    return RoundResult(tuple(Sample(float(i), float(i) + 0.06, float(i) + 1.3, 64, None, "miss")
-                             for i in range(answers)), answers / 1.3)
 
 
 def _summary(service_cpu_s: float, upstream_cpu_s: float = 0.5, errors: int = 0) -> dict[str, Any]:
