@@ -134,6 +134,11 @@ class Settings:
     prewarm_budget_per_minute: int = _setting(
         "CHAT_PREWARM_BUDGET_PER_MINUTE", 30, "Pre-warm generations started per minute, per worker."
     )
+    prewarm_memory_bytes: int = _setting(
+        "CHAT_PREWARM_MEMORY_BYTES", 8 << 20,
+        "Memory bound, per worker, of what pre-warm learns from traffic (which question follows"
+        " which; least recent out first).",
+    )
     cache_breaker_seconds: float = _setting(
         "CHAT_CACHE_BREAKER_SECONDS", 5.0,
         "After a failed or slow Redis call, skip Redis this long, then probe it again.",
@@ -349,6 +354,7 @@ _CHECKS: dict[str, Any] = {
     "cache_timeout_ms": (1, 60_000),
     "prewarm_concurrency": (1, 64),
     "prewarm_budget_per_minute": (0, 100_000),
+    "prewarm_memory_bytes": (64 << 10, 1 << 34),
     "cache_breaker_seconds": _SECONDS,
     "max_body_bytes": (256, 64 * 1024 * 1024),
     "body_timeout_seconds": _SECONDS,

@@ -7,6 +7,10 @@ will have. It stays behind user traffic: a small concurrency limit, a budget per
 while ``busy()`` says users need the capacity, nothing that is already cached, and nothing after
 ``shutdown()``. Outcomes are counted as ``chat.cache.prewarm{outcome}``: made, used (counted by
 the cache on the first hit), wasted (failed, cancelled or evicted unused), skipped.
+
+What it learns from traffic lives in ``Transitions``, bounded in bytes; a learned follow-up is
+generated as its normalised text (the exact key's text), never as the words one client typed,
+so another client's conversation is never answered from someone else's wording.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections import Counter, OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 
 from opentelemetry import context as otel_context
@@ -28,6 +32,7 @@ from service.cache.analysis import analyse
 from service.cache.cache import ChatCache
 from service.cache.context import extend_context
 from service.cache.model import CachedAnswer, CacheScope
+from service.cache.transitions import Transitions, meaning_id
 from service.cache.variations import variation_key
 from service.settings import Settings
 
@@ -36,12 +41,11 @@ __all__ = ["PrewarmScheduler"]
 log = logging.getLogger(__name__)
 Answerer = Callable[[str, CacheScope], CachedAnswer | None]
 _PREDICTIONS_PER_ANSWER = 3
-_REMEMBERED_CONVERSATIONS = 10_000
 
 
 def _meaning(question: str) -> str:
     analysis = analyse(question)
-    return variation_key(analysis) or analysis.normalized
+    return meaning_id(variation_key(analysis) or analysis.normalized)
 
 
 class PrewarmScheduler:
@@ -63,10 +67,7 @@ class PrewarmScheduler:
         self._stopped = threading.Event()
         self._lock = threading.Lock()
         self._workers: set[threading.Thread] = set()
-        # (tenant, context after a question) -> that question's meaning, to learn transitions
-        self._asked: OrderedDict[tuple[str, str], str] = OrderedDict()
-        self._next: dict[tuple[str, str], Counter[str]] = {}
-        self._texts: dict[str, str] = {}
+        self.transitions = Transitions(settings.prewarm_memory_bytes)
         self._tracer = tracer or trace.get_tracer(__name__)
 
     def _count(self, outcome: str) -> None:
@@ -80,16 +81,9 @@ class PrewarmScheduler:
             return
         meaning = _meaning(question)
         next_context = extend_context(scope.context, question)
-        with self._lock:
-            previous = self._asked.get((scope.tenant, scope.context)) if scope.context else None
-            if previous is not None:
-                self._next.setdefault((scope.tenant, previous), Counter())[meaning] += 1
-            self._asked[(scope.tenant, next_context)] = meaning
-            while len(self._asked) > _REMEMBERED_CONVERSATIONS:
-                self._asked.popitem(last=False)
-            self._texts.setdefault(meaning, question)
-            seen = self._next.get((scope.tenant, meaning), Counter())
-            predicted = [self._texts[m] for m, _ in seen.most_common(_PREDICTIONS_PER_ANSWER)]
+        self.transitions.learn(scope.tenant, scope.context, next_context, meaning,
+                               analyse(question).normalized)
+        predicted = self.transitions.predicted(scope.tenant, meaning, _PREDICTIONS_PER_ANSWER)
         category = analyse(question).category
         predicted += lexicon.CATEGORY_FOLLOW_UPS.get(category or "", ())
         next_scope = dataclasses.replace(scope, context=next_context)
