@@ -4,8 +4,9 @@ gunicorn's own worker, once told to stop, waits for every open connection's hand
 handler between two requests on a kept-alive connection waits for the next request until the
 keep-alive timeout. One idle browser tab or load-balancer connection then holds the shutdown for
 ``CHAT_KEEPALIVE_SECONDS`` (up to the worker's graceful timeout, which it reaches and logs as
-such). This worker closes the connections waiting between requests as it stops, as nginx does;
-a request in flight, or already sent, is answered, and its connection closes after the response.
+such), and so does a connection accepted but still waiting for its first request. This worker
+closes every connection waiting for a request as it stops, as nginx does; a request in flight,
+or already sent, is answered, and its connection closes after the response.
 """
 
 from __future__ import annotations
@@ -20,30 +21,32 @@ _select = get_original("select", "select")  # a zero-timeout poll from a signal 
 
 
 class ChatWorker(GeventWorker):
-    """``GeventWorker`` that knows which connections wait between requests."""
+    """``GeventWorker`` that knows which connections wait for a request."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._between_requests: set[socket.socket] = set()
+        self._waiting: set[socket.socket] = set()
 
     def handle_request(self, listener_name: Any, req: Any, sock: socket.socket,
                        addr: Any) -> None:
-        self._between_requests.discard(sock)
-        try:
-            super().handle_request(listener_name, req, sock, addr)
-        finally:
-            if self.alive:  # once stopping, gunicorn closes the connection after this response
-                self._between_requests.add(sock)
+        self._waiting.discard(sock)
+        super().handle_request(listener_name, req, sock, addr)
+        if not self.alive:
+            # The worker began stopping during this response: nothing more is read from this
+            # connection (gunicorn would wait the keep-alive for a next request).
+            raise StopIteration
+        self._waiting.add(sock)
 
     def handle(self, listener: Any, client: socket.socket, addr: Any) -> None:
+        self._waiting.add(client)
         try:
             super().handle(listener, client, addr)
         finally:
-            self._between_requests.discard(client)
+            self._waiting.discard(client)
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         super().handle_exit(sig, frame)
-        for sock in list(self._between_requests):
+        for sock in list(self._waiting):
             try:
                 if _select([sock], [], [], 0)[0]:
                     continue  # a request (or the client's close) is already there: serve it
