@@ -214,6 +214,17 @@ class Settings:
         "How long an idle client connection stays open for its next request; behind a load "
         "balancer, longer than its idle timeout.",
     )
+    header_timeout_seconds: float = _setting(
+        "CHAT_HEADER_TIMEOUT_SECONDS", 10.0,
+        "A request's line and headers must arrive within this, from the connection's accept or"
+        " from the first byte of a kept-alive connection's next request (then closed).",
+    )
+    max_connections_per_worker: int = _setting(
+        "CHAT_MAX_CONNECTIONS_PER_WORKER", 4_096,
+        "Open client connections per worker, idle ones included; near it, the connection that"
+        " has waited longest for a request is closed to make room. Above"
+        " `CHAT_MAX_STREAMS_PER_WORKER`.",
+    )
     client_timings_rate_limit: str = _setting(
         "CHAT_CLIENT_TIMINGS_RATE_LIMIT", "120/minute",
         "Per-address limit on the chat page's timing beacons (`/api/client/timings`, 429).",
@@ -278,6 +289,11 @@ class Settings:
                 check(env, value)
             elif value not in check:
                 raise SettingsError(f"{env}={value!r}: choose one of {', '.join(sorted(check))}")
+        if self.max_connections_per_worker <= self.max_streams_per_worker:
+            raise SettingsError(
+                f"CHAT_MAX_CONNECTIONS_PER_WORKER={self.max_connections_per_worker} must be above"
+                f" CHAT_MAX_STREAMS_PER_WORKER={self.max_streams_per_worker}: every stream holds"
+                " a connection")
 
     @property
     def rate_limit_spec(self) -> RateLimit | None:
@@ -366,6 +382,8 @@ _CHECKS: dict[str, Any] = {
     "ping_interval_seconds": (0.01, 300.0),
     "shutdown_grace_seconds": (0.0, 3600.0),
     "keepalive_seconds": (0, 3600),
+    "header_timeout_seconds": _SECONDS,
+    "max_connections_per_worker": (64, 1_000_000),
     "otel_traces_exporter": _exporters(frozenset({"otlp", "console", "none"})),
     "otel_metrics_exporter": _exporters(frozenset({"otlp", "none"})),
     "otel_exporter_otlp_protocol": frozenset({"http/protobuf", "grpc"}),
