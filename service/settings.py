@@ -165,6 +165,11 @@ class Settings:
         "CHAT_EMBEDDINGS_BASE_URL", None,
         "`openai` embeddings endpoint (OpenAI, vLLM, Ollama, TEI). Unset: the upstream's.",
     )
+    embeddings_api_key: str | None = _setting(
+        "CHAT_EMBEDDINGS_API_KEY", None,
+        "API key for the `openai` embeddings endpoint. Unset: `OPENAI_API_KEY` goes there only"
+        " when it is the upstream's own origin (scheme, host and port); another gets no key.",
+    )
     embeddings_model: str = _setting(
         "CHAT_EMBEDDINGS_MODEL", "text-embedding-3-small", "`openai` embeddings model."
     )
@@ -356,6 +361,7 @@ def _log_level(env: str, value: str) -> None:
 _CHECKS: dict[str, Any] = {
     "openai_base_url": _url(("http", "https")),
     "redis_url": _url(("redis", "rediss", "unix")),
+    "embeddings_base_url": _url(("http", "https")),
     "max_output_tokens": (1, 32_768),
     "router_long_message_chars": _POSITIVE,
     "upstream_connect_timeout_seconds": _SECONDS,

@@ -274,7 +274,5 @@ def embedder_from_settings(settings: Settings) -> Embedder | None:
         return LocalEmbedder(settings.embeddings_path or DEFAULT_MODEL_DIR)
     if choice == "openai":
         from service.cache.embeddings.remote import OpenAIEmbedder
-        return OpenAIEmbedder(settings.embeddings_base_url or settings.openai_base_url,
-                              settings.openai_api_key, settings.embeddings_model,
-                              settings.embeddings_timeout_ms / 1000)
+        return OpenAIEmbedder.from_settings(settings)
     return None
