@@ -192,6 +192,9 @@ def serve(host: str, port: int, workers: int, settings: Settings) -> int:
             "post_worker_init": _post_worker_init,
             "worker_exit": _worker_exit,
             "proc_name": "chatperf",
+            # gunicorn's control socket is one path per user (~/.gunicorn/gunicorn.ctl), shared
+            # by every instance on the machine; chatperf is run by signals and needs none.
+            "control_socket_disable": True,
         }
         _Gunicorn(options).run()
         return 0

@@ -230,6 +230,12 @@ class Settings:
         " has waited longest for a request is closed to make room. Above"
         " `CHAT_MAX_STREAMS_PER_WORKER`.",
     )
+    proxy_hops: int = _setting(
+        "CHAT_PROXY_HOPS", 0,
+        "Reverse proxies in front whose `X-Forwarded-For`/`-Proto`/`-Host` are trusted, so rate"
+        " limits see the real client. 0: the headers are ignored (no proxy, or clients could"
+        " forge them).",
+    )
     client_timings_rate_limit: str = _setting(
         "CHAT_CLIENT_TIMINGS_RATE_LIMIT", "120/minute",
         "Per-address limit on the chat page's timing beacons (`/api/client/timings`, 429).",
@@ -389,6 +395,7 @@ _CHECKS: dict[str, Any] = {
     "shutdown_grace_seconds": (0.0, 3600.0),
     "keepalive_seconds": (0, 3600),
     "header_timeout_seconds": _SECONDS,
+    "proxy_hops": (0, 16),
     "max_connections_per_worker": (64, 1_000_000),
     "otel_traces_exporter": _exporters(frozenset({"otlp", "console", "none"})),
     "otel_metrics_exporter": _exporters(frozenset({"otlp", "none"})),

@@ -16,7 +16,9 @@ out with a 120 s keep-alive), and one idle connection holds a shutdown. This wor
   since accept, or idle between keep-alive requests) is closed to make room, as HAProxy and
   nginx shed idle connections; connections with a request in progress are never shed;
 - on stop, closes every connection waiting for a request at once, as nginx does; a request in
-  flight, or already sent, is answered, and its connection closes after the response.
+  flight, or already sent, is answered, and its connection closes after the response;
+- honours an answer's ``Connection: close`` (gunicorn drops the header and keeps the connection
+  alive), so a 408 or a 400 for broken framing says "close" and closes.
 """
 
 from __future__ import annotations
@@ -80,6 +82,26 @@ class _NextRequest:
         return self._headers.__exit__(*exc)
 
 
+class _HonourClose:
+    """The WSGI app, whose ``Connection: close`` gunicorn then honours: gunicorn drops the
+    header and decides keep-alive itself, so an answer that must end its connection (a 408,
+    broken framing) would say keep-alive. Other attributes are the app's."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._app, name)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if any(k.lower() == "connection" and v.lower() == "close" for k, v in headers):
+                start_response.__self__.force_close()  # the bound method's gunicorn Response
+            return start_response(status, headers, exc_info)
+
+        return self._app(environ, start)
+
+
 class ChatWorker(GeventWorker):
     """``GeventWorker`` with a header deadline, idle-connection shedding and a prompt stop."""
 
@@ -93,6 +115,10 @@ class ChatWorker(GeventWorker):
         self._waiting: dict[socket.socket, None] = {}
         self._shed: set[socket.socket] = set()
         self._deferred = False
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        self.wsgi: Any = _HonourClose(self.wsgi)
 
     def run(self) -> None:
         # Linux holds a connection in the kernel until its first bytes arrive, so a silent one

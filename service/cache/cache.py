@@ -230,6 +230,7 @@ class ChatCache:
             "semantic_threshold": self.index.threshold, "tiers": list(self.tiers),
             "embeddings": self.index.name,
             "synonyms_file": analysis_memo.vocabulary().source,
+            "synonyms_file_sha256": analysis_memo.vocabulary().digest,
             "synonyms_file_entries": analysis_memo.vocabulary().entries,
         }
         if not self.enabled:

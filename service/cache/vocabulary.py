@@ -21,6 +21,9 @@ worker must read the same file: the words decide the variation tier's keys, shar
 
 from __future__ import annotations
 
+import hashlib
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +31,12 @@ from service.cache import lexicon
 from service.cache.normalize import term_words
 from service.settings import SettingsError
 
-__all__ = ["BUILT_IN", "Vocabulary", "load", "parse"]
+__all__ = ["BUILT_IN", "MAX_FILE_BYTES", "MAX_TERM_WORDS", "Vocabulary", "load", "parse"]
+
+# Bounds on a file: its size (every worker holds what it adds, and reads it at start) and the
+# words of one term (every question is read phrase by phrase up to the longest term).
+MAX_FILE_BYTES = 1 << 20
+MAX_TERM_WORDS = 8
 
 
 @dataclass(frozen=True)
@@ -37,11 +45,12 @@ class Vocabulary:
 
     phrases: dict[tuple[str, ...], tuple[str, ...]]
     synonyms: dict[str, str]
-    source: str | None = None  # the synonyms file, None for the lexicon alone
+    source: str | None = None  # the synonyms file's name (never its path), None for none
     entries: int = 0  # rewrites the file added
     # The file's one-word rules: the lexicon's phrases read them as their token too ("end my
     # sub" is "end my subscription" once the file says "sub => subscription").
     file_words: dict[str, str] = field(default_factory=dict)
+    digest: str | None = None  # the file's SHA-256, short: every worker must read the same
     longest: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -61,6 +70,10 @@ def _term(text: str, where: str) -> tuple[str, ...]:
     found = tuple(term_words(text))
     if not found:
         raise SettingsError(f"{where}: an empty term (two commas, or nothing beside '=>')")
+    if len(found) > MAX_TERM_WORDS:
+        # Every question is read phrase by phrase up to the longest term: a 200-word term made
+        # each analysis 25 times slower.
+        raise SettingsError(f"{where}: a term of {len(found)} words; at most {MAX_TERM_WORDS}")
     return found
 
 
@@ -132,18 +145,33 @@ def parse(text: str, source: str = "synonyms") -> dict[tuple[str, ...], str]:
     return rules
 
 
+def _read(path: Path) -> str:
+    """The file's text, refusing what is not a regular file of at most ``MAX_FILE_BYTES``
+    (``/dev/zero`` would never end)."""
+    where = f"CHAT_CACHE_SYNONYMS={str(path)!r}"
+    try:
+        with path.open("rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise SettingsError(f"{where}: not a regular file")
+            raw = handle.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise SettingsError(f"{where}: larger than {MAX_FILE_BYTES} bytes; a synonyms file"
+                                " lists a product's own words, not a thesaurus")
+        return raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{where}: cannot read it ({exc})") from exc
+
+
 def load(path: str | Path) -> Vocabulary:
     """The lexicon with the synonyms file at ``path`` over it."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"CHAT_CACHE_SYNONYMS={str(path)!r}: cannot read it ({exc})") from exc
-    rules = parse(text, f"CHAT_CACHE_SYNONYMS={str(path)!r}")
+    raw = _read(Path(path))
+    rules = parse(raw, f"CHAT_CACHE_SYNONYMS={str(path)!r}")
     phrases = dict(lexicon.PHRASES)
     file_words = {term[0]: token for term, token in rules.items() if len(term) == 1}
     phrases.update((term, (token,)) for term, token in rules.items() if len(term) > 1)
     # The lexicon's phrases in the file's words too: "client service" with "client, customer".
     for phrase, replacement in lexicon.PHRASES.items():
         phrases.setdefault(tuple(file_words.get(t, t) for t in phrase), replacement)
-    return Vocabulary(phrases, {**lexicon.SYNONYMS, **file_words}, str(path), len(rules),
-                      file_words)
+    digest = hashlib.sha256(raw.encode()).hexdigest()[:12]
+    return Vocabulary(phrases, {**lexicon.SYNONYMS, **file_words}, Path(path).name, len(rules),
+                      file_words, digest)

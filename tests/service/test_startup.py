@@ -77,3 +77,11 @@ def test_a_synonyms_file_that_cannot_be_read_stops_the_start(tmp_path) -> None:
         f"error: CHAT_CACHE_SYNONYMS={str(path)!r}, line 2: an empty term (two commas, or"
         " nothing beside '=>')"
     ]
+
+
+def test_a_synonyms_file_that_never_ends_is_one_line_and_exit_2() -> None:
+    done = _run(_clean_env(CHAT_CACHE_SYNONYMS="/dev/zero"), "--port", str(free_port()))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: CHAT_CACHE_SYNONYMS='/dev/zero': not a regular file"
+    ]

@@ -14,7 +14,7 @@ import pytest
 from service.cache import CachedAnswer, CacheScope, ChatCache
 from service.cache.analysis import analyse, use_vocabulary, vocabulary
 from service.cache.variations import variation_key
-from service.cache.vocabulary import BUILT_IN, load, parse
+from service.cache.vocabulary import BUILT_IN, MAX_FILE_BYTES, MAX_TERM_WORDS, load, parse
 from service.settings import Settings, SettingsError
 
 SCOPE = CacheScope("public", "v1", "auto", "")
@@ -122,11 +122,11 @@ def test_the_cache_reads_the_file_its_settings_name(synonyms_file: Path) -> None
         assert hit is not None and hit.entry.answer == "Yes: Settings → Delete."
         assert cache.lookup("Can I export my organisation?", SCOPE) is None  # guards still hold
         described = cache.describe()
-        assert described["synonyms_file"] == str(synonyms_file)
+        assert described["synonyms_file"] == synonyms_file.name
         assert described["synonyms_file_entries"] == 5
     finally:
         cache.close()
-    assert vocabulary().source == str(synonyms_file)
+    assert vocabulary().source == synonyms_file.name
 
 
 @pytest.mark.integration
@@ -140,4 +140,15 @@ def test_the_service_answers_in_the_files_words(start_chat_service, simulator,
                        json={"message": "How do I delete my org?"}).json()
     assert quick["hit"] is True and quick["answer"] == answer.json()["answer"]
     stats = httpx.get(f"{service.url}/api/cache/stats").json()
-    assert stats["synonyms_file"] == str(synonyms_file)
+    assert stats["synonyms_file"] == synonyms_file.name
+
+
+def test_a_file_is_bounded_in_size_and_in_the_words_of_a_term(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.txt"
+    huge.write_text("workspace, organisation\n" * (MAX_FILE_BYTES // 20))
+    long_term = tmp_path / "long.txt"
+    long_term.write_text("kb, " + " ".join(f"w{i}" for i in range(MAX_TERM_WORDS + 1)) + "\n")
+    for path, said in ((huge, "larger than"), (long_term, "a term of 9 words"),
+                       (Path("/dev/zero"), "not a regular file"), (tmp_path, "cannot read")):
+        with pytest.raises(SettingsError, match=said):
+            load(path)
