@@ -151,6 +151,11 @@ class Settings:
         "CHAT_CACHE_INDEX_BYTES", 128 << 20,
         "Memory bound, per worker, of the semantic index (oldest questions out first).",
     )
+    cache_memory_bytes: int = _setting(
+        "CHAT_CACHE_MEMORY_BYTES", 256 << 20,
+        "Memory bound, per worker, of the in-memory backend (answers, and questions waiting for"
+        " the semantic index); least recently used out first. With Redis: Redis's `maxmemory`.",
+    )
     cache_embeddings: str = _setting(
         "CHAT_CACHE_EMBEDDINGS", "lexical",
         "Semantic tier's model: `lexical` (TF-IDF, nothing to download), `openai` (the"
@@ -383,6 +388,7 @@ _CHECKS: dict[str, Any] = {
     "prewarm_concurrency": (1, 64),
     "prewarm_budget_per_minute": (0, 100_000),
     "prewarm_memory_bytes": (64 << 10, 1 << 34),
+    "cache_memory_bytes": (1 << 20, 1 << 40),
     "cache_breaker_seconds": _SECONDS,
     "max_body_bytes": (256, 64 * 1024 * 1024),
     "body_timeout_seconds": _SECONDS,

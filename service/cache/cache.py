@@ -81,7 +81,8 @@ class ChatCache:
                                    settings.cache_ttl_seconds, settings.cache_max_entries,
                                    settings.cache_timeout_ms)
         else:
-            backend = MemoryBackend(settings.cache_ttl_seconds, settings.cache_max_entries)
+            backend = MemoryBackend(settings.cache_ttl_seconds, settings.cache_max_entries,
+                                    settings.cache_memory_bytes)
         return cls(backend, namespace=settings.cache_namespace,
                    max_entries=settings.cache_max_entries,
                    threshold=settings.cache_semantic_threshold,
