@@ -15,6 +15,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.integration
 
 PING = 0.25
 ROUTES = ("stream", "json", "v1-stream", "v1")
+Stalled = Callable[..., tuple[ManagedProcess, ManagedProcess]]
 
 
 def _request(route: str, message: str) -> bytes:
@@ -51,23 +53,40 @@ def _active_streams(service: ManagedProcess) -> float:
     return total
 
 
+@pytest.fixture
+def stalled(start_faulty_simulator, start_chat_service) -> Stalled:
+    """Start a simulator that never sends a first token, and a service (``env``) in front."""
+
+    def start(**env: str) -> tuple[ManagedProcess, ManagedProcess]:
+        simulator = start_faulty_simulator("stall-first-token", stall_seconds=60)
+        return simulator, start_chat_service(simulator.url,
+                                             CHAT_PING_INTERVAL_SECONDS=str(PING), **env)
+
+    return start
+
+
+def _waiting_request(service: ManagedProcess, simulator: ManagedProcess, route: str,
+                     timeout: float = 10) -> socket.socket:
+    """A connection whose request on ``route`` waits for the (stalled) upstream's first token."""
+    sock = socket.create_connection(("127.0.0.1", service.port), timeout=timeout)
+    sock.sendall(_request(route, f"anyone there on {route}?"))
+    assert wait_until(lambda: sim_stats(simulator)["open_streams"] == 1)
+    return sock
+
+
 @pytest.mark.parametrize("route", ROUTES)
 def test_a_client_that_leaves_before_the_first_token_is_let_go_without_retries(
-    start_faulty_simulator, start_chat_service, route: str
+    stalled: Stalled, route: str
 ) -> None:
-    simulator = start_faulty_simulator("stall-first-token", stall_seconds=60)
-    service = start_chat_service(simulator.url, CHAT_PING_INTERVAL_SECONDS=str(PING),
-                                 CHAT_UPSTREAM_FIRST_TOKEN_TIMEOUT_SECONDS="2",
+    simulator, service = stalled(CHAT_UPSTREAM_FIRST_TOKEN_TIMEOUT_SECONDS="4",
                                  CHAT_UPSTREAM_MAX_RETRIES="2")
-    with socket.create_connection(("127.0.0.1", service.port), timeout=10) as sock:
-        sock.sendall(_request(route, f"anyone there on {route}?"))
-        assert wait_until(lambda: sim_stats(simulator)["open_streams"] == 1)
+    with _waiting_request(service, simulator, route):
         time.sleep(1.0)
     left = time.monotonic()
     assert wait_until(lambda: sim_stats(simulator)["cancelled_streams"] == 1, 3)
     assert time.monotonic() - left < 4 * PING + 1  # within about one ping interval
     assert wait_until(lambda: _active_streams(service) == 0, 3)
-    time.sleep(2.5)  # past the first-token deadline: a retry would show up now
+    time.sleep(4.0)  # past the first-token deadline: a retry would show up now
     assert sim_stats(simulator)["requests"] == 1
 
 
@@ -80,16 +99,12 @@ def _read_all(sock: socket.socket) -> bytes:
 
 @pytest.mark.parametrize("route", ROUTES)
 def test_the_end_of_the_shutdown_grace_is_said_on_every_route(
-    start_faulty_simulator, start_chat_service, route: str
+    stalled: Stalled, route: str
 ) -> None:
-    simulator = start_faulty_simulator("stall-first-token", stall_seconds=60)
-    service = start_chat_service(simulator.url, CHAT_PING_INTERVAL_SECONDS=str(PING),
-                                 CHAT_SHUTDOWN_GRACE_SECONDS="1",
+    simulator, service = stalled(CHAT_SHUTDOWN_GRACE_SECONDS="1",
                                  CHAT_UPSTREAM_FIRST_TOKEN_TIMEOUT_SECONDS="60")
     answers: list[bytes] = []
-    with socket.create_connection(("127.0.0.1", service.port), timeout=20) as sock:
-        sock.sendall(_request(route, f"a slow one on {route}"))
-        assert wait_until(lambda: sim_stats(simulator)["open_streams"] == 1)
+    with _waiting_request(service, simulator, route, timeout=20) as sock:
         reader = threading.Thread(target=lambda: answers.append(_read_all(sock)))
         reader.start()
         assert service.popen is not None
