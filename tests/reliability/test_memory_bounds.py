@@ -36,10 +36,10 @@ BOUNDS = {
     "CHAT_PREWARM_MEMORY_BYTES": MB // 2,
     "CHAT_CACHE_MEMORY_BYTES": 4 * MB,
 }
-WARM = 1_000  # questions after which every bound above is full
-TOTAL = 3_000
-# What the allocator and interpreter may still add over the last 2,000 questions once every
-# structure is full (before the fix a worker grew by ~10 MB over them).
+WARM = 800  # questions after which every bound above is full
+TOTAL = 2_400
+# What the allocator and interpreter may still add over the last 1,600 questions once every
+# structure is full (the issue measured +16 MB per 3,000 questions with every bound tiny).
 LEVEL_BYTES = 5 * MB
 _WORDS = ["".join(random.Random(n).choices("abcdefghijklmnoprstuvw", k=4 + n % 7))
           for n in range(20_000)]
