@@ -29,14 +29,12 @@ import yaml
 
 from loadtests.cli import HelpFormatter, exit_codes_epilog
 from loadtests.workload import KINDS, PARTS, Workload
-from service.cache import TIERS, CachedAnswer, CacheScope, ChatCache, history_digest
-from service.cache.analysis import analyse, use_vocabulary
+from service.cache import TIERS, Analyzer, CachedAnswer, CacheScope, ChatCache
 from service.cache.backend import MemoryBackend
 from service.cache.cache import embedder_from_settings
 from service.cache.embeddings import Embedder, EmbeddingsUnavailable
+from service.cache.pack import ENGLISH, DomainPack, load_pack
 from service.cache.redis_backend import RedisBackend
-from service.cache.vocabulary import BUILT_IN
-from service.cache.vocabulary import load as load_vocabulary
 from service.settings import Settings, SettingsError
 
 __all__ = ["PRECISION_FLOOR", "SYNONYM_SETS", "EvalResult", "SynonymResult", "evaluate",
@@ -99,10 +97,10 @@ def _replay(workload: Workload, part: str, requests: int, seed: int, cache: Chat
             if sent >= requests:
                 break
             sent += 1
-            scope = CacheScope("public", "eval", "auto", history_digest(history))
+            scope = CacheScope("public", "eval", "auto", cache.analyzer.history_digest(history))
             hit = cache.lookup(turn.question, scope)
             answer = hit.entry.answer if hit else turn.label
-            slot = (ChatCache.scope_key(scope, analyse(turn.question)), turn.label)
+            slot = (ChatCache.scope_key(scope, cache.analyzer.analyse(turn.question)), turn.label)
             if hit is None:
                 cache.store(turn.question, scope, CachedAnswer(
                     turn.question, turn.label, "eval", "fast", 0, 0, time.time()))
@@ -145,22 +143,26 @@ def evaluate(workload: Workload, part: str, requests: int, seed: int,
     return result
 
 
-def memory_cache_factory(embedder: Embedder | None = None) -> CacheFactory:
+def memory_cache_factory(embedder: Embedder | None = None,
+                         pack: DomainPack = ENGLISH) -> CacheFactory:
+
     def make(tiers: tuple[str, ...]) -> ChatCache:
         return ChatCache(MemoryBackend(3600, 100_000), max_entries=100_000, tiers=tiers,
-                         embedder=embedder)
+                         embedder=embedder, analyzer=Analyzer(pack))
     return make
 
 
 memory_cache = memory_cache_factory()
 
 
-def redis_cache_factory(url: str, embedder: Embedder | None = None) -> CacheFactory:
+def redis_cache_factory(url: str, embedder: Embedder | None = None,
+                        pack: DomainPack = ENGLISH) -> CacheFactory:
+
     def make(tiers: tuple[str, ...]) -> ChatCache:
         namespace = f"cache-eval-{uuid.uuid4().hex[:8]}"  # a fresh, empty cache per replay
         backend = RedisBackend(url, namespace, 3600, 100_000, timeout_ms=1000)
         return ChatCache(backend, namespace=namespace, max_entries=100_000, tiers=tiers,
-                         embedder=embedder)
+                         embedder=embedder, analyzer=Analyzer(pack))
     return make
 
 
@@ -257,6 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="for openai: the /v1 endpoint (default: OPENAI_BASE_URL)")
     parser.add_argument("--embeddings-path", default=None, help="for local: the model folder")
     parser.add_argument("--parts", default=",".join(PARTS), help="workload parts to replay")
+    parser.add_argument("--pack", default=None, help="domain pack")
     parser.add_argument("--synonyms-file", default=None,
                         help="a deployment's synonyms file (default: CHAT_CACHE_SYNONYMS)")
     parser.add_argument("--synonym-set", action="append", default=[], type=Path, metavar="YAML",
@@ -270,21 +273,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         synonyms_file = args.synonyms_file or Settings.from_env().cache_synonyms
-        vocabulary = load_vocabulary(synonyms_file) if synonyms_file else None
+        pack = load_pack(args.pack, synonyms_file)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if vocabulary is None:
-        return _compare(args)
-    print(f"== synonyms file {synonyms_file}: {vocabulary.entries} entries over the lexicon")
-    use_vocabulary(vocabulary)
-    try:
-        return _compare(args)
-    finally:
-        use_vocabulary(BUILT_IN)
+    print(f"== pack {pack.name}: {pack.entries} rules over English")
+    return _compare(args, pack)
 
 
-def _compare(args: argparse.Namespace) -> int:
+def _compare(args: argparse.Namespace, pack: DomainPack) -> int:
     """Every backend over every part and synonym set, then the table."""
     sets = {**SYNONYM_SETS, **{path.stem: path for path in args.synonym_set}}
     workload = Workload.load()
@@ -297,8 +294,8 @@ def _compare(args: argparse.Namespace) -> int:
         except (EmbeddingsUnavailable, SettingsError) as exc:
             print(f"== {name}: skipped: {exc}")
             continue
-        make = (redis_cache_factory(args.redis_url, embedder) if args.redis_url
-                else memory_cache_factory(embedder))
+        make = (redis_cache_factory(args.redis_url, embedder, pack) if args.redis_url
+                else memory_cache_factory(embedder, pack))
         print(f"== semantic backend: {name}")
         cells: list[str] = []
         exact_cells: list[str] = []

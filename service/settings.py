@@ -151,10 +151,15 @@ class Settings:
         "Semantic tier's model: `lexical` (TF-IDF, nothing to download), `openai` (the"
         " `/v1/embeddings` endpoint) or `local` (a static model from `CHAT_EMBEDDINGS_PATH`).",
     )
+    cache_pack: str | None = _setting(
+        "CHAT_CACHE_PACK", None,
+        "A domain pack (YAML: a product's names, words, categories, follow-ups and calibrated"
+        " thresholds) the cache reads questions with. Unset: English only, no product.",
+    )
     cache_synonyms: str | None = _setting(
         "CHAT_CACHE_SYNONYMS", None,
-        "A synonyms file (Solr format: `a, b, c` or `a, b => c` per line) adding the product's"
-        " own words to the cache's vocabulary; every worker must read the same file.",
+        "A synonyms file (Solr format: `a, b, c` or `a, b => c` per line) read over the pack;"
+        " every worker must read the same file.",
     )
     embeddings_base_url: str | None = _setting(
         "CHAT_EMBEDDINGS_BASE_URL", None,

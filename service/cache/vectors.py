@@ -19,10 +19,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from service.cache.analysis import Analysis, analyse
+from service.cache.analyzer import Analysis, Analyzer
 from service.cache.breaker import CircuitBreaker
 from service.cache.embeddings import Embedder, EmbeddingError
-from service.cache.semantic import _GENERIC_SHARE, SemanticMatch, passes_guards
+from service.cache.guards import GENERIC_SHARE, passes_guards
+from service.cache.semantic import SemanticMatch
 
 __all__ = ["VectorIndex"]
 
@@ -46,9 +47,11 @@ _WORD_CACHE = 4_096
 class VectorIndex:
     """Cached questions per scope as quantised embeddings; bounded in documents and bytes."""
 
-    def __init__(self, embedder: Embedder, max_docs: int, max_bytes: int = 128 << 20,
-                 threshold: float | None = None, breaker_seconds: float = 5.0) -> None:
+    def __init__(self, embedder: Embedder, analyzer: Analyzer, max_docs: int,
+                 max_bytes: int = 128 << 20, threshold: float | None = None,
+                 breaker_seconds: float = 5.0) -> None:
         self.embedder = embedder
+        self.analyzer = analyzer
         self.name = embedder.name
         self.threshold = threshold or embedder.threshold
         self.errors = 0
@@ -121,7 +124,7 @@ class VectorIndex:
 
     def _generic(self, word: str) -> bool:
         df = self._df.get(word, 0)
-        return df >= 3 and df >= _GENERIC_SHARE * len(self._slots)
+        return df >= 3 and df >= GENERIC_SHARE * len(self._slots)
 
     # --- storage -------------------------------------------------------------------------------
     def _grow(self, dims: int) -> None:
@@ -228,7 +231,7 @@ class VectorIndex:
         question, entry_key = self._questions[slot], self._keys[slot]
         assert question is not None and entry_key is not None
         self._text_bytes -= len(entry_key) + len(question)
-        self._df.subtract(analyse(question).content)
+        self._df.subtract(self.analyzer.analyse(question).content)
         self._df = +self._df if len(self._df) > 2 * len(self._slots) + 64 else self._df
         self._keys[slot] = self._questions[slot] = None
         self._free.append(slot)
@@ -253,7 +256,7 @@ class VectorIndex:
         matches = []
         for score, entry_key, question in above:  # the guards may embed words: no lock held
             assert question is not None and entry_key is not None
-            cached = analyse(question)
+            cached = self.analyzer.analyse(question)
             # Question forms (how / what / yes-no) may answer each other here; docs/cache.md,
             # "Guards on every backend", says why the lexical model keeps its stricter rule.
             if passes_guards(query, cached, self._generic, self._same_meaning, any_form=True):

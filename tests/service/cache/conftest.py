@@ -12,11 +12,13 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
+from loadtests.workload import PACK_FILE
 from otel.instruments import ChatInstruments
-from service.cache import ChatCache
+from service.cache import Analyzer, ChatCache
 from service.cache.embeddings import DEFAULT_MODEL_DIR
 from service.cache.embeddings.distill import distill
 from service.cache.embeddings.local import LocalEmbedder
+from service.cache.pack import load_pack
 from service.settings import Settings
 from tests.support import IN_CI
 
@@ -50,6 +52,14 @@ def metrics() -> Metrics:
 
 
 CacheFactory = Callable[..., ChatCache]
+# The mechanisms are tested in the reference product's words (``loadtests/workload/pack.yaml``);
+# what English alone reads is tested in test_analyzer.py.
+REFERENCE_PACK = load_pack(PACK_FILE)
+
+
+def reference_analyzer() -> Analyzer:
+    """A fresh analyzer with the reference pack (each cache owns its memo)."""
+    return Analyzer(REFERENCE_PACK)
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -64,7 +74,7 @@ def make_cache(request: pytest.FixtureRequest, metrics: Metrics) -> Iterator[Cac
 
     def make(**overrides: object) -> ChatCache:
         settings = Settings(redis_url=redis_url, cache_namespace=namespace,
-                            cache_timeout_ms=200).replace(**overrides)
+                            cache_timeout_ms=200, cache_pack=str(PACK_FILE)).replace(**overrides)
         cache = ChatCache.from_settings(settings, metrics.instruments)
         made.append(cache)
         return cache

@@ -15,9 +15,7 @@ from loadtests.cache_eval import (
     redis_cache_factory,
 )
 from loadtests.processes import ManagedProcess
-from loadtests.workload import KINDS, PARTS, Workload
-from service.cache.analysis import vocabulary
-from service.cache.vocabulary import BUILT_IN
+from loadtests.workload import KINDS, PACK_FILE, PARTS, Workload
 
 HIT_RATE_TARGET = 0.28  # targets.yaml cache_hit_rate_min
 
@@ -104,8 +102,7 @@ def test_command_measures_a_synonyms_file(tmp_path, capsys: pytest.CaptureFixtur
     path.write_text("workspace, org\n")
     assert loadtests_main(["cache-eval", "--requests", "200", "--embeddings", "lexical",
                            "--parts", "heldout", "--synonyms-file", str(path)]) == 0
-    assert f"== synonyms file {path}: 1 entries over the lexicon" in capsys.readouterr().out
-    assert vocabulary() is BUILT_IN  # the process reads with the lexicon again
+    assert "== pack english: 2 rules over English" in capsys.readouterr().out
     path.write_text("workspace\n")
     assert loadtests_main(["cache-eval", "--synonyms-file", str(path)]) == 2
     assert "line 1: one term alone" in capsys.readouterr().err
@@ -118,7 +115,8 @@ def test_command_measures_a_teams_own_set(tmp_path, capsys: pytest.CaptureFixtur
         "  paraphrases: ['How can I remove my workspace?']\n"
         "  near_misses: ['How do I delete my account?']\n")
     assert loadtests_main(["cache-eval", "--requests", "200", "--embeddings", "lexical",
-                           "--parts", "heldout", "--synonym-set", str(path)]) == 0
+                           "--parts", "heldout", "--synonym-set", str(path),
+                           "--pack", str(PACK_FILE)]) == 0
     out = capsys.readouterr().out
     assert "[our-questions] 1 paraphrases: recall 100.0%, precision 100.00%" in out
     assert "| unseen-2 | our-questions |" in out

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from service.cache import CachedAnswer, CacheScope, ChatCache, analysis
+from service.cache import Analyzer, CachedAnswer, CacheScope, ChatCache
 from service.cache.backend import MemoryBackend
 from service.cache.embeddings.local import LocalEmbedder
 
@@ -35,23 +35,17 @@ PROBES = {
 
 @pytest.fixture(scope="module")
 def full_cache(local_embedder: LocalEmbedder) -> Iterator[tuple[ChatCache, int]]:
-    cache = ChatCache(MemoryBackend(3600, ENTRIES * 2), max_entries=ENTRIES * 2,
-                      embedder=local_embedder)
     # A memo that holds every analysis: indexing then re-analyses nothing, so the fixture is
     # quicker and what tracemalloc sees below is the index alone.
-    memo_bytes = analysis.MEMO.max_bytes
-    analysis.MEMO.resize(1 << 30)
-    try:
-        for question in QUESTIONS:
-            cache.store(question, SCOPE,
-                        CachedAnswer(question, "a", "m", "fast", 1, 1, time.time()))
-        tracemalloc.start()
-        before = tracemalloc.get_traced_memory()[0]
-        cache.lookup("warm the semantic index", SCOPE)  # indexes all 50,000 in one batch
-        allocated = tracemalloc.get_traced_memory()[0] - before
-        tracemalloc.stop()
-    finally:
-        analysis.MEMO.resize(memo_bytes)
+    cache = ChatCache(MemoryBackend(3600, ENTRIES * 2), max_entries=ENTRIES * 2,
+                      embedder=local_embedder, analyzer=Analyzer(memo_bytes=1 << 30))
+    for question in QUESTIONS:
+        cache.store(question, SCOPE, CachedAnswer(question, "a", "m", "fast", 1, 1, time.time()))
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    cache.lookup("warm the semantic index", SCOPE)  # indexes all 50,000 in one batch
+    allocated = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
     yield cache, allocated
     cache.close()
 
