@@ -22,6 +22,7 @@ from service.cache.analyzer import Analysis, Analyzer
 from service.cache.backend import Backend, BackendError, Found, LogRecord, MemoryBackend
 from service.cache.breaker import CircuitBreaker
 from service.cache.embeddings import BACKENDS, DEFAULT_MODEL_DIR, Embedder, EmbeddingError
+from service.cache.matching import operating_point
 from service.cache.model import CachedAnswer, CacheHit, CacheScope
 from service.cache.pack import load_pack
 from service.cache.redis_backend import RedisBackend
@@ -47,7 +48,8 @@ class ChatCache:
                  threshold: float = 0.0, breaker_seconds: float = 5.0,
                  instruments: ChatInstruments | None = None, enabled: bool = True,
                  tiers: tuple[str, ...] = TIERS, index_bytes: int = 128 << 20,
-                 embedder: Embedder | None = None, analyzer: Analyzer | None = None) -> None:
+                 embedder: Embedder | None = None, analyzer: Analyzer | None = None,
+                 match: str = "strict") -> None:
         self.backend = backend
         self.analyzer = analyzer or Analyzer()
         self.backend_name = backend.name
@@ -57,12 +59,14 @@ class ChatCache:
         self.index: SemanticIndex | VectorIndex
         pack = self.analyzer.pack
         if embedder is None:
-            threshold = threshold or pack.threshold("lexical", "strict") or DEFAULT_THRESHOLD
-            self.index = SemanticIndex(max_entries, threshold, index_bytes)
+            point = operating_point(match, "lexical", pack, DEFAULT_THRESHOLD, override=threshold)
+            self.index = SemanticIndex(max_entries, point, index_bytes)
         else:
-            threshold = threshold or pack.threshold(embedder.name, "strict") or 0.0
-            self.index = VectorIndex(embedder, self.analyzer, max_entries, index_bytes,
-                                     threshold or None, breaker_seconds)
+            point = operating_point(match, embedder.name, pack, embedder.threshold,
+                                    embedder.word_threshold, threshold)
+            self.index = VectorIndex(embedder, self.analyzer, max_entries, index_bytes, point,
+                                     breaker_seconds)
+        self.match = match
         self._instruments = instruments
         self._breaker = CircuitBreaker(breaker_seconds)
         self._backend_errors = 0
@@ -88,7 +92,8 @@ class ChatCache:
                    threshold=settings.cache_semantic_threshold,
                    breaker_seconds=settings.cache_breaker_seconds, instruments=instruments,
                    enabled=settings.cache_enabled, index_bytes=settings.cache_index_bytes,
-                   embedder=embedder_from_settings(settings), analyzer=analyzer)
+                   embedder=embedder_from_settings(settings), analyzer=analyzer,
+                   match=settings.cache_match)
 
     # --- keys ----------------------------------------------------------------------------------
     @staticmethod
@@ -159,7 +164,8 @@ class ChatCache:
         for match in matches:
             found = self.backend.get(match.entry_key, None)
             if found is not None:
-                hit = self._hit(found, "semantic", round(match.score, 4), analysis, count)
+                hit = self._hit(found, "semantic", round(match.score, 4), analysis, count,
+                                match.confidence)
                 if accept is None or accept(hit.entry):
                     return hit
                 continue
@@ -167,11 +173,11 @@ class ChatCache:
         return None
 
     def _hit(self, found: Found, tier: str, score: float, analysis: Analysis,
-             count: bool) -> CacheHit:
+             count: bool, confidence: float = 1.0) -> CacheHit:
         entry = CachedAnswer.from_json(found.payload)
         if count and found.first_prewarm_use and self._instruments is not None:
             self._instruments.cache_prewarm.add(1, {semconv.LABEL_OUTCOME: "used"})
-        return CacheHit(entry=entry, tier=tier, similarity=score, category=analysis.category)
+        return CacheHit(entry, tier, score, analysis.category, confidence)
 
     def store(self, question: str, scope: CacheScope, answer: CachedAnswer) -> None:
         """Cache ``answer`` for ``question`` in ``scope``; failures only count as errors."""
@@ -230,6 +236,7 @@ class ChatCache:
             "analysis_memo_bytes": self.analyzer.memo.bytes,
             "semantic_threshold": self.index.threshold, "tiers": list(self.tiers),
             "embeddings": self.index.name, "pack": self.analyzer.pack.describe(),
+            "match": self.match,
         }
         if not self.enabled:
             return {**info, "status": "disabled", "detail": "cache disabled (CHAT_CACHE=0)"}

@@ -10,6 +10,7 @@ in Pro?". Only then is cosine similarity compared with the calibrated threshold.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections import Counter, OrderedDict
@@ -18,7 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.cache.analyzer import Analysis, footprint
-from service.cache.guards import GENERIC_SHARE, passes_guards
+from service.cache.guards import GENERIC_SHARE
+from service.cache.judge import WordStats
+from service.cache.matching import OperatingPoint
 
 __all__ = ["DEFAULT_THRESHOLD", "SemanticIndex", "SemanticMatch", "similarity"]
 
@@ -30,11 +33,13 @@ _SHORTLIST = 24  # candidates scored exactly, after a cheap word-overlap pre-ran
 
 @dataclass(frozen=True)
 class SemanticMatch:
-    """A cached question that passed the guards, with its similarity score."""
+    """A cached question the operating point accepted: its score, and how sure the decision is
+    (the score itself in ``strict``, the judge's probability in ``balanced``)."""
 
     entry_key: str
     score: float
     question: Analysis
+    confidence: float = 0.0
 
 
 def _trigrams(word: str) -> set[str]:
@@ -141,9 +146,10 @@ class SemanticIndex:
 
     name = "lexical"
 
-    def __init__(self, max_docs: int, threshold: float = DEFAULT_THRESHOLD,
+    def __init__(self, max_docs: int, point: OperatingPoint | None = None,
                  max_bytes: int = 128 << 20) -> None:
-        self.threshold = threshold
+        self.point = point or OperatingPoint("strict", DEFAULT_THRESHOLD, DEFAULT_THRESHOLD)
+        self.threshold = self.point.threshold
         self.bytes = 0
         self._max_docs = max_docs
         self._max_bytes = max_bytes
@@ -211,8 +217,12 @@ class SemanticIndex:
                 if not postings.slots:
                     del self._postings[(doc.scope, term)]
 
+    def _cosine(self, q_vector: dict[str, float], q_norm: float, doc: _Doc) -> float:
+        d_vector, d_norm = _vector(doc.features, self._idf)
+        return sum(w * d_vector.get(f, 0.0) for f, w in q_vector.items()) / (q_norm * d_norm)
+
     def search(self, scope: str, query: Analysis, limit: int = 3) -> list[SemanticMatch]:
-        """The best guarded matches at or above the threshold, best first."""
+        """The matches the operating point accepts, most confident first."""
         with self._lock:
             overlap = np.zeros(len(self._docs))
             for term in set(query.terms):
@@ -226,15 +236,16 @@ class SemanticIndex:
             shortlist = min(_SHORTLIST, found)
             best = np.argpartition(-overlap, shortlist - 1)[:shortlist]
             q_vector, q_norm = _vector(_features(query), self._idf)
+            words = WordStats(lambda word: self._idf.df.get("w:" + word, 0), self._idf.docs)
             matches = []
             for slot in best[np.argsort(-overlap[best])]:
                 doc = self._docs[int(slot)]
-                if doc is None or not passes_guards(query, doc.analysis, self._idf.generic):
+                if doc is None:
                     continue
-                d_vector, d_norm = _vector(doc.features, self._idf)
-                dot = sum(w * d_vector.get(f, 0.0) for f, w in q_vector.items())
-                score = dot / (q_norm * d_norm)
-                if score >= self.threshold:
-                    matches.append(SemanticMatch(doc.entry_key, score, doc.analysis))
-        matches.sort(key=lambda m: m.score, reverse=True)
+                score_of = functools.partial(self._cosine, q_vector, q_norm, doc)
+                accepted = self.point.accept(query, doc.analysis, score_of, words, False)
+                if accepted is not None:
+                    matches.append(SemanticMatch(doc.entry_key, accepted[0], doc.analysis,
+                                                 accepted[1]))
+        matches.sort(key=lambda m: m.confidence, reverse=True)
         return matches[:limit]
