@@ -3,7 +3,7 @@
 Standard names come first (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``REDIS_URL``; the ``OTEL_*``
 variables are read by the OpenTelemetry SDK itself), then chatperf's own ``CHAT_*`` names. Nothing
 else in the project calls ``os.getenv``: code takes a ``Settings`` and reads its fields.
-``python -m service settings`` prints the table that the README carries.
+``python -m service settings`` prints the table that docs/settings.md carries.
 """
 
 from __future__ import annotations
@@ -381,7 +381,7 @@ _CHECKS: dict[str, Any] = {
 
 
 def settings_table() -> str:
-    """The Markdown table of every setting, its default and meaning (for the README)."""
+    """The Markdown table of every setting, its default and meaning (docs/settings.md)."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for f in dataclasses.fields(Settings):
         default = f.default
