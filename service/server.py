@@ -142,8 +142,8 @@ def _raise_fd_limit(streams: int) -> None:
 def serve(host: str, port: int, workers: int, settings: Settings) -> int:
     """Run the service until SIGTERM/SIGINT; returns the exit code."""
     configure_logging(settings.log_level)
-    # A pack or synonyms file each worker would refuse stops the service here, with its line.
-    pack = load_pack(settings.cache_pack, settings.cache_synonyms)
+    # A pack each worker would refuse stops the service here, with its place.
+    pack = load_pack(settings.cache_pack)
     if settings.cache_pack:
         log.info("cache: domain pack %r (%d rules over English)", pack.name, pack.entries)
     _refuse_loop(host, port, settings.openai_base_url)

@@ -163,11 +163,6 @@ class Settings:
         " set) or `balanced` (the hard guards, then the pair judge; more recall, precision"
         " >= 0.97). `make cache-calibrate` measures both on your questions.",
     )
-    cache_synonyms: str | None = _setting(
-        "CHAT_CACHE_SYNONYMS", None,
-        "A synonyms file (Solr format: `a, b, c` or `a, b => c` per line) read over the pack;"
-        " every worker must read the same file.",
-    )
     embeddings_base_url: str | None = _setting(
         "CHAT_EMBEDDINGS_BASE_URL", None,
         "`openai` embeddings endpoint (OpenAI, vLLM, Ollama, TEI). Unset: the upstream's.",

@@ -26,7 +26,7 @@ from loadtests.workload import PACK_FILE, PARTS, Workload
 from service.cache.embeddings import EmbeddingsUnavailable
 from service.cache.matching import MODES
 from service.cache.pack import DomainPack, load_pack
-from service.settings import Settings, SettingsError
+from service.settings import SettingsError
 
 __all__ = ["FLOORS", "SEEN", "main"]
 
@@ -46,12 +46,9 @@ class Cell:
         return f"{self.recall:.1%} / {precision}"
 
 
-def _packs(names: Sequence[str], synonyms_file: str | None) -> list[DomainPack]:
-    chosen = []
-    for name in names:
-        path = None if name == "none" else (PACK_FILE if name == "reference" else name)
-        chosen.append(load_pack(path, synonyms_file))
-    return chosen
+def _packs(names: Sequence[str]) -> list[DomainPack]:
+    return [load_pack(None if name == "none" else (PACK_FILE if name == "reference" else name))
+            for name in names]
 
 
 def _ask_set(spec: CacheSpec, labelled: LabelledSet, tiers: tuple[str, ...] | None = None
@@ -108,9 +105,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="for openai: the /v1 endpoint (default: OPENAI_BASE_URL)")
     parser.add_argument("--embeddings-path", default=None, help="for local: the model folder")
     parser.add_argument("--redis-url", default=None, help="replay through Redis, not memory")
-    parser.add_argument("--synonyms-file", default=None,
-                        help="a Solr synonyms file read over each pack"
-                             " (default: CHAT_CACHE_SYNONYMS)")
     parser.add_argument("--synonym-set", action="append", default=[], type=Path, metavar="YAML",
                         help="also ask this labelled set (question, paraphrases, near_misses);"
                              " repeatable, each a column named by its file")
@@ -120,8 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         sets = {name: load_set(path) for name, path in REFERENCE_SETS.items()}
         sets.update({path.stem: load_set(path) for path in args.synonym_set})
-        packs = _packs(args.pack or ["none", "reference"],
-                       args.synonyms_file or Settings.from_env().cache_synonyms)
+        packs = _packs(args.pack or ["none", "reference"])
         modes = [m for m in args.match.split(",") if m]
         if set(modes) - set(MODES):
             raise SettingsError(f"--match {args.match!r}: choose from {', '.join(MODES)}")

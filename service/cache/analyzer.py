@@ -118,8 +118,6 @@ class Analyzer:
         self._skip = pack.stopwords | frozenset(pack.intents)
         # Words nobody capitalises inside a sentence unless writing in title case.
         self._function_words = pack.stopwords | {"the", "an"}
-        self._categories = {category: self._category_vocabulary(stems)
-                            for category, stems in pack.categories.items()}
 
     # --- the public reading ---------------------------------------------------------------------
     def analyse(self, question: str) -> Analysis:
@@ -140,7 +138,7 @@ class Analyzer:
         """
         if not analysis.matchable or not (analysis.content or analysis.entities):
             return None
-        if self._categories and analysis.category is None:
+        if self.pack.categories and analysis.category is None:
             return None
         return "|".join((
             analysis.category or "", analysis.intent, " ".join(sorted(analysis.content)),
@@ -246,20 +244,11 @@ class Analyzer:
             return "yesno"
         return "none"
 
-    @staticmethod
-    def _category_vocabulary(stems: frozenset[str]) -> tuple[frozenset[str], list[int]]:
-        """A category's stems, and the lengths of those of five letters or more, which also
-        match as prefixes ("integr" in "integrations")."""
-        return stems, sorted({len(s) for s in stems if len(s) >= 5})
-
-    def _category(self, stems: set[str]) -> str | None:
-        best, best_score = None, 0
-        for category, (vocabulary, lengths) in self._categories.items():
-            score = sum(1 for s in stems if s in vocabulary
-                        or any(s[:n] in vocabulary for n in lengths if n < len(s)))
-            if score > best_score:
-                best, best_score = category, score
-        return best
+    def _category(self, tokens: set[str]) -> str | None:
+        """The pack's category with most of the question's tokens (the first on a tie)."""
+        scores = {name: len(tokens & words) for name, words in self.pack.categories.items()}
+        best = max(scores, key=scores.__getitem__, default=None)
+        return best if best is not None and scores[best] else None
 
     def _kept_particle(self, tokens: list[tuple[str, str]], i: int, kept: bool) -> bool:
         """A particle right after a kept word and before a pause changes the verb ("sign in",

@@ -77,8 +77,8 @@ class ChatCache:
         cls, settings: Settings, instruments: ChatInstruments | None = None
     ) -> ChatCache:
         """Redis when ``settings.redis_url`` is set, else the in-memory backend; questions read
-        with English and the domain pack ``settings.cache_pack`` (and its synonyms file)."""
-        analyzer = Analyzer(load_pack(settings.cache_pack, settings.cache_synonyms),
+        with English and the domain pack ``settings.cache_pack``."""
+        analyzer = Analyzer(load_pack(settings.cache_pack),
                             settings.cache_analysis_bytes)
         backend: Backend
         if settings.redis_url:

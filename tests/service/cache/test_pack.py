@@ -1,5 +1,5 @@
-"""Domain packs (``CHAT_CACHE_PACK``) and a synonyms file over them: read in Solr's format,
-used by every tier, refused with the line that cannot be read."""
+"""Domain packs (``CHAT_CACHE_PACK``): a product's words over English, used by every tier,
+refused with the place that cannot be read."""
 
 from __future__ import annotations
 
@@ -95,9 +95,11 @@ def test_a_packs_words_take_part_in_phrases(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "says"), [
-    ("synonyms: |\n  price, how long\n", "joins words read apart below (cost, when)"),
+    ("synonyms: |\n  price, how long\n", "joins words English reads apart (cost, when)"),
     ("synonyms: |\n  workspace, org\n  org, team space\n", "'org' is already on"),
-    ("phrases: {how long: duration}\n", "'how long' is read as 'when' (english.yaml"),
+    ("phrases: {how long: duration}\n", "English reads 'how long' as 'when'"),
+    ("phrases: {prices: fare}\n", "English reads 'prices' as 'cost'"),
+    ("synonyms: |\n  connect => integrate\n  connecting, link\n", "'connecting' is already on"),
     ("names: [on]\n", "quote on, off, yes and no"),
     ("colours: [red]\n", "unknown section(s) colours"),
     ("- just a list\n", "expected a mapping of sections"),
@@ -115,15 +117,7 @@ def test_unreadable_or_oversized_files_are_settings_errors(tmp_path: Path) -> No
     with pytest.raises(SettingsError, match="larger than 1 MiB"):
         load_pack(big)
     with pytest.raises(SettingsError, match="larger than 1 MiB"):
-        load_pack(None, "/dev/zero")
-    with pytest.raises(SettingsError, match=r"CHAT_CACHE_SYNONYMS=.*cannot read it"):
-        load_pack(None, tmp_path / "missing.txt")
-
-
-def test_a_synonyms_file_reads_over_the_pack(tmp_path: Path) -> None:
-    pack = load_pack(_write(tmp_path, PACK), _write(tmp_path, "team space, workspace\n", "s.txt"))
-    reader = Analyzer(pack)
-    assert reader.analyse("Can I delete my team space?").content == {"delet", "workspac"}
+        load_pack("/dev/zero")
 
 
 def test_english_alone_is_the_default() -> None:
