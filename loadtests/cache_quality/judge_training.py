@@ -17,7 +17,7 @@ import argparse
 import json
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,13 +62,13 @@ class _Recorder(OperatingPoint):
         super().__init__("balanced", 2.0, floor, word_threshold)
         object.__setattr__(self, "seen", [])
 
-    def accept(self, query: Analysis, cached: Analysis, score, words: WordStats,
-               any_form: bool) -> tuple[float, float] | None:
+    def accept(self, query: Analysis, cached: Analysis, score: float | Callable[[], float],
+               words: WordStats, any_form: bool) -> tuple[float, float] | None:
         if not hard_guards(query, cached, any_form):
             return None
-        score = score() if callable(score) else score
-        if score >= self.floor:
-            self.seen.append((cached.source, pair_features(query, cached, score, words)))
+        value = score() if callable(score) else score
+        if value >= self.floor:
+            self.seen.append((cached.source, pair_features(query, cached, value, words)))
         return None
 
 
