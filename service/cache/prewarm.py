@@ -2,11 +2,12 @@
 
 After each answer the scheduler records what this conversation asked before (so it learns what
 real traffic asks next) and predicts follow-ups — the most frequent next questions seen, then the
-category's usual follow-ups — and generates them in the background into the scope the next turn
-will have. It stays behind user traffic: a small concurrency limit, a budget per minute, nothing
-while ``busy()`` says users need the capacity, nothing that is already cached, and nothing after
-``shutdown()``. Outcomes are counted as ``chat.cache.prewarm{outcome}``: made, used (counted by
-the cache on the first hit), wasted (failed, cancelled or evicted unused), skipped.
+domain pack's usual follow-ups for the question's category — and generates them in the
+background into the scope the next turn will have. It stays behind user traffic: a small
+concurrency limit, a budget per minute, nothing while ``busy()`` says users need the capacity,
+nothing that is already cached, and nothing after ``shutdown()``. Outcomes are counted as
+``chat.cache.prewarm{outcome}``: made, used (counted by the cache on the first hit), wasted
+(failed, cancelled or evicted unused), skipped.
 
 What it learns from traffic lives in ``Transitions``, bounded in bytes; a learned follow-up is
 generated as its normalised text (the exact key's text), never as the words one client typed,
@@ -27,13 +28,9 @@ from opentelemetry import trace
 
 from otel import semconv
 from otel.instruments import ChatInstruments
-from service.cache import lexicon
-from service.cache.analysis import analyse
 from service.cache.cache import ChatCache
-from service.cache.context import extend_context
 from service.cache.model import CachedAnswer, CacheScope
 from service.cache.transitions import Transitions, meaning_id
-from service.cache.variations import variation_key
 from service.settings import Settings
 
 __all__ = ["PrewarmScheduler"]
@@ -41,11 +38,6 @@ __all__ = ["PrewarmScheduler"]
 log = logging.getLogger(__name__)
 Answerer = Callable[[str, CacheScope], CachedAnswer | None]
 _PREDICTIONS_PER_ANSWER = 3
-
-
-def _meaning(question: str) -> str:
-    analysis = analyse(question)
-    return meaning_id(variation_key(analysis) or analysis.normalized)
 
 
 class PrewarmScheduler:
@@ -79,15 +71,17 @@ class PrewarmScheduler:
         """Learn from this turn and schedule its likely follow-ups; returns at once."""
         if not self.enabled or self._stopped.is_set():
             return
-        meaning = _meaning(question)
-        next_context = extend_context(scope.context, question)
+        analyzer = self._cache.analyzer
+        meaning = meaning_id(analyzer.meaning(question))
+        next_context = analyzer.extend_context(scope.context, question)
+        analysis = analyzer.analyse(question)
         self.transitions.learn(scope.tenant, scope.context, next_context, meaning,
-                               analyse(question).normalized)
+                               analysis.normalized)
         predicted = self.transitions.predicted(scope.tenant, meaning, _PREDICTIONS_PER_ANSWER)
-        category = analyse(question).category
-        predicted += lexicon.CATEGORY_FOLLOW_UPS.get(category or "", ())
+        predicted += analyzer.follow_ups(analysis)
         next_scope = dataclasses.replace(scope, context=next_context)
-        chosen = [q for q in dict.fromkeys(predicted) if _meaning(q) != meaning]
+        chosen = [q for q in dict.fromkeys(predicted)
+                  if meaning_id(analyzer.meaning(q)) != meaning]
         for follow_up in chosen[:_PREDICTIONS_PER_ANSWER]:
             self._schedule(follow_up, next_scope, link)
 

@@ -155,15 +155,14 @@ def test_each_instance_keeps_its_own_control(chat_service: ManagedProcess) -> No
     assert not [path for path in sockets if str(path).endswith(".ctl")]
 
 
-def test_the_stats_name_the_synonyms_file_without_its_path(
+def test_the_stats_name_the_pack_without_its_path(
     start_chat_service, simulator: ManagedProcess, tmp_path: Path
 ) -> None:
     secret_dir = tmp_path / "srv-RECOGNISABLE-layout"
     secret_dir.mkdir()
-    synonyms = secret_dir / "synonyms.txt"
-    synonyms.write_text("workspace, organisation, org\n")
-    service = start_chat_service(simulator.url, CHAT_CACHE_SYNONYMS=str(synonyms))
+    pack = secret_dir / "pack.yaml"
+    pack.write_text("name: acme\nsynonyms:\n  - workspace, organisation, org\n")
+    service = start_chat_service(simulator.url, CHAT_CACHE_PACK=str(pack))
     stats = httpx.get(f"{service.url}/api/cache/stats").json()
     assert "RECOGNISABLE" not in json.dumps(stats)
-    assert stats["synonyms_file"] == "synonyms.txt"
-    assert len(stats["synonyms_file_sha256"]) == 12
+    assert stats["pack"]["name"] == "acme"
