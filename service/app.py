@@ -10,10 +10,11 @@ import logging
 
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from otel.flask_tracing import instrument_app
 from otel.setup import Telemetry, init_telemetry
-from service import errors, ratelimit, request_context
+from service import errors, headers, ratelimit, request_context
 from service.admission import Admission
 from service.cache import ChatCache, PrewarmScheduler
 from service.components import Components
@@ -66,7 +67,19 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
     json_provider.sort_keys = False  # bodies keep the order the code writes them in
     app.json = json_provider
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # No redirect for "//" or a trailing slash: its Location would be built from the client's
+    # Host header (an open redirect); such paths are a 404 like any unknown one.
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
+    app.url_map.redirect_defaults = False
+    if settings.proxy_hops:
+        # The client's address (rate limits, the beacon's limit) comes from the X-Forwarded-*
+        # headers that exactly this many reverse proxies in front add; docs/security.md.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
+            x_host=settings.proxy_hops, x_port=0, x_prefix=0)
     errors.init_app(app)
+    headers.init_app(app)
     request_context.init_app(app, settings)
     ratelimit.init_app(app, settings)
     parts = _build_components(settings, telemetry)

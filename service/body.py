@@ -2,7 +2,8 @@
 
 A client controls how a body arrives, so every way of sending one is bounded here: the size cap
 holds for ``Content-Length`` and chunked bodies alike (413), a body that stops arriving is cut
-at ``CHAT_BODY_TIMEOUT_SECONDS`` (408, connection closed), and JSON nested too deeply for the
+at ``CHAT_BODY_TIMEOUT_SECONDS`` (408, connection closed), broken chunked framing is a 400
+``invalid_body`` (connection closed) rather than a 500, and JSON nested too deeply for the
 parser is a 400 rather than a ``RecursionError``.
 """
 
@@ -16,9 +17,16 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Request
+from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
-from service.errors import BodyTimeout, InvalidJSON, PayloadTooLarge, UnsupportedMediaType
+from service.errors import (
+    BodyTimeout,
+    InvalidBody,
+    InvalidJSON,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 
 __all__ = ["loads", "read_json_body"]
 
@@ -70,6 +78,9 @@ def _read_capped(request: Request, limit: int, timeout_seconds: float) -> bytes:
                 size += len(piece)
         except RequestEntityTooLarge:
             size = limit + 1
+        except ParseException as exc:  # gunicorn read the chunked framing and found it broken
+            raise InvalidBody("the request body's chunked framing is malformed"
+                              f" ({type(exc).__name__})") from None
         except (TimeoutError, OSError, ClientDisconnected):
             # A read that timed out surfaces as a short body (the server hides the time-out).
             if time.monotonic() < deadline:

@@ -5,6 +5,10 @@ and then go through the same checks, so a limit can never hold on one route and 
 every text of every role is a string of valid Unicode within ``CHAT_MAX_MESSAGE_CHARS``, the
 earlier messages of every role together stay within ``CHAT_MAX_HISTORY_MESSAGES``, and sampling
 values are within the ranges the upstream accepts. Errors name the offending parameter.
+
+Every text also loses the characters nobody sees (``service.invisible``) here, before anything
+is keyed, stored or sent: the model then reads exactly what a person reading the conversation
+sees, and the cache key covers it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 from service.body import loads
 from service.errors import ValidationFailed
+from service.invisible import strip_invisible
 from service.settings import Settings
 
 __all__ = [
@@ -79,7 +84,8 @@ class OpenAIOptions:
 
 
 def _text(value: Any, settings: Settings, param: str, *, required: bool = True) -> str:
-    """A message text: a string of valid Unicode within the length cap, stripped."""
+    """A message text: a string of valid Unicode within the length cap, without invisible
+    characters or surrounding whitespace."""
     if not isinstance(value, str):
         raise ValidationFailed(f"'{param}' must be a string", param=param)
     if len(value) > settings.max_message_chars:
@@ -93,7 +99,7 @@ def _text(value: Any, settings: Settings, param: str, *, required: bool = True) 
         raise ValidationFailed(
             f"'{param}' is not valid Unicode (it contains a lone surrogate)", param=param
         ) from None
-    text = value.strip()
+    text = strip_invisible(value).strip()
     if required and not text:
         raise ValidationFailed(f"'{param}' must not be empty", param=param)
     return text

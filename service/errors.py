@@ -22,6 +22,7 @@ __all__ = [
     "SHUTTING_DOWN",
     "ApiError",
     "BodyTimeout",
+    "InvalidBody",
     "InvalidJSON",
     "Overloaded",
     "PayloadTooLarge",
@@ -56,6 +57,13 @@ class InvalidJSON(ApiError):
     """Raised when the body is not valid JSON or not a JSON object."""
 
     status, code = 400, "invalid_json"
+
+
+class InvalidBody(ApiError):
+    """Raised when a body's framing is broken (a chunk size that is not hexadecimal, a malformed
+    trailer): the rest of the connection cannot be read, so it is closed."""
+
+    status, code = 400, "invalid_body"
 
 
 class BodyTimeout(ApiError):
@@ -146,8 +154,10 @@ def api_error_response(exc: ApiError, status: int | None = None) -> Response:
         response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
     if exc.status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
-    if exc.status == 408:
-        response.headers["Connection"] = "close"  # the rest of the body may still arrive
+    if isinstance(exc, BodyTimeout | InvalidBody | PayloadTooLarge):
+        # The rest of the body may still arrive, or cannot be framed: the connection ends
+        # (service/worker.py makes gunicorn honour this header).
+        response.headers["Connection"] = "close"
     return response
 
 

@@ -21,7 +21,8 @@ _TEXT = {"type": "string", "pattern": r"\S"}
 def _error_responses(*statuses: int) -> dict[str, Any]:
     ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     described = {
-        400: "malformed JSON (on /v1: any malformed or unsupported request, as OpenAI answers)",
+        400: "malformed JSON or chunked framing (on /v1: any malformed or unsupported request,"
+             " as OpenAI answers)",
         401: "missing or wrong API key", 408: "the body did not arrive in time",
         413: "body too large",
         415: "not application/json", 422: "a field is missing, empty, too long or unknown",

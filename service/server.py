@@ -126,17 +126,19 @@ class _Gunicorn(BaseApplication):
         return app
 
 
-def _raise_fd_limit(streams: int) -> None:
-    """Each open stream holds two sockets (client and upstream): lift the soft file limit to the
-    hard one, so a worker can hold its stream cap, and say so if even that is too low."""
+def _raise_fd_limit(connections: int, streams: int) -> None:
+    """Each client connection holds a socket, and each open stream one more to the upstream:
+    lift the soft file limit to the hard one, so a worker can hold its caps, and say so if even
+    that is too low."""
+    needed = connections + streams + 256
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or soft < hard:
-        target = hard if hard != resource.RLIM_INFINITY else max(soft, 2 * streams + 256)
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         soft = target
-    if soft < 2 * streams + 256:
-        log.warning("open-file limit %d is below what %d streams need (%d); raise `ulimit -n`",
-                    soft, streams, 2 * streams + 256)
+    if soft < needed:
+        log.warning("open-file limit %d is below what %d connections and %d streams need (%d);"
+                    " raise `ulimit -n`", soft, connections, streams, needed)
 
 
 def serve(host: str, port: int, workers: int, settings: Settings) -> int:
@@ -147,7 +149,7 @@ def serve(host: str, port: int, workers: int, settings: Settings) -> int:
     if settings.cache_pack:
         log.info("cache: domain pack %r (%d rules over English)", pack.name, pack.entries)
     _refuse_loop(host, port, settings.openai_base_url)
-    _raise_fd_limit(settings.max_streams_per_worker)
+    _raise_fd_limit(settings.max_connections_per_worker, settings.max_streams_per_worker)
     simulator: ManagedProcess | None = None
     try:
         if not settings.uses_simulator:
@@ -172,8 +174,12 @@ def serve(host: str, port: int, workers: int, settings: Settings) -> int:
             "bind": f"{host}:{port}",
             "workers": workers,
             "worker_class": "service.worker.ChatWorker",
-            # Room above the stream cap for probes, scrapes and the 503s that refuse streams.
-            "worker_connections": settings.max_streams_per_worker + 100,
+            # Streams, idle keep-alive connections, probes and the 503s that refuse streams;
+            # near it the worker sheds the connection that waited longest (service/worker.py).
+            "worker_connections": settings.max_connections_per_worker,
+            # Connections the kernel holds for the workers: silent ones wait there, never
+            # accepted, until they send a request or the header deadline (TCP_DEFER_ACCEPT).
+            "backlog": 4096,
             # Room for the grace period, one ping interval to notice it ended, and the goodbyes.
             "graceful_timeout": math.ceil(
                 settings.shutdown_grace_seconds + settings.ping_interval_seconds
@@ -188,6 +194,9 @@ def serve(host: str, port: int, workers: int, settings: Settings) -> int:
             "post_worker_init": _post_worker_init,
             "worker_exit": _worker_exit,
             "proc_name": "chatperf",
+            # gunicorn's control socket is one path per user (~/.gunicorn/gunicorn.ctl), shared
+            # by every instance on the machine; chatperf is run by signals and needs none.
+            "control_socket_disable": True,
         }
         _Gunicorn(options).run()
         return 0

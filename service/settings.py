@@ -135,6 +135,11 @@ class Settings:
     prewarm_budget_per_minute: int = _setting(
         "CHAT_PREWARM_BUDGET_PER_MINUTE", 30, "Pre-warm generations started per minute, per worker."
     )
+    prewarm_memory_bytes: int = _setting(
+        "CHAT_PREWARM_MEMORY_BYTES", 8 << 20,
+        "Memory bound, per worker, of what pre-warm learns from traffic (which question follows"
+        " which; least recent out first).",
+    )
     cache_breaker_seconds: float = _setting(
         "CHAT_CACHE_BREAKER_SECONDS", 5.0,
         "After a failed or slow Redis call, skip Redis this long, then probe it again.",
@@ -146,6 +151,11 @@ class Settings:
     cache_index_bytes: int = _setting(
         "CHAT_CACHE_INDEX_BYTES", 128 << 20,
         "Memory bound, per worker, of the semantic index (oldest questions out first).",
+    )
+    cache_memory_bytes: int = _setting(
+        "CHAT_CACHE_MEMORY_BYTES", 256 << 20,
+        "Memory bound, per worker, of the in-memory backend (answers, and questions waiting for"
+        " the semantic index); least recently used out first. With Redis: Redis's `maxmemory`.",
     )
     cache_embeddings: str = _setting(
         "CHAT_CACHE_EMBEDDINGS", "lexical",
@@ -166,6 +176,11 @@ class Settings:
     embeddings_base_url: str | None = _setting(
         "CHAT_EMBEDDINGS_BASE_URL", None,
         "`openai` embeddings endpoint (OpenAI, vLLM, Ollama, TEI). Unset: the upstream's.",
+    )
+    embeddings_api_key: str | None = _setting(
+        "CHAT_EMBEDDINGS_API_KEY", None,
+        "API key for the `openai` embeddings endpoint. Unset: `OPENAI_API_KEY` goes there only"
+        " when it is the upstream's own origin (scheme, host and port); another gets no key.",
     )
     embeddings_model: str = _setting(
         "CHAT_EMBEDDINGS_MODEL", "text-embedding-3-small", "`openai` embeddings model."
@@ -215,6 +230,23 @@ class Settings:
         "CHAT_KEEPALIVE_SECONDS", 5,
         "How long an idle client connection stays open for its next request; behind a load "
         "balancer, longer than its idle timeout.",
+    )
+    header_timeout_seconds: float = _setting(
+        "CHAT_HEADER_TIMEOUT_SECONDS", 10.0,
+        "A request's line and headers must arrive within this, from the connection's accept or"
+        " from the first byte of a kept-alive connection's next request (then closed).",
+    )
+    max_connections_per_worker: int = _setting(
+        "CHAT_MAX_CONNECTIONS_PER_WORKER", 4_096,
+        "Open client connections per worker, idle ones included; near it, the connection that"
+        " has waited longest for a request is closed to make room. Above"
+        " `CHAT_MAX_STREAMS_PER_WORKER`.",
+    )
+    proxy_hops: int = _setting(
+        "CHAT_PROXY_HOPS", 0,
+        "Reverse proxies in front whose `X-Forwarded-For`/`-Proto`/`-Host` are trusted, so rate"
+        " limits see the real client. 0: the headers are ignored (no proxy, or clients could"
+        " forge them).",
     )
     client_timings_rate_limit: str = _setting(
         "CHAT_CLIENT_TIMINGS_RATE_LIMIT", "120/minute",
@@ -280,6 +312,11 @@ class Settings:
                 check(env, value)
             elif value not in check:
                 raise SettingsError(f"{env}={value!r}: choose one of {', '.join(sorted(check))}")
+        if self.max_connections_per_worker <= self.max_streams_per_worker:
+            raise SettingsError(
+                f"CHAT_MAX_CONNECTIONS_PER_WORKER={self.max_connections_per_worker} must be above"
+                f" CHAT_MAX_STREAMS_PER_WORKER={self.max_streams_per_worker}: every stream holds"
+                " a connection")
 
     @property
     def rate_limit_spec(self) -> RateLimit | None:
@@ -342,6 +379,7 @@ def _log_level(env: str, value: str) -> None:
 _CHECKS: dict[str, Any] = {
     "openai_base_url": _url(("http", "https")),
     "redis_url": _url(("redis", "rediss", "unix")),
+    "embeddings_base_url": _url(("http", "https")),
     "max_output_tokens": (1, 32_768),
     "router_long_message_chars": _POSITIVE,
     "upstream_connect_timeout_seconds": _SECONDS,
@@ -357,6 +395,8 @@ _CHECKS: dict[str, Any] = {
     "cache_timeout_ms": (1, 60_000),
     "prewarm_concurrency": (1, 64),
     "prewarm_budget_per_minute": (0, 100_000),
+    "prewarm_memory_bytes": (64 << 10, 1 << 34),
+    "cache_memory_bytes": (1 << 20, 1 << 40),
     "cache_breaker_seconds": _SECONDS,
     "max_body_bytes": (256, 64 * 1024 * 1024),
     "body_timeout_seconds": _SECONDS,
@@ -368,6 +408,9 @@ _CHECKS: dict[str, Any] = {
     "ping_interval_seconds": (0.01, 300.0),
     "shutdown_grace_seconds": (0.0, 3600.0),
     "keepalive_seconds": (0, 3600),
+    "header_timeout_seconds": _SECONDS,
+    "proxy_hops": (0, 16),
+    "max_connections_per_worker": (64, 1_000_000),
     "otel_traces_exporter": _exporters(frozenset({"otlp", "console", "none"})),
     "otel_metrics_exporter": _exporters(frozenset({"otlp", "none"})),
     "otel_exporter_otlp_protocol": frozenset({"http/protobuf", "grpc"}),

@@ -1,52 +1,191 @@
-"""The gunicorn worker: gunicorn's gevent worker, closing idle keep-alive connections on stop.
+"""The gunicorn worker: gunicorn's gevent worker, with connection limits that hold under abuse.
 
-gunicorn's own worker, once told to stop, waits for every open connection's handler, and a
-handler between two requests on a kept-alive connection waits for the next request until the
-keep-alive timeout. One idle browser tab or load-balancer connection then holds the shutdown for
-``CHAT_KEEPALIVE_SECONDS`` (up to the worker's graceful timeout, which it reaches and logs as
-such). This worker closes the connections waiting between requests as it stops, as nginx does;
-a request in flight, or already sent, is answered, and its connection closes after the response.
+gunicorn's worker gives every accepted connection a slot of ``worker_connections`` until it
+closes, waits ``keepalive`` seconds for a request's headers (for the first request as for the
+next), and on stop waits for every connection's handler. So connections that never send a byte
+fill the slots and starve real requests (2,300 of them made every request wait 3-5 s, or time
+out with a 120 s keep-alive), and one idle connection holds a shutdown. This worker:
+
+- gives a request's line and headers their own deadline, ``CHAT_HEADER_TIMEOUT_SECONDS``, from
+  the connection's accept (first request) or from the first byte of the next request on a
+  kept-alive connection, which may wait ``CHAT_KEEPALIVE_SECONDS`` for it; on Linux a new
+  connection is not even accepted before it sends something (``TCP_DEFER_ACCEPT``, nginx's
+  ``deferred``), so silent connections wait in the kernel, not in a worker slot;
+- keeps slots for requests that send something: when open connections near
+  ``CHAT_MAX_CONNECTIONS_PER_WORKER``, the one that has waited longest for a request (silent
+  since accept, or idle between keep-alive requests) is closed to make room, as HAProxy and
+  nginx shed idle connections; connections with a request in progress are never shed;
+- on stop, closes every connection waiting for a request at once, as nginx does; a request in
+  flight, or already sent, is answered, and its connection closes after the response;
+- honours an answer's ``Connection: close`` (gunicorn drops the header and keeps the connection
+  alive), so a 408 or a 400 for broken framing says "close" and closes.
 """
 
 from __future__ import annotations
 
+import math
 import socket
+from dataclasses import dataclass
 from typing import Any
 
+import gevent
 from gevent.monkey import get_original
+from gevent.socket import wait_read
 from gunicorn.workers.ggevent import GeventWorker
 
-_select = get_original("select", "select")  # a zero-timeout poll from a signal handler
+from service.settings import Settings
+
+__all__ = ["ChatWorker"]
+
+_DEFER_ACCEPT = getattr(socket, "TCP_DEFER_ACCEPT", None)  # Linux only
+_poll = get_original("select", "poll")  # a zero-timeout check that also works from a handler
+# Slots kept free to accept the next connection while idle ones are being shed.
+_ACCEPT_ROOM = 8
+
+
+def _pending(sock: socket.socket) -> bool:
+    """Whether something (a request, or the client's close) is waiting on ``sock``."""
+    poller = _poll()
+    poller.register(sock.fileno(), 0x001 | 0x008 | 0x010)  # POLLIN | POLLERR | POLLHUP
+    return bool(poller.poll(0))
+
+
+@dataclass
+class _Connection:
+    sock: socket.socket
+    served: int = 0
+    unreader: Any = None  # the parser's read-ahead, which may already hold the next request
+
+    def buffered(self) -> bool:
+        return self.unreader is not None and bool(self.unreader.buf.getbuffer().nbytes)
+
+
+class _NextRequest:
+    """``timeout_ctx`` of a kept-alive connection: up to the keep-alive for the next request
+    to begin, then the header deadline for its headers. Ends the connection (``StopIteration``,
+    which gunicorn's handler takes as "close") when none begins."""
+
+    def __init__(self, connection: _Connection, keepalive: float, header_timeout: float) -> None:
+        self._connection = connection
+        self._keepalive = keepalive
+        self._headers = gevent.Timeout(header_timeout, False)
+
+    def __enter__(self) -> None:
+        if not self._connection.buffered():
+            try:
+                wait_read(self._connection.sock.fileno(), timeout=self._keepalive)
+            except TimeoutError:
+                raise StopIteration("keep-alive timeout") from None
+        self._headers.__enter__()
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        return self._headers.__exit__(*exc)
+
+
+class _HonourClose:
+    """The WSGI app, whose ``Connection: close`` gunicorn then honours: gunicorn drops the
+    header and decides keep-alive itself, so an answer that must end its connection (a 408,
+    broken framing) would say keep-alive. Other attributes are the app's."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._app, name)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if any(k.lower() == "connection" and v.lower() == "close" for k, v in headers):
+                start_response.__self__.force_close()  # the bound method's gunicorn Response
+            return start_response(status, headers, exc_info)
+
+        return self._app(environ, start)
 
 
 class ChatWorker(GeventWorker):
-    """``GeventWorker`` that knows which connections wait between requests."""
+    """``GeventWorker`` with a header deadline, idle-connection shedding and a prompt stop."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._between_requests: set[socket.socket] = set()
+        settings = Settings.from_env()
+        self._header_timeout = settings.header_timeout_seconds
+        self._keepalive = float(settings.keepalive_seconds)
+        self._connections: dict[Any, _Connection] = {}  # by the greenlet serving it
+        # Connections waiting for a request, longest waiting first (dicts keep order).
+        self._waiting: dict[socket.socket, None] = {}
+        self._shed: set[socket.socket] = set()
+        self._deferred = False
 
-    def handle_request(self, listener_name: Any, req: Any, sock: socket.socket,
-                       addr: Any) -> None:
-        self._between_requests.discard(sock)
-        try:
-            super().handle_request(listener_name, req, sock, addr)
-        finally:
-            if self.alive:  # once stopping, gunicorn closes the connection after this response
-                self._between_requests.add(sock)
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        self.wsgi: Any = _HonourClose(self.wsgi)
+
+    def run(self) -> None:
+        # Linux holds a connection in the kernel until its first bytes arrive, so a silent one
+        # costs the worker nothing; past the header deadline it is handed over anyway, silent,
+        # and closed at once (``handle``).
+        for listener in self.sockets:
+            if listener.family in (socket.AF_INET, socket.AF_INET6) and _DEFER_ACCEPT:
+                listener.setsockopt(socket.IPPROTO_TCP, _DEFER_ACCEPT,
+                                    max(1, math.ceil(self._header_timeout)))
+                self._deferred = True
+        super().run()
+
+    def timeout_ctx(self) -> Any:
+        connection = self._connections.get(gevent.getcurrent())
+        if connection is None or not connection.served:
+            return gevent.Timeout(self._header_timeout, False)
+        return _NextRequest(connection, self._keepalive, self._header_timeout)
 
     def handle(self, listener: Any, client: socket.socket, addr: Any) -> None:
+        if self._deferred and not _pending(client):
+            client.close()  # the kernel held it silent for the whole header deadline
+            return
+        self._make_room()
+        self._connections[gevent.getcurrent()] = _Connection(client)
+        self._waiting[client] = None
         try:
             super().handle(listener, client, addr)
         finally:
-            self._between_requests.discard(client)
+            self._connections.pop(gevent.getcurrent(), None)
+            self._waiting.pop(client, None)
+            self._shed.discard(client)
+
+    def handle_request(self, listener_name: Any, req: Any, sock: socket.socket,
+                       addr: Any) -> None:
+        self._waiting.pop(sock, None)
+        super().handle_request(listener_name, req, sock, addr)
+        if not self.alive:
+            # The worker began stopping during this response: nothing more is read from this
+            # connection (gunicorn would wait the keep-alive for a next request).
+            raise StopIteration
+        connection = self._connections.get(gevent.getcurrent())
+        if connection is not None:
+            connection.served += 1
+            connection.unreader = req.unreader
+        self._waiting[sock] = None  # now the newest waiting
+
+    def _make_room(self) -> None:
+        """Shed the longest-waiting idle connections while open ones near the limit."""
+        limit = self.worker_connections - _ACCEPT_ROOM
+        if len(self._connections) - len(self._shed) < limit:
+            return
+        for sock in list(self._waiting):
+            if len(self._connections) - len(self._shed) < limit:
+                return
+            self._close_waiting(sock)
+
+    def _close_waiting(self, sock: socket.socket) -> None:
+        try:
+            if _pending(sock):
+                return  # a request (or the client's close) is already there: serve it
+            sock.shutdown(socket.SHUT_RDWR)  # its handler reads the end and closes it
+        except (OSError, ValueError):
+            pass  # closed meanwhile
+        self._waiting.pop(sock, None)
+        self._shed.add(sock)
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         super().handle_exit(sig, frame)
-        for sock in list(self._between_requests):
-            try:
-                if _select([sock], [], [], 0)[0]:
-                    continue  # a request (or the client's close) is already there: serve it
-                sock.shutdown(socket.SHUT_RDWR)  # its handler reads the end and closes it
-            except (OSError, ValueError):
-                pass  # closed meanwhile
+        for sock in list(self._waiting):
+            self._close_waiting(sock)

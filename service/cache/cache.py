@@ -86,7 +86,8 @@ class ChatCache:
                                    settings.cache_ttl_seconds, settings.cache_max_entries,
                                    settings.cache_timeout_ms)
         else:
-            backend = MemoryBackend(settings.cache_ttl_seconds, settings.cache_max_entries)
+            backend = MemoryBackend(settings.cache_ttl_seconds, settings.cache_max_entries,
+                                    settings.cache_memory_bytes)
         return cls(backend, namespace=settings.cache_namespace,
                    max_entries=settings.cache_max_entries,
                    threshold=settings.cache_semantic_threshold,
@@ -280,7 +281,5 @@ def embedder_from_settings(settings: Settings) -> Embedder | None:
         return LocalEmbedder(settings.embeddings_path or DEFAULT_MODEL_DIR)
     if choice == "openai":
         from service.cache.embeddings.remote import OpenAIEmbedder
-        return OpenAIEmbedder(settings.embeddings_base_url or settings.openai_base_url,
-                              settings.openai_api_key, settings.embeddings_model,
-                              settings.embeddings_timeout_ms / 1000)
+        return OpenAIEmbedder.from_settings(settings)
     return None

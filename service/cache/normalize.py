@@ -37,8 +37,28 @@ _CONTRACTIONS = (
 )
 # Han, kana and bopomofo: scripts written without spaces, so each character is a token.
 _CJK = "[\u3040-\u312f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
+
+
+def _combining_marks() -> str:
+    """A character class of every combining mark in planes 0 and 1 (where all of them are)."""
+    ranges: list[str] = []
+    start = None
+    for point in range(0x20001):
+        is_mark = point < 0x20000 and unicodedata.category(chr(point)).startswith("M")
+        if is_mark and start is None:
+            start = point
+        elif not is_mark and start is not None:
+            ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(point - 1))}")
+            start = None
+    return "[" + "".join(ranges) + "]"
+
+
+# A word keeps its combining marks (Indic vowel signs and viramas, accents NFKC cannot
+# compose): "क्या" ("what") and "किया" ("did") differ only in them, and a model reads them.
+_MARK = _combining_marks()
 # Keep decimals ("1.5") and c++ / c# / .net style names; everything else non-word is a break.
-_TOKEN = re.compile(rf"\d+(?:[.,]\d+)*|{_CJK}|(?:(?!{_CJK})[^\W_])+(?:\+\+|#)?")
+_TOKEN = re.compile(
+    rf"\d+(?:[.,]\d+)*|{_CJK}|(?:(?!{_CJK})[^\W_]|{_MARK})+(?:\+\+|#)?")
 _LATIN_END = 0x250  # Basic Latin up to Latin Extended-B: the lexicon's language
 _FILLER_ANYWHERE = frozenset(
     {"please", "pls", "plz", "kindly", "just", "actually", "basically", "the", "a", "an"}

@@ -8,6 +8,10 @@ concurrency limit, a budget per minute, nothing while ``busy()`` says users need
 nothing that is already cached, and nothing after ``shutdown()``. Outcomes are counted as
 ``chat.cache.prewarm{outcome}``: made, used (counted by the cache on the first hit), wasted
 (failed, cancelled or evicted unused), skipped.
+
+What it learns from traffic lives in ``Transitions``, bounded in bytes; a learned follow-up is
+generated as its normalised text (the exact key's text), never as the words one client typed,
+so another client's conversation is never answered from someone else's wording.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections import Counter, OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 
 from opentelemetry import context as otel_context
@@ -26,6 +30,7 @@ from otel import semconv
 from otel.instruments import ChatInstruments
 from service.cache.cache import ChatCache
 from service.cache.model import CachedAnswer, CacheScope
+from service.cache.transitions import Transitions, meaning_id
 from service.settings import Settings
 
 __all__ = ["PrewarmScheduler"]
@@ -33,7 +38,6 @@ __all__ = ["PrewarmScheduler"]
 log = logging.getLogger(__name__)
 Answerer = Callable[[str, CacheScope], CachedAnswer | None]
 _PREDICTIONS_PER_ANSWER = 3
-_REMEMBERED_CONVERSATIONS = 10_000
 
 
 class PrewarmScheduler:
@@ -55,10 +59,7 @@ class PrewarmScheduler:
         self._stopped = threading.Event()
         self._lock = threading.Lock()
         self._workers: set[threading.Thread] = set()
-        # (tenant, context after a question) -> that question's meaning, to learn transitions
-        self._asked: OrderedDict[tuple[str, str], str] = OrderedDict()
-        self._next: dict[tuple[str, str], Counter[str]] = {}
-        self._texts: dict[str, str] = {}
+        self.transitions = Transitions(settings.prewarm_memory_bytes)
         self._tracer = tracer or trace.get_tracer(__name__)
 
     def _count(self, outcome: str) -> None:
@@ -71,21 +72,16 @@ class PrewarmScheduler:
         if not self.enabled or self._stopped.is_set():
             return
         analyzer = self._cache.analyzer
-        meaning = analyzer.meaning(question)
+        meaning = meaning_id(analyzer.meaning(question))
         next_context = analyzer.extend_context(scope.context, question)
-        with self._lock:
-            previous = self._asked.get((scope.tenant, scope.context)) if scope.context else None
-            if previous is not None:
-                self._next.setdefault((scope.tenant, previous), Counter())[meaning] += 1
-            self._asked[(scope.tenant, next_context)] = meaning
-            while len(self._asked) > _REMEMBERED_CONVERSATIONS:
-                self._asked.popitem(last=False)
-            self._texts.setdefault(meaning, question)
-            seen = self._next.get((scope.tenant, meaning), Counter())
-            predicted = [self._texts[m] for m, _ in seen.most_common(_PREDICTIONS_PER_ANSWER)]
-        predicted += analyzer.follow_ups(analyzer.analyse(question))
+        analysis = analyzer.analyse(question)
+        self.transitions.learn(scope.tenant, scope.context, next_context, meaning,
+                               analysis.normalized)
+        predicted = self.transitions.predicted(scope.tenant, meaning, _PREDICTIONS_PER_ANSWER)
+        predicted += analyzer.follow_ups(analysis)
         next_scope = dataclasses.replace(scope, context=next_context)
-        chosen = [q for q in dict.fromkeys(predicted) if analyzer.meaning(q) != meaning]
+        chosen = [q for q in dict.fromkeys(predicted)
+                  if meaning_id(analyzer.meaning(q)) != meaning]
         for follow_up in chosen[:_PREDICTIONS_PER_ANSWER]:
             self._schedule(follow_up, next_scope, link)
 

@@ -67,6 +67,8 @@ class _Idf:
         self.docs += sign
         for feature in features:
             self.df[feature] += sign
+            if not self.df[feature]:
+                del self.df[feature]  # a feature no document has is not kept (unique words)
 
     def generic(self, word: str) -> bool:
         df = self.df.get("w:" + word, 0)

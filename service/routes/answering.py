@@ -6,6 +6,11 @@ closed, when rendering fails, when the client leaves, or when anything raises be
 exists. Renderers are plain generators of bytes over pipeline events; ``stream`` guards them so
 a failure while rendering still ends the stream with the renderer's own error event, and the
 shutdown deadline ends it with ``shutting_down`` rather than a silent cut.
+
+Until something is written (a JSON reply, or an OpenAI stream holding its headers for a real
+status), no write can tell that the client left: ``unwritten`` checks the client's socket at
+every keep-alive instead, so every route lets go of a client that left within one ping interval,
+and every route sees the end of the shutdown grace.
 """
 
 from __future__ import annotations
@@ -20,10 +25,10 @@ from flask import Response, g, request, stream_with_context
 from service.chat_request import ChatRequest
 from service.components import Components
 from service.errors import INTERNAL_FAILURE, SHUTTING_DOWN, UpstreamFailure
-from service.events import CollectedAnswer, Done, Failed, PipelineEvent, collect_answer
+from service.events import CollectedAnswer, Done, Failed, Keepalive, PipelineEvent, collect_answer
 from service.sockets import has_input
 
-__all__ = ["SSE_HEADERS", "Answer", "Renderer", "client_gone"]
+__all__ = ["SSE_HEADERS", "Answer", "ClientGone", "Renderer", "client_gone"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +49,11 @@ def client_gone() -> bool:
         return has_input(sock) and sock.recv(1, socket.MSG_PEEK) == b""
     except (OSError, ValueError):
         return True
+
+
+class ClientGone(Exception):
+    """Raised when the client closed its connection before anything was written to it: the
+    answer has been let go, and nobody reads a reply."""
 
 
 class Renderer(Protocol):
@@ -81,11 +91,23 @@ class Answer:
             self._admission.release()
 
     def collect(self) -> CollectedAnswer:
-        """The whole answer for a JSON reply."""
+        """The whole answer for a JSON reply; raises ``ClientGone``."""
         try:
-            return collect_answer(self.events)
+            return collect_answer(self.unwritten())
         finally:
             self.close()
+
+    def unwritten(self) -> Iterator[PipelineEvent]:
+        """The events while nothing is written to the client: keep-alives are not passed on but
+        check that the client is still there (``ClientGone`` once it left, the answer let go),
+        and past the shutdown deadline the answer ends with ``shutting_down``."""
+        for event in self._events(()):
+            if isinstance(event, Keepalive):
+                if client_gone():
+                    self.close()
+                    raise ClientGone
+                continue
+            yield event
 
     def stream(
         self, renderer: Renderer, first: tuple[PipelineEvent, ...] = (),

@@ -16,7 +16,7 @@ from service.chat_request import ChatRequest, parse_chat_body, parse_history_par
 from service.components import components
 from service.errors import UpstreamFailure, error_body
 from service.events import Done, Failed, Keepalive, Meta, PipelineEvent, Tokens
-from service.routes.answering import Answer
+from service.routes.answering import Answer, ClientGone
 from service.sse import format_comment, format_event, format_token
 
 __all__ = ["SSERenderer", "bp"]
@@ -81,7 +81,10 @@ def chat_quick() -> Response:
 def chat_json() -> Response | tuple[Response, int]:
     """The same pipeline, answered as one JSON document."""
     chat = _chat_request()
-    answer = Answer(components(), chat, "json").collect()
+    try:
+        answer = Answer(components(), chat, "json").collect()
+    except ClientGone:
+        return Response(status=499)  # nobody reads it: nginx's "client closed request"
     if answer.failed is not None:
         failure = answer.failed.failure
         response = jsonify(error_body(failure.code, failure.message, "upstream_error"))

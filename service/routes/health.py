@@ -1,7 +1,8 @@
 """Liveness (``/healthz``), readiness (``/readyz``) and the API description (``/openapi.json``).
 
-Readiness fails when this worker cannot take another answer: the upstream is unreachable, it is
-draining for shutdown, or every stream slot is taken (``checks.streams`` shows open and limit). A
+Readiness fails when this worker cannot take another answer: the upstream is unreachable or
+refuses us (a 401/403 is a wrong key, a 404 a wrong base URL), it is draining for shutdown, or
+every stream slot is taken (``checks.streams`` shows open and limit). A
 cache outage is reported as ``degraded`` with 200, because the service still answers, uncached.
 """
 
@@ -32,11 +33,22 @@ def _upstream_ok(base_url: str, api_key: str | None) -> tuple[bool, str]:
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
         response = httpx.get(f"{base_url.rstrip('/')}/models", headers=headers, timeout=2.0)
-        ok, detail = response.status_code < 500, f"HTTP {response.status_code}"
+        ok, detail = _judge(response.status_code)
     except httpx.HTTPError as exc:
         ok, detail = False, type(exc).__name__
     _last_upstream_check[base_url] = (now, ok, detail)
     return ok, detail
+
+
+def _judge(status: int) -> tuple[bool, str]:
+    """Whether an upstream answering ``GET /models`` with ``status`` can answer chats."""
+    if status in (401, 403):
+        return False, f"HTTP {status}: the upstream refuses the API key (OPENAI_API_KEY)"
+    if status == 404:
+        return False, "HTTP 404: no /models here; is OPENAI_BASE_URL the API root (…/v1)?"
+    if status == 429:  # reachable and authenticated, only busy: chat calls retry
+        return True, "HTTP 429: rate limited"
+    return 200 <= status < 300, f"HTTP {status}"
 
 
 @bp.get("/healthz")

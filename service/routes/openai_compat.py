@@ -20,7 +20,7 @@ from service.chat_request import parse_openai_body
 from service.components import components
 from service.errors import UpstreamFailure, ValidationFailed, api_error_response, error_body
 from service.events import Done, Failed, Keepalive, Meta, PipelineEvent, Tokens
-from service.routes.answering import Answer, client_gone
+from service.routes.answering import Answer, ClientGone
 from service.sse import format_comment, format_data
 
 __all__ = ["bp"]
@@ -107,7 +107,10 @@ def chat_completions() -> Response | tuple[Response, int]:
     answer = Answer(parts, chat, "openai")
     completion_id = f"chatcmpl-{g.request_id}"
     if not options.stream:
-        collected = answer.collect()
+        try:
+            collected = answer.collect()
+        except ClientGone:
+            return Response(status=499)  # nobody reads it: nginx's "client closed request"
         if collected.failed is not None:
             return _failure_response(collected.failed.failure)
         assert collected.meta is not None and collected.done is not None
@@ -122,24 +125,19 @@ def chat_completions() -> Response | tuple[Response, int]:
         })
         response.headers["X-Cache"] = collected.meta.cache
         return response
-    # Hold the headers until the answer starts, so an early failure gets a real status. With
-    # nothing written, only the socket tells whether the client is still there: it is checked
-    # at every keep-alive, so a client that left is let go (its upstream call closed, not
-    # retried) within one ping interval.
+    # Hold the headers until the answer starts, so an early failure (or the end of the shutdown
+    # grace) gets a real status; a client that left meanwhile is let go (``unwritten``).
     first: list[PipelineEvent] = []
     try:
-        for event in answer.events:
-            if isinstance(event, Keepalive):
-                if client_gone():
-                    answer.close()
-                    return Response(status=499)  # nobody reads it: nginx's "client closed"
-                continue
+        for event in answer.unwritten():
             first.append(event)
             if isinstance(event, Failed):
                 answer.close()
                 return _failure_response(event.failure)
             if isinstance(event, Tokens | Done):
                 break
+    except ClientGone:
+        return Response(status=499)
     except BaseException:
         answer.close()
         raise

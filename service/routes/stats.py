@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, jsonify
 
 from service.components import components
@@ -27,7 +29,10 @@ def upstream_stats() -> Response:
 @bp.get("/api/cache/stats")
 def cache_figures() -> Response:
     parts = components()
-    backend = parts.cache.describe() if parts.cache else {"backend": "none", "status": "disabled"}
+    backend: dict[str, Any] = (parts.cache.describe() if parts.cache
+                               else {"backend": "none", "status": "disabled"})
+    if parts.prewarm is not None:
+        backend["prewarm_memory_bytes"] = parts.prewarm.transitions.bytes
     return jsonify(cache_stats(_view(), backend))
 
 

@@ -77,3 +77,12 @@ def test_a_pack_that_cannot_be_read_stops_the_start(tmp_path) -> None:
         f"error: CHAT_CACHE_PACK={str(path)!r}, synonyms line 2: an empty term (two commas, or"
         " nothing beside '=>')"
     ]
+
+
+def test_a_pack_that_never_ends_is_one_line_and_exit_2() -> None:
+    # Issue 21: a synonyms file read /dev/zero until MemoryError; the pack stops at its cap.
+    done = _run(_clean_env(CHAT_CACHE_PACK="/dev/zero"), "--port", str(free_port()))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: CHAT_CACHE_PACK='/dev/zero': larger than 1 MiB; a pack is a vocabulary"
+    ]

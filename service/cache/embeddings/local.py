@@ -43,8 +43,7 @@ class LocalEmbedder:
         if not (path / "model.safetensors").is_file():
             raise EmbeddingsUnavailable(
                 f"no local embeddings model in {path}: make it once with"
-                " `python -m service.cache.embeddings distill` (needs the embeddings-distill"
-                " extra) or point CHAT_EMBEDDINGS_PATH at one")
+                " `make embeddings-model` or point CHAT_EMBEDDINGS_PATH at one")
         model = StaticModel.from_pretrained(str(path))
         table = np.asarray(model.embedding, dtype=np.float32)
         if model.weights is not None:

@@ -114,3 +114,31 @@ def test_prewarmed_entry_counts_used_once(make_cache: CacheFactory, metrics: Met
     assert cache.lookup("Is there a free trial?", SCOPE) is not None
     assert cache.lookup("Do you offer a free trial?", SCOPE) is not None
     assert metrics.total("chat.cache.prewarm", outcome="used") == 1
+
+
+def test_the_memory_backend_is_bounded_in_bytes_and_its_log_too() -> None:
+    from service.cache.backend import LogRecord, MemoryBackend
+
+    backend = MemoryBackend(3600, 1_000_000, max_bytes=1 << 20)
+    long_answer = answer("x" * 20_000).to_json()
+    for i in range(500):  # ~10 MB of answers, and questions nobody looks up semantically
+        backend.put(f"e{i}", None, long_answer, False, LogRecord("s", f"e{i}", "q" * 4_000))
+    entries, held = backend.stats()
+    assert held <= 1 << 20 and 0 < entries < 500
+    assert backend.get("e499", None) is not None  # the newest stay
+    assert len(backend.tail()) < 500  # the log kept its share, newest first
+
+
+def test_the_semantic_index_forgets_the_words_of_questions_it_dropped() -> None:
+    from service.cache.analyzer import Analyzer
+    from service.cache.semantic import SemanticIndex
+
+    analyse = Analyzer().analyse
+    index = SemanticIndex(max_docs=10)
+    for i in range(200):
+        index.add("s", f"e{i}", analyse(f"How do I configure the zq{i}x integration?"))
+    assert len(index) == 10
+    features = len(index._idf.df)
+    for i in range(200, 400):
+        index.add("s", f"e{i}", analyse(f"How do I configure the zq{i}x integration?"))
+    assert len(index._idf.df) <= features + 10  # not one entry per word ever seen

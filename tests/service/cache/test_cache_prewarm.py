@@ -100,25 +100,26 @@ def test_with_no_pack_only_what_traffic_asked_next_is_predicted(metrics: Metrics
     _settle(metrics)
     assert upstream.calls == []  # no categories, no usual follow-ups: nothing learnt yet
     scheduler.after_answer(first, CacheScope("public", "v1", "auto", "another-conversation"))
-    _wait_for(lambda: upstream.calls == [then])
+    _wait_for(lambda: upstream.calls == ["which certifications do you hold"])  # its key text
     scheduler.shutdown()
 
 
 def test_learns_what_traffic_asks_next_per_tenant(metrics: Metrics) -> None:
     first, then = "Where is my data stored?", "Which certifications do you hold?"
+    generated = "which certifications do you hold"  # the key's text (see the test below)
     upstream = Upstream()
     _, scheduler = _scheduler(metrics, upstream, prewarm_budget_per_minute=100)
     scheduler.after_answer(first, SCOPE)
     scheduler.after_answer(then, CacheScope("public", "v1", "auto", extend_context("", first)))
     _settle(metrics)
-    assert then not in upstream.calls  # nothing learnt yet: only the category's follow-ups
+    assert generated not in upstream.calls  # nothing learnt yet: only the category's follow-ups
 
     scheduler.after_answer(first, CacheScope("tenant-b", "v1", "auto", ""))
     _settle(metrics)
-    assert then not in upstream.calls  # one tenant's traffic does not steer another's
+    assert generated not in upstream.calls  # one tenant's traffic does not steer another's
 
     scheduler.after_answer(first, CacheScope("public", "v1", "auto", "another-conversation"))
-    _wait_for(lambda: then in upstream.calls)
+    _wait_for(lambda: generated in upstream.calls)
     scheduler.shutdown()
 
 
@@ -180,3 +181,19 @@ def test_prewarm_span_is_its_own_trace_linked_to_the_request(metrics: Metrics) -
         assert span.context.trace_id != request.context.trace_id and span.parent is None
         assert [link.context.span_id for link in span.links] == [request.context.span_id]
     assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+def test_a_learned_follow_up_is_generated_as_its_key_text_not_a_clients_words(
+    metrics: Metrics,
+) -> None:
+    # Client A's wording (its filler, its case, its punctuation) is A's own; another
+    # conversation is pre-warmed with the text the exact key says, and nothing else.
+    first, then = "Where is my data stored?", "Hi, please: WHICH certifications do you hold?!"
+    upstream = Upstream()
+    _, scheduler = _scheduler(metrics, upstream, prewarm_budget_per_minute=100)
+    scheduler.after_answer(first, SCOPE)
+    scheduler.after_answer(then, CacheScope("public", "v1", "auto", extend_context("", first)))
+    scheduler.after_answer(first, CacheScope("public", "v1", "auto", "another-conversation"))
+    _wait_for(lambda: "which certifications do you hold" in upstream.calls)
+    assert then not in upstream.calls
+    scheduler.shutdown()
