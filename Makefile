@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -17,16 +17,16 @@ CACHE_EVAL_ARGS ?=
 RUN_DIR ?= runs
 TEST_WORKERS ?= auto
 
-.PHONY: help setup test test-fast lint bench serve sim load gate embeddings-model cache-eval soak rules dashboards up down load-up clean
+.PHONY: help setup test test-fast lint bench serve sim load gate embeddings-model cache-eval soak rules dashboards up down load-up clean constraints
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}' \
 		| sed -e 's/\$$(HOST)/$(HOST)/g' -e 's/\$$(PORT)/$(PORT)/g' -e 's/\$$(SIM_PORT)/$(SIM_PORT)/g'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --constraint constraints.txt -e '.[dev]'
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
@@ -83,14 +83,22 @@ rules: setup ## regenerate the Prometheus rules from targets.yaml and run promto
 dashboards: setup ## regenerate the Grafana dashboard JSON from dashboards/
 	$(PY) -m dashboards build
 
-up: ## the whole stack in Docker: redis, simulator, service, collector, tempo, prometheus, grafana
+up: .grafana-admin-password ## the whole stack in Docker on 127.0.0.1: redis, simulator, service, collector, tempo, prometheus, grafana
 	docker compose up -d --build
+	@echo "Grafana: http://127.0.0.1:3000 (anonymous viewer; admin's password is in .grafana-admin-password)"
 
-load-up: ## the stack plus Locust master and workers (compose profile "load")
+.grafana-admin-password:
+	@umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(18))" > $@
+
+load-up: .grafana-admin-password ## the stack plus Locust master and workers (compose profile "load")
 	docker compose --profile load up -d --build
 
 down: ## stop the Docker stack
 	docker compose --profile load down
 
-clean: ## remove the venv and generated files
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache .benchmarks *.egg-info
+clean: ## remove the venv and caches; runs/ (your baselines) stays
+	rm -rf $(VENV) .pytest_cache .ruff_cache .benchmarks *.egg-info
+
+constraints: setup ## rewrite constraints.txt from the venv (after changing pyproject.toml)
+	@{ sed -n '/^#/p' constraints.txt; $(PY) -m pip freeze --exclude-editable | grep -v '^chatperf'; } > constraints.tmp
+	@mv constraints.tmp constraints.txt

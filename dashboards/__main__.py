@@ -4,9 +4,15 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from pathlib import Path
+
+if importlib.util.find_spec("grafana_foundation_sdk") is None:
+    print("error: the dashboards need Grafana's foundation SDK: pip install "
+          "'chatperf[dashboards]' (make dashboards installs it)", file=sys.stderr)
+    sys.exit(2)
 
 import httpx
 
