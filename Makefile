@@ -51,14 +51,14 @@ serve: setup ## run the service on $(HOST):$(PORT): the simulator unless UPSTREA
 sim: setup ## run the simulated OpenAI-compatible upstream on $(SIM_PORT)
 	$(PY) -m loadtests.simulator --host 127.0.0.1 --port $(SIM_PORT) --profile $(SIM_PROFILE)
 
-load: setup ## the main job: start everything, run the reference load, print the verdict
-	$(PY) -m loadtests run $(LOAD_ARGS)
+load: setup ## the main job: start everything, run the reference load, print the verdict (the simulator unless UPSTREAM=env)
+	$(PY) -m loadtests run --upstream $(UPSTREAM) $(LOAD_ARGS)
 
 gate: setup ## judge the newest complete run in runs/ (or RUN_DIR=runs/...) against targets.yaml
 	$(PY) -m loadtests gate $(RUN_DIR) $(GATE_ARGS)
 
 soak: setup ## 30-minute steady load that samples the service's memory (SOAK_ARGS="--users 20 ...")
-	$(PY) -m loadtests soak $(SOAK_ARGS)
+	$(PY) -m loadtests soak --upstream $(UPSTREAM) $(SOAK_ARGS)
 
 OVERHEAD_ARGS ?=
 .PHONY: overhead overhead-gate
