@@ -16,6 +16,11 @@ SOAK_ARGS ?=
 CACHE_EVAL_ARGS ?=
 RUN_DIR ?= runs
 TEST_WORKERS ?= auto
+# make exits 2 whenever a command fails, whatever the command's own code; say what that code was.
+EXPLAIN = { code=$$?; case $$code in 1) what="a target, threshold or baseline missed";; \
+	2) what="a harness error: nothing was judged";; 130) what="interrupted";; *) what="see above";; esac; \
+	echo "make $@: the command exited $$code ($$what); make itself exits 2 on any failure, so a script \
+	that needs the code runs the command without make" >&2; exit $$code; }
 
 .PHONY: help setup test test-fast lint bench serve sim load gate embeddings-model cache-eval soak rules dashboards up down load-up clean constraints
 
@@ -52,13 +57,13 @@ sim: setup ## run the simulated OpenAI-compatible upstream on $(SIM_PORT)
 	$(PY) -m loadtests.simulator --host 127.0.0.1 --port $(SIM_PORT) --profile $(SIM_PROFILE)
 
 load: setup ## the main job: start everything, run the reference load, print the verdict (the simulator unless UPSTREAM=env)
-	$(PY) -m loadtests run --upstream $(UPSTREAM) $(LOAD_ARGS)
+	@$(PY) -m loadtests run --upstream $(UPSTREAM) $(LOAD_ARGS) || $(EXPLAIN)
 
 gate: setup ## judge the newest complete run in runs/ (or RUN_DIR=runs/...) against targets.yaml
-	$(PY) -m loadtests gate $(RUN_DIR) $(GATE_ARGS)
+	@$(PY) -m loadtests gate $(RUN_DIR) $(GATE_ARGS) || $(EXPLAIN)
 
 soak: setup ## 30-minute steady load that samples the service's memory (SOAK_ARGS="--users 20 ...")
-	$(PY) -m loadtests soak --upstream $(UPSTREAM) $(SOAK_ARGS)
+	@$(PY) -m loadtests soak --upstream $(UPSTREAM) $(SOAK_ARGS) || $(EXPLAIN)
 
 OVERHEAD_ARGS ?=
 .PHONY: overhead overhead-gate
@@ -66,7 +71,7 @@ overhead: setup ## the overhead benchmark: direct vs through the service, one ru
 	$(PY) -m loadtests overhead $(OVERHEAD_ARGS)
 
 overhead-gate: setup ## CI gate: CPU per answer (ratio to the upstream's) vs loadtests/overhead/baseline.json
-	$(PY) -m loadtests overhead --gate $(OVERHEAD_ARGS)
+	@$(PY) -m loadtests overhead --gate $(OVERHEAD_ARGS) || $(EXPLAIN)
 
 embeddings-model: setup ## distil the local embedding model once, outside git (~/.cache/chatperf; needs the distill extra)
 	$(PY) -m pip install --quiet -e '.[dev,embeddings,embeddings-distill]'

@@ -21,7 +21,7 @@ from loadtests.breakdown import QUANTILES
 from loadtests.report.charts import Chart, histogram_chart, line_chart
 from loadtests.report.table import format_rate, format_value, measured_window
 
-__all__ = ["RUN_FILES", "render_html"]
+__all__ = ["RUN_FILES", "render_html", "render_page"]
 
 # The files of a run folder, in the order a reader wants them, with what each holds.
 RUN_FILES: tuple[tuple[str, str], ...] = (
@@ -212,6 +212,12 @@ def _settings(run: Mapping[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def render_page(template: str, **context: Any) -> str:
+    """Any page of the report package (``page.html``, ``overhead.html``) with its context: one
+    stylesheet and one SVG chart macro for every page the harness writes."""
+    return _env.get_template(template).render(**context)
+
+
 def render_html(summary: Mapping[str, Any], baseline: Mapping[str, Any] | None = None,
                 present: Iterable[str] | None = None) -> str:
     """The whole report page for one run; ``baseline`` adds the deltas, ``present`` (names in
@@ -219,7 +225,8 @@ def render_html(summary: Mapping[str, Any], baseline: Mapping[str, Any] | None =
     names = set(present) if present is not None else None
     files = [(name, what) for name, what in RUN_FILES
              if names is None or name.rstrip("/") in names or name in _WRITTEN_LATER]
-    return _env.get_template("page.html").render(
+    return render_page(
+        "page.html",
         run=summary["run"], verdict=summary["verdict"], window=measured_window(summary),
         targets=summary["targets"], thresholds=summary.get("thresholds") or [],
         inconclusive=any(t["result"] == "inconclusive" for t in summary["targets"]),

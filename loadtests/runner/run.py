@@ -109,7 +109,7 @@ def _locust_entries(path: Path) -> dict[str, int]:
 def _annotate(config: RunConfig, summary: dict[str, Any], out: TextIO) -> None:
     if not config.grafana_url:
         return
-    from dashboards.grafana_client import annotate_run  # only needed when Grafana is set
+    from dashboards.grafana import annotate_run  # only needed when Grafana is set
 
     run = summary["run"]
     text = (f"chatperf load run {run['id']}: {summary['verdict']} · TTFT p95 "
