@@ -196,6 +196,14 @@ def test_every_library_is_pinned() -> None:
     assert names - {"chatperf"} <= set(pins), names - set(pins)
 
 
+def test_no_library_replaces_another_ones_package() -> None:
+    """urllib3-future (grafana-client 4+, through niquests) installs itself as ``urllib3``,
+    under requests and every tool built on it; it broke schemathesis's transport."""
+    pinned = {line.partition("==")[0].lower()
+              for line in (ROOT / "constraints.txt").read_text().splitlines()}
+    assert not pinned & {"urllib3-future", "niquests"}
+
+
 def test_dockerfile() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11\.\d+-slim-bookworm AS service$", text, re.M)
