@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from gunicorn.app.base import BaseApplication
 
-from service.cache.vocabulary import load as load_vocabulary
+from service.cache.pack import load_pack
 from service.children import ManagedProcess, ProcessFailed, start_simulator
 from service.llm.client import redact_url
 from service.settings import Settings
@@ -189,8 +189,10 @@ def _start_simulator(profile: str) -> ManagedProcess:
 def serve(host: str, port: int, workers: int, settings: Settings) -> int:
     """Run the service until SIGTERM/SIGINT; returns the exit code."""
     configure_logging(settings.log_level)
-    if settings.cache_synonyms:  # a file each worker would refuse stops the service here
-        load_vocabulary(settings.cache_synonyms)
+    # A pack each worker would refuse stops the service here, with its place.
+    pack = load_pack(settings.cache_pack)
+    if settings.cache_pack:
+        log.info("cache: domain pack %r (%d rules over English)", pack.name, pack.entries)
     _refuse_loop(host, port, settings.openai_base_url)
     _refuse_taken_port(host, port)
     _raise_fd_limit(settings.max_streams_per_worker)

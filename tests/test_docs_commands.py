@@ -28,9 +28,11 @@ import yaml
 
 from loadtests.__main__ import COMMANDS
 from loadtests.gate import build_parser as gate_parser
-from loadtests.processes import ManagedProcess
+from loadtests.processes import ManagedProcess, start_service
 from loadtests.runner.config import parse_args as run_args
+from loadtests.workload import PACK_FILE
 from service.sse import iter_events
+from tests.support import service_env
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -224,9 +226,17 @@ def _subsequence(wanted: list[str], actual: list[str]) -> bool:
 
 
 
+@pytest.fixture(scope="module")
+def served(simulator: ManagedProcess) -> Iterator[ManagedProcess]:
+    """The service as `make serve` runs it: the simulator, with its product's pack."""
+    proc = start_service(service_env(simulator.url, CHAT_CACHE_PACK=str(PACK_FILE)))
+    yield proc
+    proc.stop(quick=True)
+
+
 @pytest.mark.integration
-def test_the_curl_sessions_run_against_a_real_service(
-        chat_service: ManagedProcess) -> None:
+def test_the_curl_sessions_run_against_a_real_service(served: ManagedProcess) -> None:
+    chat_service = served
     for command in CURL:
         # Each page's session is its own: a tenant per page keeps one page's answers out of
         # another's cache, as each reader starts from a fresh service.

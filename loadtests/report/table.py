@@ -117,7 +117,8 @@ def _extras(summary: Mapping[str, Any]) -> list[str]:
         f"cache hit rate: service {format_value(service_rate, 'ratio')} over "
         f"{summary.get('cache_lookups_service')} lookups · samples "
         f"{format_value(summary['cache_hit_rate_samples'], 'ratio')} over "
-        f"{summary['cache_lookups_samples']} ({agree})")
+        f"{summary['cache_lookups_samples']} ({agree})"
+        + (f" · pack {summary['run']['cache_pack']}" if "cache_pack" in summary["run"] else ""))
     if summary.get("cache_backend_errors"):
         lines.append(f"CACHE OUTAGE: {summary['cache_backend_errors']} lookups failed in the "
                      "cache backend (Redis down or slow): those answers went uncached and count "

@@ -218,9 +218,9 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
         "cache_backend": stack_info.cache_backend,
         "cache_backend_kind": stack_info.cache_backend_kind,
         "cache_namespace": stack_info.cache_namespace,
-        # The workload's domain pack (issue 22: loadtests/workload/pack.yaml), when there is one.
-        "cache_pack": None,
         "locust_workers": config.workers,
+        # Which pack answered, as the service says (it may have been started elsewhere).
+        "cache_pack": ((after or {}).get("cache") or {}).get("pack", {}).get("name"),
         "service_workers": None if config.host else config.service_workers,
         "targets_file": str(config.targets), "browsers": config.browsers,
         "options": {k: str(v) for k, v in asdict(config).items() if "token" not in k},

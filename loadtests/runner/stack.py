@@ -37,11 +37,12 @@ class Stack:
     cache_backend_kind: str  # redis | memory | host
     cache_namespace: str | None = None  # the started service's Redis key prefix
     service_pid: int | None = None  # the gunicorn master, when the service was started here
+    cache_pack: str = "as configured on that service"
 
     def describe(self) -> str:
         namespace = f" · cache namespace {self.cache_namespace}" if self.cache_namespace else ""
         return (f"service {self.host} · upstream {self.upstream} · "
-                f"cache backend {self.cache_backend}{namespace}")
+                f"cache backend {self.cache_backend}{namespace} · cache pack {self.cache_pack}")
 
 
 def check_upstream(base_url: str, api_key: str | None, timeout_s: float = 5.0) -> None:
@@ -107,7 +108,12 @@ def start_stack(config: RunConfig, stack: ExitStack, processes: list[ManagedProc
     if config.cache_namespace and kind == "redis":
         backend += f", reusing namespace {cache_namespace} (--cache-namespace)"
     env["CHAT_CACHE_NAMESPACE"] = cache_namespace
+    if config.pack == "none":
+        env.pop("CHAT_CACHE_PACK", None)
+    else:
+        env["CHAT_CACHE_PACK"] = config.pack
     service = start_service(env, workers=config.service_workers)
     _started(stack, service, processes)
     return Stack(service.url, upstream, backend, upstream_kind, kind,
-                 cache_namespace if kind == "redis" else None, service.pid)
+                 cache_namespace if kind == "redis" else None, service.pid,
+                 "none (English alone)" if config.pack == "none" else config.pack)
