@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -18,17 +18,22 @@ SOAK_ARGS ?=
 CACHE_EVAL_ARGS ?=
 RUN_DIR ?= runs
 TEST_WORKERS ?= auto
+# make exits 2 whenever a command fails, whatever the command's own code; say what that code was.
+EXPLAIN = { code=$$?; case $$code in 1) what="a target, threshold or baseline missed";; \
+	2) what="a harness error: nothing was judged";; 130) what="interrupted";; *) what="see above";; esac; \
+	echo "make $@: the command exited $$code ($$what); make itself exits 2 on any failure, so a script \
+	that needs the code runs the command without make" >&2; exit $$code; }
 
-.PHONY: help setup test test-fast lint bench serve sim load gate embeddings-model cache-eval cache-calibrate cache-judge soak rules dashboards up down load-up clean
+.PHONY: help setup test test-fast lint bench serve sim load gate embeddings-model cache-eval cache-calibrate cache-judge soak rules dashboards up down load-up clean constraints
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}' \
 		| sed -e 's/\$$(HOST)/$(HOST)/g' -e 's/\$$(PORT)/$(PORT)/g' -e 's/\$$(SIM_PORT)/$(SIM_PORT)/g'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --constraint constraints.txt -e '.[dev]'
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
@@ -53,14 +58,14 @@ serve: setup ## run the service on $(HOST):$(PORT): the simulator (with its prod
 sim: setup ## run the simulated OpenAI-compatible upstream on $(SIM_PORT)
 	$(PY) -m loadtests.simulator --host 127.0.0.1 --port $(SIM_PORT) --profile $(SIM_PROFILE)
 
-load: setup ## the main job: start everything, run the reference load, print the verdict
-	$(PY) -m loadtests run $(LOAD_ARGS)
+load: setup ## the main job: start everything, run the reference load, print the verdict (the simulator unless UPSTREAM=env)
+	@$(PY) -m loadtests run --upstream $(UPSTREAM) $(LOAD_ARGS) || $(EXPLAIN)
 
 gate: setup ## judge the newest complete run in runs/ (or RUN_DIR=runs/...) against targets.yaml
-	$(PY) -m loadtests gate $(RUN_DIR) $(GATE_ARGS)
+	@$(PY) -m loadtests gate $(RUN_DIR) $(GATE_ARGS) || $(EXPLAIN)
 
 soak: setup ## 30-minute steady load that samples the service's memory (SOAK_ARGS="--users 20 ...")
-	$(PY) -m loadtests soak $(SOAK_ARGS)
+	@$(PY) -m loadtests soak --upstream $(UPSTREAM) $(SOAK_ARGS) || $(EXPLAIN)
 
 OVERHEAD_ARGS ?=
 .PHONY: overhead overhead-gate
@@ -68,7 +73,7 @@ overhead: setup ## the overhead benchmark: direct vs through the service, one ru
 	$(PY) -m loadtests overhead $(OVERHEAD_ARGS)
 
 overhead-gate: setup ## CI gate: CPU per answer (ratio to the upstream's) vs loadtests/overhead/baseline.json
-	$(PY) -m loadtests overhead --gate $(OVERHEAD_ARGS)
+	@$(PY) -m loadtests overhead --gate $(OVERHEAD_ARGS) || $(EXPLAIN)
 
 embeddings-model: setup ## distil the local embedding model once, outside git (~/.cache/chatperf; needs the distill extra)
 	$(PY) -m pip install --quiet -e '.[dev,embeddings,embeddings-distill]'
@@ -93,14 +98,22 @@ rules: setup ## regenerate the Prometheus rules from targets.yaml and run promto
 dashboards: setup ## regenerate the Grafana dashboard JSON from dashboards/
 	$(PY) -m dashboards build
 
-up: ## the whole stack in Docker: redis, simulator, service, collector, tempo, prometheus, grafana
+up: .grafana-admin-password ## the whole stack in Docker on 127.0.0.1: redis, simulator, service, collector, tempo, prometheus, grafana
 	docker compose up -d --build
+	@echo "Grafana: http://127.0.0.1:3000 (anonymous viewer; admin's password is in .grafana-admin-password)"
 
-load-up: ## the stack plus Locust master and workers (compose profile "load")
+.grafana-admin-password:
+	@umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(18))" > $@
+
+load-up: .grafana-admin-password ## the stack plus Locust master and workers (compose profile "load")
 	docker compose --profile load up -d --build
 
 down: ## stop the Docker stack
 	docker compose --profile load down
 
-clean: ## remove the venv and generated files
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache .benchmarks *.egg-info
+clean: ## remove the venv and caches; runs/ (your baselines) stays
+	rm -rf $(VENV) .pytest_cache .ruff_cache .benchmarks *.egg-info
+
+constraints: setup ## rewrite constraints.txt from the venv (after changing pyproject.toml)
+	@{ sed -n '/^#/p' constraints.txt; $(PY) -m pip freeze --exclude-editable | grep -v '^chatperf'; } > constraints.tmp
+	@mv constraints.tmp constraints.txt

@@ -1,12 +1,7 @@
-"""chatperf's Grafana dashboards as code, their provisioning, and a small Grafana client.
+"""chatperf's Grafana dashboards as code, their provisioning, and their Grafana client.
 
-``python -m dashboards build`` writes ``dashboards/json``; ``python -m dashboards push`` uploads
-the dashboards to a running Grafana; the load runner calls ``annotate_run`` to mark its runs.
+``python -m dashboards build`` writes ``dashboards/json`` (``dashboards.build``); ``python -m
+dashboards push`` uploads the dashboards to a running Grafana; the load runner calls
+``dashboards.grafana.annotate_run`` (the grafana-client library) to mark its runs. The modules
+need the ``dashboards`` extra (Grafana's libraries), so this package imports none of them itself.
 """
-
-from __future__ import annotations
-
-from dashboards.build import JSON_DIR, render_dashboards, write_dashboards
-from dashboards.grafana_client import annotate_run, push_dashboards
-
-__all__ = ["JSON_DIR", "annotate_run", "push_dashboards", "render_dashboards", "write_dashboards"]

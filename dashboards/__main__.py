@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from pathlib import Path
 
-import httpx
+if not all(importlib.util.find_spec(m) for m in ("grafana_foundation_sdk", "grafana_client")):
+    print("error: the dashboards need Grafana's foundation SDK and grafana-client: pip install "
+          "'chatperf[dashboards]' (make dashboards installs it)", file=sys.stderr)
+    sys.exit(2)
 
 from dashboards.build import for_export, render_dashboards, write_dashboards
-from dashboards.grafana_client import DEFAULT_FOLDER, GrafanaError, push_dashboards
+from dashboards.grafana import DEFAULT_FOLDER, GrafanaError, push_dashboards
 
 __all__ = ["main"]
 
@@ -55,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                                             ("tempo", args.tempo_datasource)) if uid}
         for url in push_dashboards(args.url, args.token, (args.folder, args.folder), uids):
             print(f"uploaded {url}")
-    except (GrafanaError, httpx.HTTPError) as exc:
+    except GrafanaError as exc:
         print(f"push failed: {exc}", file=sys.stderr)
         return 1
     return 0

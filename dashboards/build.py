@@ -18,10 +18,13 @@ from dashboards import overview
 from dashboards.panels import DATASOURCE_VARIABLES
 from otel.rules.targets import Targets, load_targets
 
-__all__ = ["DASHBOARDS", "JSON_DIR", "dashboard_json", "for_export", "render_dashboards",
-           "with_datasources", "write_dashboards"]
+__all__ = ["DASHBOARDS", "GRAFANA_VERSION", "JSON_DIR", "dashboard_json", "for_export",
+           "render_dashboards", "with_datasources", "write_dashboards"]
 
 JSON_DIR = Path(__file__).resolve().parent / "json"
+# The Grafana the dashboards are built for: the SDK's major.minor (pyproject.toml) and the image
+# of docker-compose.yml; each dashboard's ``__requires`` names it, as Grafana's export does.
+GRAFANA_VERSION = "11.6.0"
 # File stem (also the dashboard uid) → builder.
 DASHBOARDS: dict[str, Callable[[Targets], dash_b.Dashboard]] = {
     overview.UID: overview.overview,
@@ -29,11 +32,22 @@ DASHBOARDS: dict[str, Callable[[Targets], dash_b.Dashboard]] = {
 
 
 def dashboard_json(builder: dash_b.Dashboard) -> dict[str, Any]:
-    """The dashboard model as plain JSON data, panels numbered 1… in layout order."""
+    """The dashboard model as plain JSON data, panels numbered 1… in layout order, with the
+    Grafana version, panel types and datasources it needs (``__requires``)."""
     model = builder.build()
     for number, panel in enumerate(model.panels or [], start=1):
         panel.id_val = number
-    return json.loads(json.dumps(model, cls=JSONEncoder))
+    data = json.loads(json.dumps(model, cls=JSONEncoder))
+    data["__requires"] = _requires(data)
+    return data
+
+
+def _requires(data: dict[str, Any]) -> list[dict[str, str]]:
+    panels = sorted({p["type"] for p in data.get("panels", []) if p.get("type") != "row"})
+    return [{"type": "grafana", "id": "grafana", "name": "Grafana", "version": GRAFANA_VERSION},
+            *({"type": "panel", "id": kind, "name": kind, "version": ""} for kind in panels),
+            *({"type": "datasource", "id": kind, "name": kind.capitalize(), "version": ""}
+              for kind, _uid in DATASOURCE_VARIABLES.values())]
 
 
 def render_dashboards(targets: Targets | None = None) -> dict[Path, str]:
@@ -84,8 +98,5 @@ def for_export(model: dict[str, Any]) -> dict[str, Any]:
         {"name": key, "label": f"{kind.capitalize()}", "description": f"the {kind} datasource",
          "type": "datasource", "pluginId": kind, "pluginName": kind.capitalize()}
         for name, key in inputs.items() for kind in [DATASOURCE_VARIABLES[name][0]]]
-    exported["__requires"] = [
-        {"type": "datasource", "id": kind, "name": kind.capitalize(), "version": ""}
-        for kind, _uid in DATASOURCE_VARIABLES.values()]
     exported.pop("id", None)
     return exported

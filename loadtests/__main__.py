@@ -14,6 +14,10 @@ from pathlib import Path
 
 __all__ = ["COMMANDS", "main", "usage"]
 
+# The harness extra's libraries (pyproject.toml): Locust runs as a child process, so a missing
+# one would otherwise surface half-way through a run.
+HARNESS_LIBRARIES = ("locust", "psutil")
+
 # name -> module with a ``main(argv) -> int``
 COMMANDS = {
     "run": "loadtests.runner.cli",
@@ -53,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in COMMANDS:
         problem = f"unknown command {argv[0]!r}" if argv else "no command given"
         print(f"{problem}\n\n{usage()}", file=sys.stderr)
+        return 2
+    missing = [name for name in HARNESS_LIBRARIES if importlib.util.find_spec(name) is None]
+    if missing:
+        print(f"error: the load harness needs {', '.join(missing)}: pip install "
+              "'chatperf[harness]' (make load and make test install it)", file=sys.stderr)
         return 2
     return int(importlib.import_module(COMMANDS[argv[0]]).main(argv[1:]) or 0)
 

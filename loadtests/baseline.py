@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DELTA_FIGURES", "MARGINS", "compare_baseline", "deltas", "load_baseline"]
+__all__ = ["COMPARED_SETTINGS", "DELTA_FIGURES", "MARGINS", "compare_baseline", "deltas",
+           "load_baseline", "settings_differ"]
 
 # metric → (better direction, relative margin, absolute margin). A figure regresses when it is
 # worse than the baseline by more than both margins together: run-to-run noise of a one-minute
@@ -31,13 +32,33 @@ DELTA_FIGURES: Mapping[str, tuple[str, str, str]] = {
     "ttft_p95_s": ("TTFT p95", "s", "lower"),
     "ttft_p99_s": ("TTFT p99", "s", "lower"),
     "full_response_avg_s": ("full response mean (misses)", "s", "lower"),
-    "inter_token_mean_ms": ("inter-token latency mean", "ms", "lower"),
+    "tpot_mean_ms": ("time per output token, mean (misses)", "ms", "lower"),
+    "output_tokens_per_s": ("output tokens per second", "tok/s", "higher"),
     "cache_hit_rate": ("cache hit rate", "ratio", "higher"),
     "error_rate": ("error rate", "ratio", "lower"),
     "throughput_rps": ("throughput", "rps", "higher"),
     "goodput_rps": ("goodput", "rps", "higher"),
     "service_overhead_ms": ("service overhead", "ms", "lower"),
 }
+
+
+# Settings of ``summary.json: run`` (and its machine) that change what the figures mean: a run
+# compared with a baseline that differs in one of them is compared, but said to be.
+COMPARED_SETTINGS = ("users", "duration_s", "warmup_s", "shape", "mix", "think_time", "profile",
+                     "service_workers", "locust_workers", "cache_backend_kind", "upstream_kind",
+                     "cache_pack")
+
+
+def settings_differ(summary: Mapping[str, Any], baseline: Mapping[str, Any]) -> list[str]:
+    """``"users 30 (baseline 10)"`` for each compared setting (and the machine's CPUs) that
+    differs; settings a summary does not record are not compared."""
+    now, then = summary.get("run") or {}, baseline.get("run") or {}
+    pairs = [(key, now.get(key), then.get(key)) for key in COMPARED_SETTINGS
+             if key in now and key in then]
+    pairs.append(("cpus", (now.get("machine") or {}).get("cpus"),
+                  (then.get("machine") or {}).get("cpus")))
+    return [f"{key} {a} (baseline {b})" for key, a, b in pairs
+            if a is not None and b is not None and a != b]
 
 
 def load_baseline(path: Path) -> dict[str, Any]:

@@ -19,12 +19,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from loadtests.baseline import MARGINS, compare_baseline
+from loadtests.baseline import MARGINS, compare_baseline, settings_differ
 from loadtests.cli import HelpFormatter, add_strict, exit_codes_epilog
 from loadtests.report import render_junit, render_markdown, verdict_table
 from loadtests.summary import (
     OPTIONAL_TARGETS,
     TARGETS,
+    aborted_checks,
     evaluate,
     load_targets,
     load_thresholds,
@@ -98,7 +99,9 @@ def judge(summary: Mapping[str, Any], targets: Mapping[str, float],
     judged["targets"] = evaluate(summary, targets)
     judged["thresholds"] = evaluate_thresholds(summary, thresholds)
     judged["baseline"] = compare_baseline(summary, baseline) if baseline else []
-    checks = [*judged["targets"], *judged["thresholds"], *judged["baseline"]]
+    judged["baseline_settings_differ"] = settings_differ(summary, baseline) if baseline else []
+    checks = [*judged["targets"], *judged["thresholds"], *judged["baseline"],
+              *aborted_checks(summary["run"])]
     judged["verdict"] = overall_verdict(checks)
     return judged
 

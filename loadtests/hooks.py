@@ -33,9 +33,12 @@ from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from loadtests.client_metrics import ClientMetrics
+from loadtests.confidence import percentile
 from loadtests.measure import Sample
 from loadtests.runner.service_stats import snapshot
 from loadtests.shapes import DEFAULT_SHAPE, SHAPES
+from loadtests.summary import build_summary
+from loadtests.thresholds import Threshold, evaluate_thresholds
 from loadtests.users.mix import DEFAULT_MIX, MIXES, apply_mix
 
 __all__ = ["Progress", "record"]
@@ -49,20 +52,24 @@ _CONTEXT = ("kind", "request_id", "trace_id", "cache", "tier", "model", "model_t
 
 _buffer: list[dict[str, Any]] = []
 _measure_from = 0.0  # epoch seconds: requests started earlier belong to the warm-up
+_load_started: float | None = None  # epoch seconds: the test (the load) started, for the clock
 
 
 class Progress:
-    """Running totals over the samples this process wrote, for the live progress line."""
+    """Running totals over the samples this process wrote, for the live progress line, and the
+    samples themselves, for thresholds that abort a run (k6's ``abortOnFail``)."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.requests = self.errors = self.hits = self.lookups = 0
         self.ttft_ms: list[float] = []
+        self.records: list[dict[str, Any]] = []
         self.closed = False
         self._file = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
 
     def add(self, records: list[dict[str, Any]]) -> None:
         for record in records:
+            self.records.append(record)
             self.requests += 1
             self.errors += not record["ok"]
             if record["cache"] is not None and record["kind"] != "quick":
@@ -75,11 +82,11 @@ class Progress:
         if self._file is not None:
             self._file.flush()
 
-    def snapshot(self, users: int, phase: str) -> dict[str, Any]:
-        ttft = sorted(self.ttft_ms)
-        p95 = ttft[min(len(ttft) - 1, int(0.95 * len(ttft)))] / 1000 if ttft else None
-        return {"time": time.time(), "phase": phase, "users": users, "requests": self.requests,
-                "errors": self.errors, "ttft_p95_s": p95,
+    def snapshot(self, users: int, phase: str, elapsed_s: float | None) -> dict[str, Any]:
+        p95 = percentile(self.ttft_ms, 0.95)
+        return {"time": time.time(), "elapsed_s": elapsed_s, "phase": phase, "users": users,
+                "requests": self.requests, "errors": self.errors,
+                "ttft_p95_s": None if p95 is None else p95 / 1000,
                 "hit_rate": self.hits / self.lookups if self.lookups else None}
 
     def close(self) -> None:
@@ -164,6 +171,11 @@ def on_init_command_line_parser(parser: Any, **_kwargs: Any) -> None:
     parser.add_argument("--client-metrics-host", default="127.0.0.1",
                         env_var="CHATPERF_CLIENT_METRICS_HOST",
                         help="address of that endpoint (0.0.0.0 in a container)")
+    parser.add_argument("--abort-thresholds-file", default="",
+                        env_var="CHATPERF_ABORT_THRESHOLDS_FILE",
+                        help="JSON list of thresholds that stop the run once crossed (k6's "
+                             "abortOnFail), checked every second on the measured samples "
+                             "(master/local)")
     parser.add_argument("--warmup-samples-file", default="",
                         env_var="CHATPERF_WARMUP_SAMPLES_FILE",
                         help="append one JSON line per warm-up request here (master/local)")
@@ -193,10 +205,14 @@ def on_init(environment: Any, **_kwargs: Any) -> None:
         _client_metrics.serve(options.client_metrics_port, options.client_metrics_host)
     if options.progress_file:
         gevent.spawn(_write_progress, environment, Path(options.progress_file))
+    if options.abort_thresholds_file:
+        thresholds = [Threshold(**t) for t in
+                      json.loads(Path(options.abort_thresholds_file).read_text())]
+        gevent.spawn(_abort_on_fail, environment, thresholds)
     if getattr(options, "csv_prefix", None):
         # ``quit`` comes after the last reports and before Locust closes its CSV files.
         environment.events.quit.add_listener(
-            lambda **_kw: _write_final_csvs(environment, options.csv_prefix))
+            lambda **_kw: _write_final_stats(environment, options.csv_prefix))
 
 
 @events.test_start.add_listener
@@ -206,7 +222,9 @@ def on_test_start(environment: Any, **_kwargs: Any) -> None:
     Workers read the option here, not at ``init``: a worker started by hand gets the master's
     options with its first spawn message, just before this event.
     """
+    global _load_started
     warmup = _begin(environment.parsed_options)
+    _load_started = time.time()
     _note_phase(environment, "started_epoch_s")
     if warmup > 0 and not isinstance(environment.runner, WorkerRunner):
         gevent.spawn_later(warmup, _end_warmup, environment)
@@ -242,13 +260,13 @@ def _end_warmup(environment: Any) -> None:
                                     "counters_read_epoch_s": reading}))
 
 
-def _note_phase(environment: Any, name: str) -> None:
-    """Master or local runner: add ``name`` → now to the phases file."""
+def _note_phase(environment: Any, name: str, value: Any = None) -> None:
+    """Master or local runner: add ``name`` → ``value`` (default: now) to the phases file."""
     path = _path(getattr(environment.parsed_options, "phases_file", ""))
     if path is None or isinstance(environment.runner, WorkerRunner):
         return
     phases = json.loads(path.read_text()) if path.exists() else {}
-    phases[name] = time.time()
+    phases[name] = time.time() if value is None else value
     path.write_text(json.dumps(phases))
 
 
@@ -283,12 +301,15 @@ def on_quit(**_kwargs: Any) -> None:
     _progress.close()
 
 
-def _write_final_csvs(environment: Any, prefix: str) -> None:
-    """Rewrite Locust's stats and failures CSVs from the final totals.
+def _write_final_stats(environment: Any, prefix: str) -> None:
+    """Write Locust's stats and failures CSVs, and ``<prefix>_stats.json``, from the final
+    totals, every endpoint's row included.
 
-    Locust refreshes them once a second while running and not after the last requests, so they
-    could lag ``locust_stats.json`` and ``summary.json`` by the run's final second. Each file is
-    replaced whole (a new inode), so Locust's own still-open handle cannot write into it.
+    Locust refreshes its CSVs once a second while running and not after the last requests, so
+    they could lag ``summary.json`` by the run's final second. Its own ``--json-file`` is not
+    used: writing it resets every endpoint's entry (it serialises them as a worker report does),
+    which left the per-endpoint rows of the CSV at zero. Each CSV is replaced whole (a new
+    inode), so Locust's own still-open handle cannot write into it.
     """
     writer = StatsCSV(environment, PERCENTILES_TO_REPORT)
     for suffix, write in (("_stats.csv", writer.requests_csv), ("_failures.csv",
@@ -298,6 +319,37 @@ def _write_final_csvs(environment: Any, prefix: str) -> None:
         with open(tmp, "w", newline="", encoding="utf-8") as handle:
             write(csv.writer(handle))
         os.replace(tmp, path)
+    entries = [entry.serialize() for entry in environment.runner.stats.entries.values()
+               if entry.num_requests or entry.num_failures]
+    Path(prefix + "_stats.json").write_text(json.dumps(entries, indent=2))
+
+
+def _abort_on_fail(environment: Any, thresholds: list[Threshold]) -> None:
+    """k6's ``abortOnFail``: once a threshold's ``delayAbortEval`` of measuring has passed, judge
+    it every second on the samples so far; the first crossed stops the load, noted as
+    ``aborted`` in the phases file (the run's verdict then fails and says why). A judgement
+    costs more as samples pile up, so the pause after one is at least ten times its cost: the
+    load generator spends at most a tenth of its time judging."""
+    pause = 1.0
+    while not _progress.closed:
+        gevent.sleep(pause)
+        if math.isinf(_measure_from) or not _progress.records:
+            continue
+        now = time.time()
+        measuring_since = _measure_from or _load_started or now  # 0.0: no warm-up
+        due = [t for t in thresholds if now - measuring_since >= t.delay_abort_eval_s]
+        if not due:
+            continue
+        partial = build_summary(_progress.records, {}, {"started_epoch_s": measuring_since,
+                                                        "finished_epoch_s": now})
+        crossed = [r for r in evaluate_thresholds(partial, due) if not r["passed"]]
+        pause = max(1.0, 10 * (time.time() - now))
+        if crossed:
+            _note_phase(environment, "aborted", {
+                "threshold": crossed[0]["threshold"], "measured": crossed[0]["measured"],
+                "after_s": round(now - measuring_since, 1), "requests": len(_progress.records)})
+            environment.runner.quit()
+            return
 
 
 def _write_progress(environment: Any, path: Path) -> None:
@@ -307,8 +359,9 @@ def _write_progress(environment: Any, path: Path) -> None:
         runner = environment.runner
         users = runner.user_count if runner else 0
         warming = math.isinf(_measure_from)
-        current = _warmup.snapshot(users, "warm-up") if warming else _progress.snapshot(
-            users, "measure")
+        elapsed = None if _load_started is None else time.time() - _load_started
+        current = (_warmup if warming else _progress).snapshot(
+            users, "warm-up" if warming else "measure", elapsed)
         tmp.write_text(json.dumps(current))
         os.replace(tmp, path)
         gevent.sleep(1.0)

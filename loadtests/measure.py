@@ -58,6 +58,7 @@ class Sample:
     ttft_ms: float | None = None
     total_ms: float | None = None
     itl_ms: float | None = None
+    input_tokens: int = 0  # as the answer's usage reports them (0 when it does not)
     output_tokens: int = 0
     response_bytes: int = 0  # body bytes read (the size column of Locust's statistics)
     server_ttft_ms: float | None = None
@@ -119,7 +120,9 @@ def read_chat_stream(lines: Iterable[str | bytes], sample: Sample) -> str:
             sample.model, sample.model_tier = meta.get("model"), meta.get("model_tier")
         elif event.event == "done":
             done = event.json()
-            sample.output_tokens = int((done.get("usage") or {}).get("output_tokens") or 0)
+            usage = done.get("usage") or {}
+            sample.input_tokens = int(usage.get("input_tokens") or 0)
+            sample.output_tokens = int(usage.get("output_tokens") or 0)
             server = done.get("timings") or {}
             sample.server_ttft_ms, sample.server_total_ms = server.get("ttft_ms"), server.get(
                 "total_ms")
@@ -157,5 +160,6 @@ def read_openai_stream(lines: Iterable[str | bytes], sample: Sample) -> str:
         usage = chunk.get("usage") or {}
         if usage.get("completion_tokens"):
             sample.output_tokens = int(usage["completion_tokens"])
+            sample.input_tokens = int(usage.get("prompt_tokens") or 0)
     sample.fail("stream ended without [DONE]")
     return "".join(parts)

@@ -19,20 +19,20 @@ from typing import Any
 import yaml
 
 from loadtests.breakdown import breakdown, ttft_histogram
-from loadtests.confidence import mean_interval, proportion_interval, quantile_interval
+from loadtests.confidence import mean_interval, percentile, proportion_interval, quantile_interval
 from loadtests.memory import rss_figures
 from loadtests.thresholds import Threshold, evaluate_thresholds, figure_names, parse_thresholds
 
 __all__ = [
     "HIT_RATE_MIN_LOOKUPS",
     "TARGETS",
+    "aborted_checks",
     "build_summary",
     "evaluate",
     "figure_names_of_a_summary",
     "load_targets",
     "load_thresholds",
     "overall_verdict",
-    "percentile",
 ]
 
 # targets.yaml key → (summary field, comparison, label, unit)
@@ -48,6 +48,10 @@ TARGETS: Mapping[str, tuple[str, str, str, str]] = {
 # Targets only some runs measure: judged when the run's option (a key of ``run``) asked for them.
 OPTIONAL_TARGETS: Mapping[str, str] = {"browser_first_paint_p95_seconds": "browsers"}
 STREAM_KINDS = ("chat", "openai")
+# The endpoint each kind of request goes to (Locust's entry names).
+ENDPOINTS: Mapping[str, str] = {"chat": "POST /api/chat/stream",
+                                "openai": "POST /v1/chat/completions",
+                                "quick": "POST /api/chat/quick"}
 _BLOCKS = ("schema", "warmup", "rss", "rss_mb")  # None in an empty summary, but not figures
 THRESHOLDS_KEY = "thresholds"  # the targets file's section of extra k6-style thresholds
 _DEFAULT_TTFT_TARGET_S = 1.0  # goodput's bound when a targets file has no TTFT target
@@ -87,16 +91,6 @@ def load_targets(path: Path) -> dict[str, float]:
     return {key: float(value) for key, value in raw.items()}
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The ``q`` quantile (0-1) of ``values``, linearly interpolated; ``None`` when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = q * (len(ordered) - 1)
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
@@ -110,10 +104,11 @@ def _meets(value: float, op: str, threshold: float) -> bool:
 
 
 def evaluate(summary: Mapping[str, Any], targets: Mapping[str, float]) -> list[dict[str, Any]]:
-    """Each target's threshold, measured value, 95 % interval and result; no data is a failure.
+    """Each target's threshold, measured value, 95 % bounds and result; no data is a failure.
 
-    ``result`` is ``pass`` when the measured value meets the target, ``fail`` when even the best
-    end of its interval misses it, and ``inconclusive`` in between (too few samples to tell).
+    ``result`` is ``pass`` when the bound on the unfavourable side meets the target, ``fail``
+    when the bound on the favourable side misses it, and ``inconclusive`` in between or when the
+    samples give no bound (``loadtests.confidence``): a run too small to tell either way.
     """
     results = []
     for key, threshold in targets.items():
@@ -122,21 +117,26 @@ def evaluate(summary: Mapping[str, Any], targets: Mapping[str, float]) -> list[d
         field, op, label, unit = TARGETS[key]
         measured = summary.get(field)
         interval = (summary.get("intervals") or {}).get(field)
+        worst, best = (interval[1], interval[0]) if interval and op == "<=" else (
+            (interval[0], interval[1]) if interval else (None, None))
         if measured is None:
             result = "fail"
-        elif _meets(measured, op, threshold):
+        elif worst is not None and _meets(worst, op, threshold):
             result = "pass"
-        elif interval is not None and _meets(interval[0 if op == "<=" else 1], op, threshold):
-            result = "inconclusive"
-        else:
+        elif best is not None and not _meets(best, op, threshold):
             result = "fail"
+        else:
+            result = "inconclusive"
         note = None
-        if result == "fail" and field == "cache_hit_rate" and measured is not None:
+        if result == "fail" and field == "cache_hit_rate":
             lookups = _hit_rate_lookups(summary)
             if lookups is not None and lookups < HIT_RATE_MIN_LOOKUPS:
                 result = "inconclusive"
                 note = (f"{lookups} lookups: a cache still filling, judged from "
                         f"{HIT_RATE_MIN_LOOKUPS}; run longer")
+        if field == "cache_hit_rate" and summary.get("cache_backend_errors"):
+            note = (f"{summary['cache_backend_errors']} lookups failed in the cache backend "
+                    "(Redis down or slow): counted as misses")
         results.append({"target": key, "label": label, "metric": field, "op": op,
                         "threshold": threshold, "measured": measured, "unit": unit,
                         "interval": interval, "result": result, "passed": result == "pass",
@@ -154,6 +154,12 @@ def _hit_rate_lookups(summary: Mapping[str, Any]) -> int | None:
     return None if samples is None else int(samples)
 
 
+def aborted_checks(run: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A run a threshold stopped early (``abortOnFail``) failed, whatever its other figures."""
+    aborted = run.get("aborted")
+    return [{"result": "fail", "passed": False, **aborted}] if aborted else []
+
+
 def overall_verdict(checks: Sequence[Mapping[str, Any]]) -> str:
     """``fail`` if any check failed, else ``inconclusive`` if any was, else ``pass``."""
     results = {check.get("result", "pass" if check["passed"] else "fail") for check in checks}
@@ -163,9 +169,9 @@ def overall_verdict(checks: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _intervals(ttft: Sequence[float], misses: Sequence[float], errors: int, requests: int,
-               hits: float | None, lookups: float | None) -> dict[str, list[float] | None]:
-    def rounded(pair: tuple[float, float] | None) -> list[float] | None:
-        return None if pair is None else [round(pair[0], 4), round(pair[1], 4)]
+               hits: float | None, lookups: float | None) -> dict[str, list[float | None] | None]:
+    def rounded(pair: tuple[float | None, float | None] | None) -> list[float | None] | None:
+        return None if pair is None else [None if v is None else round(v, 4) for v in pair]
 
     return {
         "ttft_p95_s": rounded(quantile_interval(ttft, 0.95)),
@@ -189,18 +195,27 @@ def _is_good(sample: Mapping[str, Any], ttft_target_s: float) -> bool:
 
 def _rates(samples: Sequence[Mapping[str, Any]], start: float, until: float,
            ttft_target_s: float) -> dict[str, Any]:
-    """Throughput and goodput over the measured window, without the stop tail.
+    """Throughput, the streams' throughput, goodput and output tokens per second over the
+    measured window, without the stop tail.
 
     Requests still finishing after the load stopped (Locust's ``--stop-timeout``) are counted in
     every other figure, but not per second: the window they finish in has no load arriving.
+    Goodput counts streams (``otel.rules.targets.GOODPUT``), so it is set beside the streams'
+    own throughput: equal when every first token came within the target.
     """
     seconds = until - start
     inside = [s for s in samples if _finished(s) <= until]
     if seconds <= 0:
-        return {"window_s": None, "throughput_rps": None, "goodput_rps": None}
+        return {"window_s": None, "throughput_rps": None, "stream_throughput_rps": None,
+                "goodput_rps": None, "output_tokens_per_s": None,
+                "stop_tail_requests": len(samples)}
     return {"window_s": _round(seconds, 2),
             "throughput_rps": _round(len(inside) / seconds, 3),
+            "stream_throughput_rps": _round(
+                sum(s["kind"] in STREAM_KINDS for s in inside) / seconds, 3),
             "goodput_rps": _round(sum(_is_good(s, ttft_target_s) for s in inside) / seconds, 3),
+            "output_tokens_per_s": _round(
+                sum(s["output_tokens"] for s in inside if s["ok"]) / seconds, 1),
             "stop_tail_requests": len(samples) - len(inside)}
 
 
@@ -213,47 +228,67 @@ def _hit_rate(looked_up: Sequence[Mapping[str, Any]]) -> float | None:
     return (sum(s["cache"] == "hit" for s in looked_up) / len(looked_up)) if looked_up else None
 
 
-def _histogram_mean_ms(before: Mapping[str, Any], after: Mapping[str, Any],
-                       key: str) -> float | None:
-    """Mean of one of ``service_stats.histogram_totals``' histograms over the run, in ms."""
+def _histogram_delta(before: Mapping[str, Any], after: Mapping[str, Any],
+                     key: str) -> tuple[float, float] | None:
+    """(count, sum) of one of ``service_stats.histogram_totals``' histograms over the run."""
     old = (before.get("metrics") or {}).get(key) or {"count": 0.0, "sum": 0.0}
     new = (after.get("metrics") or {}).get(key)
     if not new or new["count"] <= old["count"]:
         return None
-    return (new["sum"] - old["sum"]) / (new["count"] - old["count"]) * 1000
+    return new["count"] - old["count"], new["sum"] - old["sum"]
+
+
+def _overhead_figures(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """The service's overhead, and the TTFT it is the difference of, over the same requests.
+
+    Per request that led an upstream call, the service's TTFT is that call's TTFT plus the
+    overhead (``service.timings``), so over those requests the means add up exactly: the
+    service's TTFT here is the upstream mean plus the overhead mean. Cache hits, single-flight
+    followers and pre-warm calls are in none of the three.
+    """
+    overhead = _histogram_delta(before, after, "overhead")
+    upstream = _histogram_delta(before, after, "upstream_ttft")
+    figures: dict[str, Any] = {"service_overhead_ms": None, "upstream_ttft_mean_ms": None,
+                               "service_ttft_led_mean_ms": None, "led_requests": None,
+                               "upstream_calls": None}
+    if overhead:
+        figures["service_overhead_ms"] = _round(overhead[1] / overhead[0] * 1000, 2)
+        figures["led_requests"] = int(overhead[0])
+    if upstream:
+        figures["upstream_ttft_mean_ms"] = _round(upstream[1] / upstream[0] * 1000, 2)
+        figures["upstream_calls"] = int(upstream[0])
+    if overhead and upstream:
+        figures["service_ttft_led_mean_ms"] = _round(
+            figures["upstream_ttft_mean_ms"] + figures["service_overhead_ms"], 2)
+    return figures
 
 
 def _service_figures(before: Mapping[str, Any] | None,
                      after: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Hit rate and overhead over the run: the service's counters at the end minus the start.
-
-    The overhead is the mean of the service's own per-request histogram (its TTFT minus the
-    TTFT of the upstream call the request led; single-flight followers and pre-warm calls are
-    not in it), so it compares like with like and cannot be negative. The upstream TTFT beside
-    it counts only the calls a client waited for (``origin="request"``).
-    """
+    """Hit rate, cache backend errors and overhead over the run: the service's counters at the
+    end minus the start."""
     if not before or not after:
         return {"cache_lookups_service": None, "cache_hit_rate_service": None,
-                "service_ttft_mean_ms": None, "upstream_ttft_mean_ms": None,
-                "service_overhead_ms": None}
+                "cache_backend_errors": None, **_overhead_figures({}, {})}
     cache0, cache1 = before["cache"], after["cache"]
     lookups = cache1["lookups"] - cache0["lookups"]
     hits = cache1["hits"] - cache0["hits"]
-    count = total = 0.0
-    for name, figures in after["openai"]["models"].items():
-        old, new = before["openai"]["models"].get(name, {}).get("ttft_s", {}), figures["ttft_s"]
-        count += new["count"] - old.get("count", 0)
-        total += new["count"] * (new["mean"] or 0) - old.get("count", 0) * (old.get("mean") or 0)
     tiers = Counter(cache1.get("hits_by_tier") or {})
     tiers.subtract(cache0.get("hits_by_tier") or {})
     return {
         "cache_lookups_service": lookups,
         "cache_hit_rate_service": _round(hits / lookups) if lookups else None,
         "cache_hits_by_tier_service": {k: v for k, v in tiers.items() if v},
-        "service_ttft_mean_ms": _round(total / count * 1000, 2) if count else None,
-        "upstream_ttft_mean_ms": _round(_histogram_mean_ms(before, after, "upstream_ttft"), 2),
-        "service_overhead_ms": _round(_histogram_mean_ms(before, after, "overhead"), 2),
+        "cache_backend_errors": cache1.get("backend_errors", 0) - cache0.get("backend_errors", 0),
+        **_overhead_figures(before, after),
     }
+
+
+def _concurrency(samples: Sequence[Mapping[str, Any]], low: float, high: float) -> float:
+    """Requests in flight between ``low`` and ``high``, on average (their summed overlap)."""
+    busy = sum(max(0.0, min(_finished(s), high) - max(s["started_epoch_s"], low))
+               for s in samples)
+    return busy / (high - low)
 
 
 def _series(samples: Sequence[Mapping[str, Any]], start: float, end: float,
@@ -261,22 +296,23 @@ def _series(samples: Sequence[Mapping[str, Any]], start: float, end: float,
     """Figures per time bucket by completion time, ``t_s`` seconds after the measured start.
 
     With a warm-up, ``first`` is its start and its buckets come first, at negative times (the
-    report shades them). Requests finishing after ``end`` (the stop tail) are not plotted.
+    report shades them). The load stopped at ``end``: requests finishing later (the stop tail)
+    get buckets of their own after ``stop_at_s``, which the report marks.
     """
     first = start if first is None else first
+    last = max([end, *(_finished(s) for s in samples)])
     bucket = max(1.0, math.ceil((end - first) / _SERIES_POINTS))
     before = math.ceil((start - first) / bucket)
-    n = max(1, before + math.ceil((end - start) / bucket))
+    n = max(1, before + math.ceil((last - start) / bucket))
     done: list[list[Mapping[str, Any]]] = [[] for _ in range(n)]
-    for s in samples:
-        index = before + math.floor((_finished(s) - start) / bucket)
-        if index >= 0 and _finished(s) <= end:
-            done[min(n - 1, index)].append(s)
+    for s in samples:  # a bucket holds what finished after its start, up to and at its end
+        index = before + math.ceil((_finished(s) - start) / bucket) - 1
+        done[min(n - 1, max(0, index))].append(s)
     hits = lookups = 0
     series: dict[str, list[Any]] = {
-        "t_s": [], "requests_per_s": [], "goodput_per_s": [], "errors": [],
+        "t_s": [], "requests_per_s": [], "goodput_per_s": [], "errors": [], "error_rate": [],
         "hit_rate_cumulative": [], "full_response_avg_s": [], "ttft_p50_s": [], "ttft_p95_s": [],
-        "users": []}
+        "ttft_p95_hit_s": [], "ttft_p95_miss_s": [], "concurrency": [], "users": []}
     for i, group in enumerate(done):
         if i == before:  # the measured part's hit rate starts afresh
             hits = lookups = 0
@@ -284,22 +320,60 @@ def _series(samples: Sequence[Mapping[str, Any]], start: float, end: float,
         hits += sum(s["cache"] == "hit" for s in streams)
         lookups += sum(s["cache"] is not None for s in streams)
         misses = [s["total_ms"] / 1000 for s in streams if s["ok"] and s["cache"] == "miss"]
-        ttft = [s["ttft_ms"] / 1000 for s in streams if s["ttft_ms"] is not None]
+        ttft = {outcome: [s["ttft_ms"] / 1000 for s in streams if s["ttft_ms"] is not None
+                          and (outcome == "all" or s["cache"] == outcome)]
+                for outcome in ("all", "hit", "miss")}
+        bucket_start = start + (i - before) * bucket
         series["t_s"].append((i + 1 - before) * bucket)
         series["requests_per_s"].append(_round(len(group) / bucket, 3))
         series["goodput_per_s"].append(
             _round(sum(_is_good(s, ttft_target_s) for s in group) / bucket, 3))
         series["errors"].append(sum(not s["ok"] for s in group))
+        series["error_rate"].append(
+            _round(sum(not s["ok"] for s in group) / len(group)) if group else None)
         series["hit_rate_cumulative"].append(_round(hits / lookups) if lookups else None)
         series["full_response_avg_s"].append(_round(_mean(misses), 3))
-        series["ttft_p50_s"].append(_round(percentile(ttft, 0.50), 3))
-        series["ttft_p95_s"].append(_round(percentile(ttft, 0.95), 3))
+        series["ttft_p50_s"].append(_round(percentile(ttft["all"], 0.50), 3))
+        series["ttft_p95_s"].append(_round(percentile(ttft["all"], 0.95), 3))
+        series["ttft_p95_hit_s"].append(_round(percentile(ttft["hit"], 0.95), 3))
+        series["ttft_p95_miss_s"].append(_round(percentile(ttft["miss"], 0.95), 3))
+        series["concurrency"].append(
+            _round(_concurrency(samples, bucket_start, bucket_start + bucket), 2))
         series["users"].append(max((s.get("users", 0) for s in group), default=None))
-    return {"bucket_s": bucket, "warmup_until_s": 0.0 if before else None, **series}
+    return {"bucket_s": bucket, "warmup_until_s": 0.0 if before else None,
+            "stop_at_s": _round(end - start, 2) if last > end else None, **series}
+
+
+def _endpoints(samples: Sequence[Mapping[str, Any]], window_s: float | None,
+               until: float) -> dict[str, Any]:
+    """One row per endpoint, as Locust's and k6's tables have them: requests, errors, rate,
+    TTFT (streams) and full-response percentiles, output tokens."""
+    rows = {}
+    for kind, name in ENDPOINTS.items():
+        mine = [s for s in samples if s["kind"] == kind]
+        if not mine:
+            continue
+        answered = [s for s in mine if s["ok"]]
+        ttft = [s["ttft_ms"] / 1000 for s in answered if s["ttft_ms"] is not None]
+        total = [s["total_ms"] / 1000 for s in answered if s["total_ms"] is not None]
+        inside = sum(_finished(s) <= until for s in mine)
+        errors = len(mine) - len(answered)
+        rows[name] = {
+            "requests": len(mine), "errors": errors, "error_rate": _round(errors / len(mine)),
+            "throughput_rps": _round(inside / window_s, 3) if window_s else None,
+            "ttft_p50_s": _round(percentile(ttft, 0.50)),
+            "ttft_p95_s": _round(percentile(ttft, 0.95)),
+            "ttft_p99_s": _round(percentile(ttft, 0.99)),
+            "full_response_p50_s": _round(percentile(total, 0.50)),
+            "full_response_p95_s": _round(percentile(total, 0.95)),
+            "full_response_p99_s": _round(percentile(total, 0.99)),
+            "output_tokens": sum(s["output_tokens"] for s in answered),
+        }
+    return rows
 
 
 def _browser_figures(samples: Sequence[Mapping[str, Any]], start: float,
-                     end: float) -> tuple[dict[str, Any], list[float] | None]:
+                     end: float) -> tuple[dict[str, Any], list[float | None] | None]:
     """What the browser sessions saw in the measured part (send to first/last text painted),
     and the 95 % interval of the first paint's p95."""
     measured = [s for s in samples if start <= s["started_epoch_s"] <= end]
@@ -313,7 +387,7 @@ def _browser_figures(samples: Sequence[Mapping[str, Any]], start: float,
         "browser_first_paint_p50_s": _round(percentile(first, 0.50)),
         "browser_first_paint_p95_s": _round(percentile(first, 0.95)),
         "browser_last_paint_mean_s": _round(_mean(last)),
-    }, None if interval is None else [round(interval[0], 4), round(interval[1], 4)]
+    }, None if interval is None else [None if v is None else round(v, 4) for v in interval]
 
 
 def _warmup_figures(run: Mapping[str, Any], samples: Sequence[Mapping[str, Any]],
@@ -365,6 +439,10 @@ def build_summary(
     timed = [s for s in streams if s["ttft_ms"] is not None]
     ttft = [s["ttft_ms"] / 1000 for s in timed]
     misses = [s["total_ms"] / 1000 for s in streams if s["ok"] and s["cache"] == "miss"]
+    # Time per output token after the first (vLLM's TPOT), of answers the model generated: a
+    # cache hit replays its tokens at once, so its gaps say nothing about generation.
+    tpot = [s["itl_ms"] for s in streams
+            if s["ok"] and s["cache"] == "miss" and s["itl_ms"] is not None]
     # Quick checks are not cache lookups in the service's counters; they get their own rate.
     looked_up = _lookups(samples)
     quick = [s for s in samples if s["kind"] == "quick" and s["cache"] is not None]
@@ -377,8 +455,9 @@ def build_summary(
     warmup = _warmup_figures(run, warmup_samples, service_before_warmup, service_before)
     rss, rss_mb = rss_figures(rss_readings, start, service_before, service_after)
     browser, browser_interval = _browser_figures(browser_samples, start, until)
+    rates = _rates(samples, start, until, ttft_target_s)
     summary: dict[str, Any] = {
-        "schema": 1,
+        "schema": 2,
         "run": dict(run),
         "requests": len(samples),
         "requests_by_kind": dict(Counter(s["kind"] for s in samples)),
@@ -386,7 +465,10 @@ def build_summary(
         "errors": len(errors),
         "error_rate": _round(len(errors) / len(samples)) if samples else None,
         "errors_by_reason": dict(Counter(s["error"] for s in errors).most_common(10)),
-        **_rates(samples, start, until, ttft_target_s),
+        **rates,
+        "input_tokens_total": sum(s.get("input_tokens", 0) for s in samples),
+        "output_tokens_total": sum(s["output_tokens"] for s in samples if s["ok"]),
+        "endpoints": _endpoints(samples, rates["window_s"], until),
         "ttft_samples": len(ttft),
         "ttft_p50_s": _round(percentile(ttft, 0.50)),
         "ttft_p95_s": _round(percentile(ttft, 0.95)),
@@ -394,8 +476,10 @@ def build_summary(
         "ttft_mean_s": _round(_mean(ttft)),
         "meta_p95_s": _round(percentile(
             [s["meta_ms"] / 1000 for s in streams if s["meta_ms"] is not None], 0.95)),
-        "inter_token_mean_ms": _round(_mean(
-            [s["itl_ms"] for s in streams if s["itl_ms"] is not None]), 3),
+        "tpot_samples": len(tpot),
+        "tpot_mean_ms": _round(_mean(tpot), 3),
+        "tpot_p50_ms": _round(percentile(tpot, 0.50), 3),
+        "tpot_p99_ms": _round(percentile(tpot, 0.99), 3),
         "full_response_samples": len(misses),
         "full_response_avg_s": _round(_mean(misses)),
         "full_response_p95_s": _round(percentile(misses, 0.95)),
@@ -435,5 +519,6 @@ def build_summary(
     summary["intervals"]["browser_first_paint_p95_s"] = browser_interval
     summary["targets"] = evaluate(summary, targets)
     summary["thresholds"] = evaluate_thresholds(summary, thresholds)
-    summary["verdict"] = overall_verdict([*summary["targets"], *summary["thresholds"]])
+    summary["verdict"] = overall_verdict(
+        [*summary["targets"], *summary["thresholds"], *aborted_checks(run)])
     return summary

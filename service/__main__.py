@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
+from gevent import monkey
 
-from service.settings import Settings, SettingsError, settings_table
+# The gevent workers patch the standard library when they start; patched here first, before the
+# launcher imports ssl (through the openai SDK), so that late patch has nothing to warn about.
+monkey.patch_all()
+
+import argparse  # noqa: E402 - after the monkey patching
+import sys  # noqa: E402
+
+from service.settings import Settings, SettingsError, settings_table  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=None,
                         help="gunicorn worker processes, each running gevent greenlets "
-                             "(default: one per CPU core)")
+                             "(default: one per CPU core with REDIS_URL; one without, as each "
+                             "worker's in-memory cache is its own)")
     parser.add_argument("--upstream", choices=["env", "simulator"], default="env",
                         help="env: OPENAI_BASE_URL / OPENAI_API_KEY, the embedded simulator when "
                              "neither is set (default); simulator: always the simulator, "
@@ -25,15 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "settings":
         print(settings_table())
         return 0
-    from service.server import LoopError, serve, use_simulator
+    from service.server import LaunchError, default_workers, serve, use_simulator
 
     if args.upstream == "simulator":
         use_simulator()
     try:
         settings = Settings.from_env()
-        workers = args.workers or os.cpu_count() or 1
-        return serve(args.host, args.port, workers, settings)
-    except (SettingsError, LoopError) as exc:
+        return serve(args.host, args.port, args.workers or default_workers(settings), settings)
+    except (SettingsError, LaunchError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

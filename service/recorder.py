@@ -73,7 +73,13 @@ class AnswerRecorder:
             ).end(end_time=timings.epoch_ns(first_token))
             overhead = timings.service_overhead_s if record.led_upstream else None
             if overhead is not None:
+                # The request's TTFT is its upstream call's plus the overhead: recorded
+                # together, so over any window the two means add up to the requests' TTFT.
                 instruments.ttft_overhead.record(overhead, labels)
+                instruments.upstream_ttft.record(
+                    (timings.upstream_first_token or 0.0) - (timings.upstream_sent or 0.0),
+                    {semconv.LABEL_MODEL_TIER: record.model_tier,
+                     semconv.LABEL_ORIGIN: "request"})
         if record.outcome == "ok":
             instruments.response_duration.record(finished - timings.started, labels)
         span = self._tracer.start_span(

@@ -1,18 +1,23 @@
 """Running the service for real: gunicorn with gevent workers, and the embedded simulator.
 
 ``serve()`` is what ``python -m service`` calls. With no upstream configured it first starts the
-simulated upstream (``loadtests.simulator``) and points the workers at it, saying so. Each worker
-builds its own app after fork (telemetry threads and connections do not survive a fork) and
-shares a metrics folder with its siblings so ``/metrics`` and the stats cover all of them.
+simulated upstream as a child process (``service.children``; the simulator is the harness's, so
+it needs the harness installed) and points the workers at it, saying so. Each worker builds its
+own app after fork (telemetry threads and connections do not survive a fork) and shares a
+metrics folder with its siblings so ``/metrics`` and the stats cover all of them. Whatever stops
+the start — a port in use, a simulator that cannot start, an upstream that is the service
+itself — is a ``LaunchError`` with one line for the user.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
 import resource
 import signal
+import socket
 import sys
 import tempfile
 from typing import Any
@@ -20,19 +25,45 @@ from urllib.parse import urlsplit
 
 from gunicorn.app.base import BaseApplication
 
-from loadtests.processes import ManagedProcess, start_simulator
 from service.cache.pack import load_pack
+from service.children import ManagedProcess, ProcessFailed, start_simulator
 from service.llm.client import redact_url
 from service.settings import Settings
 
-__all__ = ["LoopError", "serve", "use_simulator"]
+__all__ = ["LaunchError", "LoopError", "default_workers", "serve", "use_simulator"]
 
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "0.0.0.0", "::1", "::", ""})
 
 
-class LoopError(RuntimeError):
+class LaunchError(RuntimeError):
+    """Raised when the service cannot start as asked; the message is the one line to show."""
+
+
+class LoopError(LaunchError):
     """Raised when ``OPENAI_BASE_URL`` points at the service itself: every answer would wait
     on itself until it timed out."""
+
+
+def default_workers(settings: Settings) -> int:
+    """A worker per CPU core when the workers share a cache (Redis) or there is none; one
+    otherwise: each worker's in-memory cache is its own, so a question answered by one worker
+    would miss on the next."""
+    if settings.redis_url is None and settings.cache_enabled:
+        return 1
+    return os.cpu_count() or 1
+
+
+def _refuse_taken_port(host: str, port: int) -> None:
+    """gunicorn retries a taken port for seconds and then logs; say it at once, in one line."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise LaunchError(f"{host}:{port} is in use by another process: stop it, or "
+                                  "choose another --port") from None
+            raise LaunchError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 def use_simulator() -> None:
@@ -89,7 +120,12 @@ def _post_fork(server: Any, worker: Any) -> None:
 
 
 def _post_worker_init(worker: Any) -> None:
-    """On SIGTERM, stop admitting answers and start the grace period before gunicorn's exit."""
+    """On SIGTERM, stop admitting answers and start the grace period before gunicorn's exit.
+
+    A terminal's Ctrl-C reaches every process of its group; the master turns it into one
+    SIGQUIT per worker, so a worker ignores the SIGINT itself (a second quit, racing the first
+    at exit, ends in a SystemExit traceback from gevent).
+    """
     parts = worker.wsgi.extensions["chatperf"]
     stop_accepting = worker.handle_exit
 
@@ -98,6 +134,7 @@ def _post_worker_init(worker: Any) -> None:
         stop_accepting(signum, frame)
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _worker_exit(server: Any, worker: Any) -> None:
@@ -141,6 +178,16 @@ def _raise_fd_limit(connections: int, streams: int) -> None:
                     " raise `ulimit -n`", soft, connections, streams, needed)
 
 
+def _start_simulator(profile: str) -> ManagedProcess:
+    try:
+        return start_simulator(profile)
+    except ProcessFailed as exc:
+        cause = exc.cause.removeprefix("simulator ")
+        hint = ("; the simulator is part of the load harness: pip install 'chatperf[harness]', "
+                "or set OPENAI_BASE_URL" if "No module named" in cause else "")
+        raise LaunchError(f"the embedded simulator did not start ({cause}){hint}") from None
+
+
 def serve(host: str, port: int, workers: int, settings: Settings) -> int:
     """Run the service until SIGTERM/SIGINT; returns the exit code."""
     configure_logging(settings.log_level)
@@ -149,13 +196,15 @@ def serve(host: str, port: int, workers: int, settings: Settings) -> int:
     if settings.cache_pack:
         log.info("cache: domain pack %r (%d rules over English)", pack.name, pack.entries)
     _refuse_loop(host, port, settings.openai_base_url)
+    _refuse_taken_port(host, port)
     _raise_fd_limit(settings.max_connections_per_worker, settings.max_streams_per_worker)
     simulator: ManagedProcess | None = None
+    launcher = os.getpid()
     try:
         if not settings.uses_simulator:
             _announce_upstream(settings)
         else:
-            simulator = start_simulator(settings.sim_profile)
+            simulator = _start_simulator(settings.sim_profile)
             os.environ["OPENAI_BASE_URL"] = f"{simulator.url}/v1"
             log.warning(
                 "upstream: the embedded simulator (profile %s) at %s/v1, since no "
@@ -163,12 +212,14 @@ def serve(host: str, port: int, workers: int, settings: Settings) -> int:
             )
         if settings.metrics_dir is None:
             os.environ["CHAT_METRICS_DIR"] = tempfile.mkdtemp(prefix="chatperf-metrics-")
-        if settings.redis_url is None:
-            log.info("no REDIS_URL: using the in-memory cache backend (one per worker)")
-            if workers > 1:
+        if settings.redis_url is None and settings.cache_enabled:
+            if workers == 1:
+                log.info("no REDIS_URL: one worker, with the in-memory cache (set REDIS_URL to "
+                         "run a worker per core sharing one cache)")
+            else:
                 log.warning(
-                    "%d workers without Redis: each worker has its own cache; set REDIS_URL to "
-                    "share it", workers,
+                    "%d workers without Redis: each worker has its own in-memory cache, so a "
+                    "question one answered misses on another; set REDIS_URL to share it", workers,
                 )
         options = {
             "bind": f"{host}:{port}",
@@ -201,6 +252,8 @@ def serve(host: str, port: int, workers: int, settings: Settings) -> int:
         _Gunicorn(options).run()
         return 0
     finally:
-        if simulator is not None:
+        # A worker is forked inside run() and leaves through here too: only the launcher, the
+        # simulator's parent, stops it.
+        if simulator is not None and os.getpid() == launcher:
             simulator.stop()
 

@@ -33,19 +33,43 @@ class HistogramFigures:
         return self.total / self.count if self.count else None
 
     def quantile(self, q: float) -> float | None:
+        """Interpolated within the bucket the rank falls in, as ``histogram_quantile`` does, then
+        kept within what count and sum allow: no value can exceed the sum minus the least the
+        others can be (their buckets' lower bounds), nor be below the sum minus the most they
+        can be. With one sample that is the sample itself, not a point inside its bucket."""
         if not self.count:
             return None
         rank = q * self.count
+        estimate = None
         lower_bound, lower_count = 0.0, 0.0
         for bound, cumulative in self.buckets:
             if cumulative >= rank:
-                if math.isinf(bound):
-                    return lower_bound
                 span = cumulative - lower_count
                 fraction = (rank - lower_count) / span if span else 1.0
-                return lower_bound + (bound - lower_bound) * fraction
+                estimate = lower_bound if math.isinf(bound) else (
+                    lower_bound + (bound - lower_bound) * fraction)
+                break
             lower_bound, lower_count = bound, cumulative
-        return lower_bound
+        if estimate is None:
+            estimate = lower_bound
+        low, high = self._value_range()
+        return min(max(estimate, low), high)
+
+    def _value_range(self) -> tuple[float, float]:
+        """The least the smallest value and the most the largest value can be, given the sum."""
+        least = most = 0.0  # the others' smallest and largest possible totals
+        lower, previous, top_lower, bottom_upper = 0.0, 0.0, 0.0, math.inf
+        for bound, cumulative in self.buckets:
+            count = cumulative - previous
+            if count:
+                least += count * lower
+                most += count * bound
+                top_lower = lower
+                bottom_upper = min(bottom_upper, bound)
+            lower, previous = bound, cumulative
+        high = self.total - (least - top_lower)
+        low = self.total - (most - bottom_upper) if math.isfinite(most) else -math.inf
+        return low, high
 
     def summary(self, digits: int = 4) -> dict[str, float | int | None]:
         def rounded(value: float | None) -> float | None:

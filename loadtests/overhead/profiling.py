@@ -23,6 +23,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from loadtests.confidence import percentile
 from loadtests.processes import LOOPBACK, ManagedProcess, free_port, start_simulator, wait_for_http
 
 from .bench import Prompts
@@ -30,7 +31,6 @@ from .client import Endpoint, run_round
 from .config import FIXED, OverheadConfig
 from .run import new_run_dir
 from .stack import raise_fd_limit, service_env
-from .stats import percentile
 
 __all__ = ["main", "profile_worker"]
 
@@ -102,7 +102,7 @@ def profile_worker(streams: int, seconds: float, out: Path, limit: int = 30,
     if not pstat.exists():
         raise RuntimeError(f"the worker wrote no profile; see {run_dir / 'service.log'}")
     ttfts = [s.ttft_s for s in result.samples if s.ttft_s is not None]
-    p50 = percentile(ttfts, 50)
+    p50 = percentile(ttfts, 0.50)
     head = (f"yappi CPU profile of one gunicorn gevent worker, {streams} streams, {seconds:g} s, "
             f"{'cache hits' if hits else 'fixed upstream'}; "
             f"{sum(s.error is None for s in result.samples)} answers, "

@@ -9,17 +9,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from loadtests.machine import commit, machine
+
 from .bench import Prompts, measure_point
 from .config import OverheadConfig
 from .report import render_html, render_markdown
 from .stack import SPAN_EXPORT_DELAY_MS, raise_fd_limit, running_stack
-from .summary import derive_point, machine
+from .summary import derive_point
 
 __all__ = ["new_run_dir", "run_overhead", "write_run"]
 
@@ -32,14 +33,6 @@ def new_run_dir(out: Path) -> Path:
         run_dir, suffix = out / f"overhead-{stamp}-{suffix}", suffix + 1
     run_dir.mkdir(parents=True)
     return run_dir
-
-
-def _commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True, timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 async def _measure(config: OverheadConfig, out: TextIO) -> tuple[list[dict[str, Any]],
@@ -76,8 +69,9 @@ def run_overhead(config: OverheadConfig, out: TextIO = sys.stderr) -> dict[str, 
     summary: dict[str, Any] = {
         "kind": "overhead",
         "started": started,
-        "commit": _commit(),
-        "machine": {**box, "load_average_after": os.getloadavg(), "open_files_limit": fd_limit},
+        "commit": (commit() or {}).get("sha"),
+        "machine": {**box, "load_average_after": [round(v, 2) for v in os.getloadavg()],
+                    "open_files_limit": fd_limit},
         "config": config.to_dict(),
         "points": points,
     }

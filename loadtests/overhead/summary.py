@@ -6,10 +6,10 @@ means the same wherever it appears.
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 from typing import Any
+
+from loadtests.confidence import percentile
 
 from .bench import PointTallies, Tally
 from .config import (
@@ -20,9 +20,9 @@ from .config import (
     TRANSPORT_LEAN,
     OverheadConfig,
 )
-from .stats import per_answer_ms, percentile
+from .stats import per_answer_ms
 
-__all__ = ["derive_point", "machine", "side_figures"]
+__all__ = ["derive_point", "side_figures"]
 
 
 
@@ -39,8 +39,8 @@ def side_figures(tally: Tally) -> dict[str, Any]:
         "error_kinds": dict(tally.errors),
         "cache": dict(tally.cache),
         "tokens_per_answer": round(tally.tokens / tally.answers, 2) if tally.answers else None,
-        "ttft_ms": {"p50": _ms(percentile(tally.ttfts_s, 50)),
-                    "p99": _ms(percentile(tally.ttfts_s, 99))},
+        "ttft_ms": {"p50": _ms(percentile(tally.ttfts_s, 0.50)),
+                    "p99": _ms(percentile(tally.ttfts_s, 0.99))},
         "answers_per_s": round(statistics.fmean(tally.answers_per_s), 2) if tally.answers_per_s
         else None,
         "cpu_ms_per_answer": {name: None if value is None else round(value, 3)
@@ -104,16 +104,3 @@ def _on_off(off: dict[str, Any], on: dict[str, Any]) -> dict[str, float | None]:
         "ttft_p50": _ratio(on["ttft_ms"]["p50"], off["ttft_ms"]["p50"]),
         "answers_per_s": _ratio(on["answers_per_s"], off["answers_per_s"]),
     }
-
-
-def machine() -> dict[str, Any]:
-    """What the figures were measured on: they only compare within one machine."""
-    model = ""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            model = next((line.split(":", 1)[1].strip() for line in cpuinfo
-                          if line.startswith("model name")), "")
-    except OSError:
-        pass
-    return {"cpus": os.cpu_count(), "cpu_model": model, "platform": platform.platform(),
-            "python": platform.python_version(), "load_average_before": os.getloadavg()}

@@ -80,8 +80,11 @@ def _scale(low: float, high: float, start: float, length: float) -> Callable[[fl
 def line_chart(title: str, xs: Sequence[float], lines: Sequence[tuple[str, Sequence[float | None]]],
                x_label: str, fmt: Callable[[float], str], *, target: float | None = None,
                target_label: str = "", integer: bool = False, warmup_until: float | None = None,
-               y_min: float = 0.0, y_cap: float | None = None, note: str = "") -> Chart:
-    """Lines over time (gaps where a value is ``None``), a target line, the warm-up shaded."""
+               stop_at: float | None = None, y_min: float = 0.0, y_cap: float | None = None,
+               note: str = "", log_x: bool = False) -> Chart:
+    """Lines (gaps where a value is ``None``), a target line, the warm-up and the stop tail
+    (after ``stop_at``: requests finishing once the load stopped) shaded; ``log_x`` puts x on a
+    log scale (e.g. streams open, 1 to thousands)."""
     values = [v for _, ys in lines for v in ys if v is not None]
     top = max([*values, target or 0.0, y_min + (1 if integer else 0)]) * 1.1 or 1.0
     if y_cap is not None:  # e.g. a ratio: no axis beyond 100 %
@@ -90,9 +93,16 @@ def line_chart(title: str, xs: Sequence[float], lines: Sequence[tuple[str, Seque
     x_low, x_high = (min(xs), max(xs)) if xs else (0.0, 1.0)
     if warmup_until is not None:
         x_low = min(x_low, warmup_until)
-    x_ticks = nice_ticks(x_low, x_high)
-    x_ticks = [t for t in x_ticks if x_low - 1e-9 <= t <= x_high + 1e-9] or [x_low, x_high]
-    sx = _scale(x_low, x_high, LEFT, PLOT_W)
+    if log_x:
+        x_ticks = sorted(set(xs))
+        log_sx = _scale(math.log10(x_low), math.log10(x_high), LEFT, PLOT_W)
+
+        def sx(v: float) -> float:
+            return log_sx(math.log10(v))
+    else:
+        x_ticks = nice_ticks(x_low, x_high)
+        x_ticks = [t for t in x_ticks if x_low - 1e-9 <= t <= x_high + 1e-9] or [x_low, x_high]
+        sx = _scale(x_low, x_high, LEFT, PLOT_W)
     sy = _scale(y_ticks[0], y_ticks[-1], TOP + PLOT_H, -PLOT_H)
     chart = Chart(title, x_label, note=note,
                   x_ticks=[(sx(t), f"{t:g}") for t in x_ticks],
@@ -108,12 +118,15 @@ def line_chart(title: str, xs: Sequence[float], lines: Sequence[tuple[str, Seque
                 continue
             px, py = sx(x), sy(y)
             run.append(f"{px:.1f},{py:.1f}")
-            series.points.append((px, py, f"{name} at {x:g} s: {fmt(y)}"))
+            where = f"{x:g}" if log_x else f"{x:g} s"
+            series.points.append((px, py, f"{name} at {where}: {fmt(y)}"))
         chart.series.append(series)
     if target is not None:
         chart.h_lines.append((sy(target), target_label or f"target {fmt(target)}"))
     if warmup_until is not None and xs and x_low < warmup_until:
         chart.spans.append((sx(x_low), sx(warmup_until), "warm-up (not counted)"))
+    if stop_at is not None and xs and stop_at < x_high:
+        chart.spans.append((sx(stop_at), sx(x_high), "stop tail"))
     return chart
 
 

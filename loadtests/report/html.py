@@ -21,7 +21,7 @@ from loadtests.breakdown import QUANTILES
 from loadtests.report.charts import Chart, histogram_chart, line_chart
 from loadtests.report.table import format_rate, format_value, measured_window
 
-__all__ = ["RUN_FILES", "render_html"]
+__all__ = ["RUN_FILES", "render_html", "render_page"]
 
 # The files of a run folder, in the order a reader wants them, with what each holds.
 RUN_FILES: tuple[tuple[str, str], ...] = (
@@ -83,7 +83,8 @@ def _charts(summary: Mapping[str, Any]) -> list[Chart]:
     ttft_target = _target(summary, "perceived_p95_seconds")
     full_target = _target(summary, "full_response_avg_seconds_max")
     hit_target = _target(summary, "cache_hit_rate_min")
-    common = {"warmup_until": warm}
+    error_target = _target(summary, "error_rate_max")
+    common = {"warmup_until": warm, "stop_at": series.get("stop_at_s")}
     charts = []
     if "hit" in hist:
         charts.append(histogram_chart(
@@ -96,23 +97,32 @@ def _charts(summary: Mapping[str, Any]) -> list[Chart]:
                                          ("p95", series["ttft_p95_s"])],
                    x_label, _seconds, target=ttft_target,
                    target_label=f"p95 target {ttft_target:g} s" if ttft_target else "", **common),
+        line_chart("TTFT p95 over time: cache hits and misses", t,
+                   [("misses", series.get("ttft_p95_miss_s", [None] * len(t))),
+                    ("hits", series.get("ttft_p95_hit_s", [None] * len(t)))],
+                   x_label, _seconds, target=ttft_target,
+                   target_label=f"p95 target {ttft_target:g} s" if ttft_target else "", **common),
         line_chart("Full response, mean of cache misses", t,
                    [("mean", series["full_response_avg_s"])], x_label, _seconds, target=full_target,
                    target_label=f"target {full_target:g} s" if full_target else "", **common),
         line_chart("Throughput and goodput", t,
                    [("requests/s", series["requests_per_s"]),
                     ("goodput/s", series.get("goodput_per_s", [None] * len(t)))],
-                   x_label, lambda v: f"{v:g}/s", note="goodput: first token within the TTFT "
-                   "target; requests by the time they finished", **common),
+                   x_label, lambda v: f"{v:g}/s", note="goodput: streams whose first token came "
+                   "within the TTFT target; requests by the time they finished", **common),
+        line_chart("Concurrency: requests in flight (mean per interval)", t,
+                   [("in flight", series.get("concurrency", [None] * len(t))),
+                    ("users", series["users"])], x_label, lambda v: f"{v:g}", **common),
         line_chart("Cache hit rate (cumulative, restarts after the warm-up)", t,
                    [("hit rate", series["hit_rate_cumulative"])], x_label,
                    lambda v: f"{v * 100:.0f} %", target=hit_target, y_cap=1.0,
                    target_label=f"target {hit_target * 100:.0f} %" if hit_target else "",
                    **common),
-        line_chart("Errors per interval", t, [("errors", series["errors"])], x_label,
-                   lambda v: f"{v:.0f}", integer=True, **common),
-        line_chart("Users", t, [("users", series["users"])], x_label, lambda v: f"{v:.0f}",
-                   integer=True, **common),
+        line_chart("Error rate per interval", t,
+                   [("errors", series.get("error_rate", [None] * len(t)))], x_label,
+                   lambda v: f"{v * 100:.1f} %", target=error_target,
+                   target_label=f"target {error_target * 100:g} %" if error_target else "",
+                   **common),
     ]
     rss, rss_mb = summary.get("rss"), summary.get("rss_mb")
     if rss and rss_mb:
@@ -136,7 +146,10 @@ def _cards(summary: Mapping[str, Any]) -> list[dict[str, str]]:
         {"label": "full response (misses)", "value": _fmt(summary["full_response_avg_s"], "s"),
          "detail": "mean"},
         {"label": "throughput", "value": format_rate(summary.get("throughput_rps")),
-         "detail": f"goodput {format_rate(summary.get('goodput_rps'))}"},
+         "detail": f"streams {format_rate(summary.get('stream_throughput_rps'))}, goodput "
+                   f"{format_rate(summary.get('goodput_rps'))}"},
+        {"label": "output tokens/s", "value": _fmt(summary.get("output_tokens_per_s"), "tok/s"),
+         "detail": f"TPOT {_fmt(summary.get('tpot_mean_ms'), 'ms')} (misses)"},
         {"label": "service overhead", "value": _fmt(summary.get("service_overhead_ms"), "ms"),
          "detail": "per request, vs the upstream call it led"},
     ]
@@ -155,10 +168,13 @@ def _figures(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("measured window", f"{summary.get('window_s')} s; "
                             f"{summary.get('stop_tail_requests', 0)} requests finished after the "
                             "load stopped (counted, but not per second)"),
-        ("service TTFT / upstream TTFT (means)",
-         f"{_fmt(summary.get('service_ttft_mean_ms'), 'ms')} / "
-         f"{_fmt(summary.get('upstream_ttft_mean_ms'), 'ms')} (upstream: calls a client waited "
-         "for, no pre-warm)"),
+        ("service TTFT = upstream TTFT + overhead",
+         f"{_fmt(summary.get('service_ttft_led_mean_ms'), 'ms')} = "
+         f"{_fmt(summary.get('upstream_ttft_mean_ms'), 'ms')} + "
+         f"{_fmt(summary.get('service_overhead_ms'), 'ms')} (means over the "
+         f"{summary.get('led_requests')} requests that led an upstream call)"),
+        ("tokens", f"{summary.get('input_tokens_total')} in, {summary.get('output_tokens_total')}"
+                   f" out; {_fmt(summary.get('output_tokens_per_s'), 'tok/s')} output tokens/s"),
         ("client minus service TTFT (median)", _fmt(summary.get("transport_overhead_ms"), "ms")),
         ("cache hit rate, service vs samples",
          f"{format_value(summary.get('cache_hit_rate_service'), 'ratio')} over "
@@ -196,6 +212,12 @@ def _settings(run: Mapping[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def render_page(template: str, **context: Any) -> str:
+    """Any page of the report package (``page.html``, ``overhead.html``) with its context: one
+    stylesheet and one SVG chart macro for every page the harness writes."""
+    return _env.get_template(template).render(**context)
+
+
 def render_html(summary: Mapping[str, Any], baseline: Mapping[str, Any] | None = None,
                 present: Iterable[str] | None = None) -> str:
     """The whole report page for one run; ``baseline`` adds the deltas, ``present`` (names in
@@ -203,11 +225,15 @@ def render_html(summary: Mapping[str, Any], baseline: Mapping[str, Any] | None =
     names = set(present) if present is not None else None
     files = [(name, what) for name, what in RUN_FILES
              if names is None or name.rstrip("/") in names or name in _WRITTEN_LATER]
-    return _env.get_template("page.html").render(
+    return render_page(
+        "page.html",
         run=summary["run"], verdict=summary["verdict"], window=measured_window(summary),
         targets=summary["targets"], thresholds=summary.get("thresholds") or [],
         inconclusive=any(t["result"] == "inconclusive" for t in summary["targets"]),
         cards=_cards(summary), breakdown=summary.get("breakdown") or {},
+        endpoints=summary.get("endpoints") or {}, aborted=summary["run"].get("aborted"),
+        outage=summary.get("cache_backend_errors"),
+        settings_differ=summary.get("baseline_settings_differ") or [],
         quantiles=[f"p{round(q * 100)}" for q in QUANTILES],
         charts=_charts(summary), errors=summary["errors_by_reason"], figures=_figures(summary),
         settings=_settings(summary["run"]), files=files,

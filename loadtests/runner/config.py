@@ -1,9 +1,10 @@
 """Options of one load run, from the command line and the standard environment variables.
 
-Everything the runner reads from the environment (``OPENAI_BASE_URL``, ``REDIS_URL``,
-``GRAFANA_URL``/``GRAFANA_TOKEN``) is read here, once, next to the flags. ``python -m loadtests
-run`` and ``python -m loadtests soak`` share the options; a soak is a run with a steady shape,
-longer defaults and a memory sampler (``--sample-interval``).
+Everything the runner reads from the environment (``OPENAI_BASE_URL`` — only with
+``--upstream env``, so a key left in the shell never turns a load run into billed traffic —
+``REDIS_URL``, ``GRAFANA_URL``/``GRAFANA_TOKEN``) is read here, once, next to the flags.
+``python -m loadtests run`` and ``python -m loadtests soak`` share the options; a soak is a run
+with a steady shape, longer defaults and a memory sampler (``--sample-interval``).
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ class RunConfig:
     # targets come from a system in steady state) and connections and workers warm up.
     warmup_s: int = 20
     profile: str = "seed"
+    upstream: str = "simulator"  # or "env": OPENAI_BASE_URL, asked for explicitly
+    # Redis key prefix of the started service; None: a fresh one per run, so no run is served
+    # answers an earlier run cached.
+    cache_namespace: str | None = None
     shape: str = DEFAULT_SHAPE
     mix: str = DEFAULT_MIX
     arrival_rate: float = 5.0
@@ -74,6 +79,7 @@ class RunConfig:
     client_metrics_port: int | None = None  # serve the client TTFT for Prometheus here
     baseline: Path | None = None  # an earlier run folder (or its summary.json) to compare with
     thresholds: tuple[str, ...] = ()  # --threshold: extra k6-style ones, e.g. "ttft_p99_s<1.5"
+    abort_on_fail: bool = False  # --abort-on-fail: the --threshold ones stop the run when crossed
     rss_interval_s: float | None = None  # sample the service's memory this often (soak)
     upstream_url: str | None = None  # OPENAI_BASE_URL: a real upstream, no simulator
     redis_url: str | None = None  # REDIS_URL: an existing Redis, no throwaway one
@@ -87,7 +93,9 @@ class RunConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: object) -> RunConfig:
         env = os.environ if environ is None else environ
-        return cls(upstream_url=env.get("OPENAI_BASE_URL") or None,
+        upstream_url = env.get("OPENAI_BASE_URL") or None if options.get("upstream") == "env" \
+            else None
+        return cls(upstream_url=upstream_url,
                    redis_url=env.get("REDIS_URL") or None,
                    grafana_url=env.get("GRAFANA_URL") or None,
                    grafana_token=env.get("GRAFANA_TOKEN") or None, **options)  # type: ignore[arg-type]
@@ -125,8 +133,16 @@ def _parser(soak: bool, environ: Mapping[str, str]) -> argparse.ArgumentParser:
                    metavar="DURATION",
                    help=f"load before the measured part, not counted (default {d.warmup_s}s; "
                         "0: measure from a cold start)")
-    p.add_argument("--profile", choices=list(PROFILES), default=d.profile,
-                   help="simulator latency profile (ignored with OPENAI_BASE_URL or --host)")
+    p.add_argument("--profile", choices=list(PROFILES), default=None,
+                   help=f"simulator latency profile (default {d.profile}; refused with "
+                        "--upstream env or --host, which do not start the simulator)")
+    p.add_argument("--upstream", choices=["simulator", "env"], default=d.upstream,
+                   help="simulator: the embedded simulator, whatever the shell's OPENAI_* say "
+                        "(default); env: the upstream at OPENAI_BASE_URL (real, maybe billed)")
+    p.add_argument("--cache-namespace", default=None, metavar="NAME",
+                   help="Redis key prefix of the started service (default: a fresh one per "
+                        "run, so runs sharing a REDIS_URL do not warm each other's cache); "
+                        "name one to reuse its cache on purpose")
     if not soak:
         p.add_argument("--shape", choices=SHAPES, default=d.shape, help="load shape")
     p.add_argument("--mix", choices=list(MIXES), default=d.mix, help="scenario mix")
@@ -164,6 +180,9 @@ def _parser(soak: bool, environ: Mapping[str, str]) -> argparse.ArgumentParser:
                    metavar="FIGURE<VALUE",
                    help="extra k6-style threshold on any figure of summary.json, repeatable, "
                         "e.g. 'ttft_p99_s<1.5'; besides the thresholds: of --targets")
+    p.add_argument("--abort-on-fail", action="store_true",
+                   help="stop the run as soon as a --threshold is crossed (k6's abortOnFail; "
+                        "in targets.yaml: {threshold: '<0.05', abortOnFail: true})")
     p.add_argument("--browsers", type=int, default=d.browsers,
                    help="headless chromium sessions chatting through the page beside the users; "
                         "reports their first paint next to the protocol TTFT (default 0: none)")
@@ -175,7 +194,14 @@ def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
                *, soak: bool = False) -> RunConfig:
     """A run's options (``soak``: the soak's options and defaults)."""
     env = os.environ if environ is None else environ
-    args = vars(_parser(soak, env).parse_args(argv))
+    parser = _parser(soak, env)
+    args = vars(parser.parse_args(argv))
+    if args["profile"] is not None and (args["upstream"] == "env" or args.get("host")):
+        parser.error(f"--profile {args['profile']} is the simulator's, and this run starts none "
+                     f"({'--host' if args.get('host') else '--upstream env'})")
+    if args["upstream"] == "env" and not env.get("OPENAI_BASE_URL") and not args.get("host"):
+        parser.error("--upstream env needs OPENAI_BASE_URL (the upstream's /v1 URL)")
+    args["profile"] = args["profile"] or RunConfig.profile
     args["duration_s"] = args.pop("duration")
     args["sim_args"] = tuple(args["sim_args"])
     args["thresholds"] = tuple(args["thresholds"])

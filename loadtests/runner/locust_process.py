@@ -19,7 +19,7 @@ from typing import TextIO
 from loadtests.processes import LOOPBACK, ManagedProcess, free_port
 from loadtests.runner.config import RunConfig
 
-__all__ = ["LocustFailed", "LocustFiles", "run_locust"]
+__all__ = ["LocustFailed", "LocustFiles", "progress_line", "run_locust"]
 
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "locustfile.py"
 _GRACE_S = 60  # beyond run time and stop timeout, before a hung Locust counts as a failure
@@ -36,14 +36,14 @@ class LocustFiles:
         self.run_dir = run_dir
         self.csv_prefix = run_dir / "locust"
         self.html = run_dir / "locust.html"
-        # Locust rewrites its CSVs once a second, so they may miss the last second; the JSON
-        # file is written once, at exit, from the final totals.
-        self.json_prefix = run_dir / "locust_stats"
+        # Written once, at exit, from the final totals (with the CSVs: loadtests.hooks).
+        self.stats_json = run_dir / "locust_stats.json"
         self.samples = run_dir / "samples.jsonl"
         self.warmup = run_dir / "warmup.json"  # the warm-up's end and the service's counters
         self.warmup_samples = run_dir / "warmup.jsonl"
         self.phases = run_dir / "phases.json"  # when the load started and stopped
         self.progress = run_dir / "progress.json"
+        self.abort_thresholds = run_dir / "abort-thresholds.json"  # k6's abortOnFail ones
         self.logs = run_dir / "logs"
 
 
@@ -60,25 +60,33 @@ def _master_argv(config: RunConfig, host: str, files: LocustFiles, port: int) ->
             "--run-time", f"{config.warmup_s + config.duration_s}s",
             "--stop-timeout", str(config.stop_timeout_s),
             "--csv", str(files.csv_prefix), "--csv-full-history", "--html", str(files.html),
-            "--json-file", str(files.json_prefix), "--samples-file", str(files.samples),
+            "--samples-file", str(files.samples),
             "--warmup-file", str(files.warmup), "--warmup-samples-file", str(files.warmup_samples),
             "--progress-file", str(files.progress), "--phases-file", str(files.phases)]
     if config.client_metrics_port:
         argv += ["--client-metrics-port", str(config.client_metrics_port)]
+    if files.abort_thresholds.exists():
+        argv += ["--abort-thresholds-file", str(files.abort_thresholds)]
     if config.workers:
         argv += ["--master", "--master-bind-host", LOOPBACK, "--master-bind-port", str(port),
                  "--expect-workers", str(config.workers), "--expect-workers-max-wait", "30"]
     return argv
 
 
-def _progress_line(files: LocustFiles, elapsed: float, config: RunConfig) -> str:
-    """E.g. ``[  31s/20s+60s] measure · users 30 · requests 52 · …``: figures of this phase."""
-    clock = (f"[{elapsed:4.0f}s/{config.warmup_s}s+{config.duration_s}s]" if config.warmup_s
-             else f"[{elapsed:4.0f}s/{config.duration_s}s]")
+def progress_line(files: LocustFiles, config: RunConfig) -> str:
+    """E.g. ``[  31s/20s+60s] measure · users 30 · requests 52 · …``: figures of this phase.
+
+    The clock is the load's own, from the progress file: seconds since Locust started the test,
+    not since its process started (its imports take seconds).
+    """
+    total = f"{config.warmup_s}s+{config.duration_s}s" if config.warmup_s else (
+        f"{config.duration_s}s")
     try:
         p = json.loads(files.progress.read_text())
     except (OSError, ValueError):
-        return f"{clock} starting Locust…"
+        return f"[   -s/{total}] starting Locust…"
+    clock = f"[{p['elapsed_s']:4.0f}s/{total}]" if p.get("elapsed_s") is not None else (
+        f"[   -s/{total}]")
     p95 = f"{p['ttft_p95_s']:.3f} s" if p["ttft_p95_s"] is not None else "-"
     hit = f"{p['hit_rate'] * 100:.1f} %" if p["hit_rate"] is not None else "-"
     phase = "warm-up (not counted)" if p["phase"] == "warm-up" else "measure"
@@ -112,10 +120,10 @@ def run_locust(config: RunConfig, host: str, files: LocustFiles, stack: ExitStac
     while master.alive() and time.monotonic() < deadline:
         elapsed = time.monotonic() - started
         if tty:
-            out.write("\r" + _progress_line(files, elapsed, config).ljust(110))
+            out.write("\r" + progress_line(files, config).ljust(110))
             out.flush()
         elif elapsed - last_print >= 10:
-            out.write(_progress_line(files, elapsed, config) + "\n")
+            out.write(progress_line(files, config) + "\n")
             last_print = elapsed
         time.sleep(0.5 if tty else 1.0)
     if tty:

@@ -10,6 +10,7 @@ memory sampler (``rss.py``) over the same run.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import sys
@@ -21,8 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from loadtests.baseline import load_baseline
+from loadtests.baseline import compare_baseline, load_baseline, settings_differ
+from loadtests.browser.chromium import ChromiumMissing, chromium_path
 from loadtests.browser.process import SAMPLES_FILE, start_browser_sessions
+from loadtests.machine import commit, machine
 from loadtests.processes import ManagedProcess, ProcessFailed
 from loadtests.report import render_html, verdict_table
 from loadtests.runner.config import RunConfig
@@ -31,10 +34,12 @@ from loadtests.runner.rss import RssSampler
 from loadtests.runner.service_stats import snapshot, wait_ready
 from loadtests.runner.stack import start_stack
 from loadtests.summary import (
+    aborted_checks,
     build_summary,
     figure_names_of_a_summary,
     load_targets,
     load_thresholds,
+    overall_verdict,
 )
 from loadtests.thresholds import check_names, parse_cli
 
@@ -66,10 +71,11 @@ def _read_warmup(files: LocustFiles) -> dict[str, Any]:
         raise HarnessError(f"the warm-up did not end properly ({exc}); see {files.logs}") from exc
 
 
-def _phases(files: LocustFiles) -> dict[str, float]:
-    """When Locust started the load and when it stopped it (its run time over), as it noted."""
+def _phases(files: LocustFiles) -> dict[str, Any]:
+    """When Locust started the load and when it stopped it (its run time over, or a threshold
+    with abortOnFail crossed: ``aborted``), as it noted."""
     try:
-        return {k: float(v) for k, v in json.loads(files.phases.read_text()).items()}
+        return dict(json.loads(files.phases.read_text()))
     except (OSError, ValueError, AttributeError):
         return {}
 
@@ -92,9 +98,8 @@ def _read_samples(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in lines if line.strip()]
 
 
-def _locust_entries(json_prefix: Path) -> dict[str, int]:
-    """Locust's final request count per entry (``"SSE ttft"``, ``"POST /api/chat/stream"``…)."""
-    path = json_prefix.with_name(json_prefix.name + ".json")
+def _locust_entries(path: Path) -> dict[str, int]:
+    """Locust's final request count per entry (``"POST /api/chat/stream"``…)."""
     if not path.exists():
         return {}
     return {f"{entry['method']} {entry['name']}": int(entry["num_requests"])
@@ -104,7 +109,7 @@ def _locust_entries(json_prefix: Path) -> dict[str, int]:
 def _annotate(config: RunConfig, summary: dict[str, Any], out: TextIO) -> None:
     if not config.grafana_url:
         return
-    from dashboards.grafana_client import annotate_run  # only needed when Grafana is set
+    from dashboards.grafana import annotate_run  # only needed when Grafana is set
 
     run = summary["run"]
     text = (f"chatperf load run {run['id']}: {summary['verdict']} · TTFT p95 "
@@ -130,9 +135,16 @@ def _raise_on_sigterm(signum: int, frame: object) -> None:
 def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
     """Run the load, write the run folder, print the verdict; raise ``HarnessError`` if stuck."""
     targets = load_targets(config.targets)
-    thresholds = [*load_thresholds(config.targets), *parse_cli(config.thresholds)]
+    thresholds = [*load_thresholds(config.targets),
+                  *parse_cli(config.thresholds, config.abort_on_fail)]
     check_names(thresholds, figure_names_of_a_summary())  # a typo fails now, not after the run
     baseline = load_baseline(config.baseline) if config.baseline else None
+    if config.browsers:
+        try:  # before anything starts, not after the stack is up
+            chromium_path()
+        except ChromiumMissing as exc:
+            raise HarnessError(f"--browsers needs a browser: {exc}") from None
+    box = machine()
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run_dir = config.out / run_id
     suffix = 1
@@ -140,6 +152,9 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
         run_dir, suffix = config.out / f"{run_id}-{suffix}", suffix + 1
     files = LocustFiles(run_dir)
     files.logs.mkdir(parents=True)
+    aborting = [asdict(t) for t in thresholds if t.abort_on_fail]
+    if aborting:
+        files.abort_thresholds.write_text(json.dumps(aborting))
     # SIGTERM (CI cancelling the job) must unwind like Ctrl-C so every child is stopped.
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_on_sigterm) if in_main else None
@@ -147,7 +162,7 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
     try:
         with ExitStack() as stack:
             try:
-                stack_info = start_stack(config, stack, processes)
+                stack_info = start_stack(config, stack, processes, f"chatperf-run-{run_dir.name}")
                 out.write(f"chatperf load: {stack_info.describe()}\n")
                 wait_ready(stack_info.host)
                 at_start = snapshot(stack_info.host)
@@ -191,6 +206,7 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
     run_meta = {
         "id": run_dir.name, "started_epoch_s": started, "finished_epoch_s": finished,
         "measured_until_epoch_s": phases.get("stopped_epoch_s"),
+        "aborted": phases.get("aborted"),
         "warmup_s": config.warmup_s,
         "warmup_started_epoch_s": load_started if config.warmup_s else None,
         "rss_interval_s": config.rss_interval_s,
@@ -198,18 +214,31 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
         "shape": config.shape, "mix": config.mix, "think_time": config.think_time,
         "profile": None if (config.host or config.upstream_url) else config.profile,
         "host": stack_info.host, "upstream": stack_info.upstream,
-        "cache_backend": stack_info.cache_backend, "locust_workers": config.workers,
+        "upstream_kind": stack_info.upstream_kind,
+        "cache_backend": stack_info.cache_backend,
+        "cache_backend_kind": stack_info.cache_backend_kind,
+        "cache_namespace": stack_info.cache_namespace,
+        "locust_workers": config.workers,
         # Which pack answered, as the service says (it may have been started elsewhere).
         "cache_pack": ((after or {}).get("cache") or {}).get("pack", {}).get("name"),
         "service_workers": None if config.host else config.service_workers,
         "targets_file": str(config.targets), "browsers": config.browsers,
         "options": {k: str(v) for k, v in asdict(config).items() if "token" not in k},
+        "machine": {**box, "load_average_after": [round(v, 2) for v in os.getloadavg()]},
+        "commit": commit(),
     }
     summary = build_summary(
-        samples, targets, run_meta, before, after, _locust_entries(files.json_prefix),
+        samples, targets, run_meta, before, after, _locust_entries(files.stats_json),
         warmup_samples=_read_samples(files.warmup_samples),
         service_before_warmup=at_start if config.warmup_s else None, rss_readings=rss_readings,
         thresholds=thresholds, browser_samples=_read_samples(run_dir / SAMPLES_FILE))
+    if baseline is not None:
+        # The same judgement as the gate's: a regression beyond its margin fails the run.
+        summary["baseline"] = compare_baseline(summary, baseline)
+        summary["baseline_id"] = (baseline.get("run") or {}).get("id")
+        summary["baseline_settings_differ"] = settings_differ(summary, baseline)
+        summary["verdict"] = overall_verdict([*summary["targets"], *summary["thresholds"],
+                                              *summary["baseline"], *aborted_checks(run_meta)])
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     table = verdict_table(summary)
     (run_dir / "verdict.txt").write_text(table + "\n")

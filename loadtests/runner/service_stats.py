@@ -10,16 +10,17 @@ call the request led: >= 0 by construction), to set beside the client-side sampl
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadtests.processes import wait_for_http
+from loadtests.processes import ProcessFailed
 from otel import semconv
 
-__all__ = ["histogram_totals", "snapshot", "wait_ready"]
+__all__ = ["histogram_totals", "not_ready_because", "snapshot", "wait_ready"]
 
 ORIGIN_REQUEST = "request"  # upstream calls a client waited for (semconv.LABEL_ORIGIN)
 
@@ -73,6 +74,36 @@ def snapshot(host: str) -> dict[str, Any] | None:
         return None
 
 
-def wait_ready(host: str, timeout_s: float = 30.0) -> None:
-    """Wait until ``/readyz`` answers 2xx (the upstream and the cache are reachable)."""
-    wait_for_http(f"{host}/readyz", timeout_s)
+def not_ready_because(body: bytes) -> str:
+    """What a ``/readyz`` answer says is wrong: ``upstream down (connection refused)``…"""
+    try:
+        checks = json.loads(body).get("checks") or {}
+    except (ValueError, AttributeError):
+        return body[:200].decode("utf-8", "replace")
+    return "; ".join(f"{name} {check.get('status')}"
+                     + (f" ({check['detail']})" if check.get("detail") else "")
+                     for name, check in checks.items() if check.get("status") != "ok") or "?"
+
+
+def wait_ready(host: str, timeout_s: float = 30.0, give_up_after_s: float = 8.0) -> None:
+    """Wait until ``/readyz`` answers 2xx; raise ``ProcessFailed`` with what it says is wrong.
+
+    A service that answers "not ready" for ``give_up_after_s`` in a row (an upstream that is
+    down, say) is given up on then, with its own reason, rather than after the whole timeout.
+    """
+    deadline = time.monotonic() + timeout_s
+    refused_since: float | None = None
+    reason = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{host}/readyz", timeout=5):
+                return
+        except urllib.error.HTTPError as exc:
+            reason = f"/readyz {exc.code}: {not_ready_because(exc.read())}"
+            refused_since = refused_since or time.monotonic()
+            if time.monotonic() - refused_since >= give_up_after_s:
+                break
+        except (urllib.error.URLError, OSError) as exc:
+            reason, refused_since = f"{host}/readyz: {getattr(exc, 'reason', exc)}", None
+        time.sleep(0.25)
+    raise ProcessFailed(f"the service at {host} is not ready: {reason}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Sequence
 
 from .config import DEFAULT_STALL_SECONDS, SimulatorConfig
@@ -66,4 +68,10 @@ def parse_args(argv: Sequence[str] | None = None) -> SimulatorConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    serve(parse_args(argv))
+    config = parse_args(argv)
+    try:
+        serve(config)
+    except OSError as exc:  # the port: taken, or not ours to bind
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        print(f"error: cannot listen on {config.host}:{config.port}: {reason}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -429,7 +429,10 @@ class UpstreamClient:
                     if first:
                         first = False
                         now = timings.mark("upstream_first_token")
-                        self._instruments.upstream_ttft.record(now - sent, labels)
+                        if labels[semconv.LABEL_ORIGIN] != "request":
+                            # A client's call is recorded with its request's overhead, by the
+                            # recorder, so the two describe the same requests.
+                            self._instruments.upstream_ttft.record(now - sent, labels)
                     deadline = time.monotonic() + settings.upstream_idle_timeout_seconds
                     yield TokenDelta(tuple(texts))
                 if ended is None:

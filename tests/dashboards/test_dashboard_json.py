@@ -8,16 +8,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 import dashboards.build
 from dashboards.__main__ import main
-from dashboards.build import JSON_DIR, for_export, render_dashboards, with_datasources
+from dashboards.build import (
+    GRAFANA_VERSION,
+    JSON_DIR,
+    for_export,
+    render_dashboards,
+    with_datasources,
+)
 from dashboards.overview import STAT_TARGETS, UID
 from dashboards.panels import PROMETHEUS, TEMPO
 from otel import semconv
 from otel.rules import load_targets
 
 TARGETS = load_targets()
+
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _overview() -> dict[str, Any]:
@@ -115,7 +125,7 @@ def test_variables_and_load_run_annotations() -> None:
     filters = [variables["instance"], variables["route"]]
     assert all(v["includeAll"] and v["allValue"] == ".*" for v in filters)
     assert all(v["datasource"]["uid"] == "${datasource}" for v in filters)
-    tags = [a["target"]["tags"] for a in board["annotations"]["list"]]
+    tags = [a["target"]["tags"] for a in board["annotations"]["list"] if "target" in a]
     assert ["chatperf", "load-test"] in tags
 
 
@@ -147,3 +157,19 @@ def test_push_can_preset_the_datasources_of_another_grafana() -> None:
     assert variables["tempo"]["current"]["value"] == "chatperf-tempo"
     with pytest.raises(ValueError, match="datasource, tempo"):
         with_datasources(_overview(), {"loki": "x"})
+
+
+def test_the_dashboard_says_what_it_needs_as_grafana_exports_do() -> None:
+    """`__requires` with the Grafana version, the built-in annotations entry first, units."""
+    board = _overview()
+    requires = {(r["type"], r["id"]): r["version"] for r in board["__requires"]}
+    image = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["grafana"]
+    assert requires[("grafana", "grafana")] == GRAFANA_VERSION == image["image"].rsplit(":", 1)[1]
+    used = {p["type"] for p in _panels() if p["type"] != "row"}
+    assert {id_ for kind, id_ in requires if kind == "panel"} == used
+    assert {("datasource", "prometheus"), ("datasource", "tempo")} <= set(requires)
+    first = board["annotations"]["list"][0]
+    assert (first["builtIn"], first["type"], first["name"]) == (1, "dashboard",
+                                                              "Annotations & Alerts")
+    tokens = next(p for p in _panels() if p["title"] == "Tokens per second")
+    assert tokens["fieldConfig"]["defaults"]["unit"] == "suffix: tokens/s"

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from loadtests.confidence import percentile
 from loadtests.overhead.client import Endpoint
 from loadtests.overhead.config import FIXED, Point, parse_points
-from loadtests.overhead.stats import per_answer_ms, percentile
+from loadtests.overhead.stats import per_answer_ms
 
 
 @pytest.mark.parametrize(("values", "q", "expected"), [
-    ([5.0], 50, 5.0),
-    ([1.0, 2.0, 3.0, 4.0], 50, 2.5),  # even count: the mean of the middle two
+    ([5.0], 0.5, 5.0),
+    ([1.0, 2.0, 3.0, 4.0], 0.5, 2.5),  # even count: the mean of the middle two
     ([4.0, 1.0, 3.0, 2.0], 0, 1.0),  # order does not matter
-    ([1.0, 2.0, 3.0, 4.0], 100, 4.0),
-    (list(map(float, range(1, 101))), 99, 99.01),  # rank 98.01 between 99 and 100
+    ([1.0, 2.0, 3.0, 4.0], 1, 4.0),
+    (list(map(float, range(1, 101))), 0.99, 99.01),  # rank 98.01 between 99 and 100
 ])
 def test_percentile_interpolates_between_order_statistics(
     values: list[float], q: float, expected: float
@@ -23,9 +24,9 @@ def test_percentile_interpolates_between_order_statistics(
 
 
 def test_percentile_of_nothing_is_none_and_bad_q_is_refused() -> None:
-    assert percentile([], 50) is None
-    with pytest.raises(ValueError, match="0-100"):
-        percentile([1.0], 101)
+    assert percentile([], 0.5) is None
+    with pytest.raises(ValueError, match="0-1"):
+        percentile([1.0], 99)
 
 
 def test_cpu_per_answer_in_milliseconds_and_none_without_answers() -> None:

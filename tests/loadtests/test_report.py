@@ -71,13 +71,13 @@ def _page(html: str) -> _Page:
 def test_percentile_tables_split_hits_misses_and_tiers_with_intervals() -> None:
     page = _page(render_html(_summary()))
     headers = [row for row in page.rows if row[:2] == ["requests", "n"]]
-    assert len(headers) == 4  # TTFT, inter-token latency, full response, tokens/s
+    assert len(headers) == 4  # TTFT, time per output token, full response, tokens/s
     assert headers[0][2:] == ["p50", "p90", "p95", "p99", "mean"]
     groups = [row[0] for row in page.rows if row and row[0].startswith(("all", "cache", "tier"))]
     assert {"all", "cache hit", "cache miss", "tier fast", "tier smart"} <= set(groups)
     hit_row = next(row for row in page.rows if row[:1] == ["cache hit"])
     assert hit_row[1] == "30"
-    assert hit_row[2] == "4.0 ms4.0 ms \u2013 4.0 ms", hit_row[2]  # p50, then its interval
+    assert hit_row[2] == "4.0 ms4.0 ms to 4.0 ms", hit_row[2]  # p50, then its bounds
 
 
 def test_charts_have_hover_values_targets_and_a_shaded_warm_up() -> None:

@@ -61,12 +61,15 @@ def test_locust_counts_what_the_summary_counts(fast_run: RunResult) -> None:
     assert "SSE" not in html and "CACHE" not in html
 
 
-def test_service_overhead_is_measured_and_never_negative(fast_run: RunResult) -> None:
+def test_service_overhead_is_measured_never_negative_and_adds_up(fast_run: RunResult) -> None:
+    """The overhead, the upstream TTFT beside it and the requests' TTFT describe the same
+    requests (before, 5.7 ms of overhead stood beside two means 1.9 ms apart)."""
     summary = fast_run.summary
     overhead = summary["service_overhead_ms"]
-    assert overhead is not None and 0 <= overhead < summary["service_ttft_mean_ms"]
+    assert overhead is not None and 0 <= overhead < summary["service_ttft_led_mean_ms"]
     # The upstream's own TTFT of the calls clients waited for (origin="request").
-    assert 0 < summary["upstream_ttft_mean_ms"] < summary["service_ttft_mean_ms"]
+    assert 0 < summary["upstream_ttft_mean_ms"] < summary["service_ttft_led_mean_ms"]
+    assert summary["led_requests"] == summary["upstream_calls"] > 0
 
 
 def test_throughput_leaves_out_the_stop_tail(fast_run: RunResult) -> None:

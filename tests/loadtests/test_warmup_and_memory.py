@@ -9,7 +9,7 @@ import pytest
 
 from loadtests.report import render_html, verdict_table
 from loadtests.runner.config import SOAK_DEFAULTS, RunConfig, parse_args
-from loadtests.runner.locust_process import LocustFiles, _progress_line
+from loadtests.runner.locust_process import LocustFiles, progress_line
 from loadtests.summary import build_summary
 from tests.loadtests.conftest import TARGETS, run_meta, sample
 
@@ -34,10 +34,11 @@ def test_only_the_measured_part_is_judged_and_the_warm_up_stays_visible() -> Non
         "duration_s": 20, "requests": 10, "errors": 0, "cache_lookups_service": 10,
         "cache_hit_rate_service": 0.1, "cache_lookups_samples": 10,
         "cache_hit_rate_samples": 0.1, "cache_hit_rate": 0.1}
-    table = verdict_table(summary)
-    assert table.splitlines()[1] == (
-        "measured 60 s after a 20 s warm-up, not counted (10 requests, 0 errors, cache hit rate "
-        "10.0 % from a cold cache)")
+    table = verdict_table(summary).splitlines()
+    # The line under the verdict is what was judged; the warm-up's figures have their own line.
+    assert table[1] == "judged: 60 s of load, 10 requests, 0 errors"
+    assert table[2] == ("not counted: the 20 s warm-up before them (10 requests, 0 errors, cache "
+                        "hit rate 10.0 % from a cold cache)")
     assert "20 s warm-up" in render_html(summary)
 
 
@@ -45,7 +46,7 @@ def test_a_run_without_warm_up_says_so() -> None:
     summary = build_summary([sample()], TARGETS, run_meta(warmup_s=0))
     assert summary["warmup"] is None and summary["warmup_cache_hit_rate"] is None
     assert verdict_table(summary).splitlines()[1] == (
-        "measured 60 s from a cold start (no warm-up)")
+        "judged: 60 s of load, 1 requests, 0 errors, from a cold start (no warm-up)")
 
 
 def _reading(t: float, worker_mb: float, master_mb: float = 40.0) -> dict:
@@ -101,11 +102,14 @@ def test_warm_up_option_default_zero_and_soak_defaults() -> None:
         parse_args(["--host", "http://127.0.0.1:1"], soak=True)  # it samples its own service
 
 
-def test_progress_line_names_the_phase(tmp_path: Path) -> None:
+def test_progress_line_names_the_phase_on_the_loads_own_clock(tmp_path: Path) -> None:
+    """The clock is the load's (from Locust's test start), not the runner's: Locust's imports
+    took ~5 s, and the line read 'measure' five seconds before measuring began."""
     files = LocustFiles(tmp_path)
+    assert progress_line(files, RunConfig()).startswith("[   -s/20s+60s] starting Locust")
     figures = {"users": 30, "requests": 12, "errors": 0, "ttft_p95_s": 0.5, "hit_rate": 0.1}
-    files.progress.write_text(json.dumps({**figures, "phase": "warm-up"}))
-    line = _progress_line(files, 5.0, RunConfig())
+    files.progress.write_text(json.dumps({**figures, "phase": "warm-up", "elapsed_s": 5.2}))
+    line = progress_line(files, RunConfig())
     assert line.startswith("[   5s/20s+60s] warm-up (not counted) · users   30")
-    files.progress.write_text(json.dumps({**figures, "phase": "measure"}))
-    assert "] measure · " in _progress_line(files, 25.0, RunConfig())
+    files.progress.write_text(json.dumps({**figures, "phase": "measure", "elapsed_s": 20.4}))
+    assert progress_line(files, RunConfig()).startswith("[  20s/20s+60s] measure · ")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 APP_IMAGE = "chatperf-app:local"
+HARNESS_IMAGE = "chatperf-harness:local"
 # Services without a healthcheck, and why (the compose file says the same next to them).
 NO_HEALTHCHECK = {
     "otel-collector": "distroless image: no shell to run a probe",
@@ -49,7 +51,7 @@ def test_expected_services_and_load_profile() -> None:
 def test_images_are_pinned() -> None:
     for name, spec in SERVICES.items():
         image = spec["image"]
-        if image == APP_IMAGE:
+        if image in (APP_IMAGE, HARNESS_IMAGE):
             assert spec["build"]["dockerfile"] == "Dockerfile", name
             continue
         repo, _, tag = image.rpartition(":")
@@ -144,15 +146,69 @@ def test_collector_sends_traces_to_tempo_and_metrics_to_prometheus() -> None:
     assert f"otel-collector:{exported_port}" in scraped
 
 
-@pytest.mark.parametrize("service", ["service", "simulator", "locust-master", "locust-worker"])
-def test_app_services_use_the_app_image(service: str) -> None:
-    assert SERVICES[service]["image"] == APP_IMAGE
+@pytest.mark.parametrize(("service", "image", "target"), [
+    ("service", APP_IMAGE, "service"), ("simulator", APP_IMAGE, "service"),
+    ("locust-master", HARNESS_IMAGE, "harness"), ("locust-worker", HARNESS_IMAGE, "harness")])
+def test_app_services_use_the_app_image(service: str, image: str, target: str) -> None:
+    """The service's image has no harness; only the Locust containers get its libraries."""
+    assert SERVICES[service]["image"] == image
+    assert SERVICES[service]["build"]["target"] == target
+
+
+def test_nothing_is_published_beyond_this_machine() -> None:
+    for name, spec in SERVICES.items():
+        for port in spec.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), (name, port)
+
+
+def test_grafana_has_no_default_admin_password() -> None:
+    environment = SERVICES["grafana"]["environment"]
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in environment
+    secret = environment["GF_SECURITY_ADMIN_PASSWORD__FILE"].rsplit("/", 1)[1]
+    assert secret in SERVICES["grafana"]["secrets"]
+    password_file = COMPOSE["secrets"][secret]["file"].removeprefix("./")
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(rf"^up: {re.escape(password_file)}", makefile, re.M)
+    assert re.search(rf"^{re.escape(password_file)}:\n\t.*secrets\.token", makefile, re.M)
+    assert password_file in (ROOT / ".gitignore").read_text().split()
+
+
+def test_make_clean_keeps_the_runs() -> None:
+    clean = re.search(r"^clean:.*\n\t(.*)", (ROOT / "Makefile").read_text(), re.M)
+    assert clean and "runs" not in clean.group(1).split()
+
+
+def test_every_library_is_pinned() -> None:
+    """The image and make setup install exact versions: every library pyproject.toml names
+    (the service's, the extras', the dev tools') has an ``==`` pin in constraints.txt."""
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, line
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["harness"],
+              *project["optional-dependencies"]["dashboards"],
+              *project["optional-dependencies"]["dev"]]
+    names = {re.sub(r"[-_.]+", "-", re.split(r"[<>=!~\[ ;]", spec)[0]).lower()
+             for spec in wanted}
+    assert names - {"chatperf"} <= set(pins), names - set(pins)
+
+
+def test_no_library_replaces_another_ones_package() -> None:
+    """urllib3-future (grafana-client 4+, through niquests) installs itself as ``urllib3``,
+    under requests and every tool built on it; it broke schemathesis's transport."""
+    pinned = {line.partition("==")[0].lower()
+              for line in (ROOT / "constraints.txt").read_text().splitlines()}
+    assert not pinned & {"urllib3-future", "niquests"}
 
 
 def test_dockerfile() -> None:
     text = (ROOT / "Dockerfile").read_text()
-    assert re.search(r"^FROM python:3\.11-slim$", text, re.M)
-    assert "pip install ." in text
-    assert re.search(r"^USER (?!root)", text, re.M)
+    assert re.search(r"^FROM python:3\.11\.\d+-slim-bookworm AS service$", text, re.M)
+    assert "pip install --constraint constraints.txt ." in text
+    assert re.search(r"^FROM service AS harness$", text, re.M)
+    assert re.search(r"^USER (?!root)", text.rsplit("FROM", 1)[1], re.M)
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv"} <= set(ignored)

@@ -4,13 +4,15 @@ in one line at start, before anything is served."""
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 
 import httpx
 import pytest
 
-from loadtests.processes import free_port, start_service
+from loadtests.processes import ManagedProcess, free_port, start_service, wait_for_http
 from tests.support import service_env
 
 pytestmark = pytest.mark.integration
@@ -86,3 +88,61 @@ def test_a_pack_that_never_ends_is_one_line_and_exit_2() -> None:
     assert done.stderr.strip().splitlines() == [
         "error: CHAT_CACHE_PACK='/dev/zero': larger than 1 MiB; a pack is a vocabulary"
     ]
+
+
+def test_a_simulator_profile_it_does_not_have_is_one_line_and_exit_2() -> None:
+    done = _run(_clean_env(CHAT_SIM_PROFILE="bogus"), "--port", str(free_port()),
+                "--upstream", "simulator")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the embedded simulator"), lines
+    assert "invalid choice: 'bogus'" in lines[0]
+
+
+def test_a_port_in_use_is_one_line_and_exit_2() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _run(_clean_env(OPENAI_BASE_URL="http://127.0.0.1:9/v1"), "--port", str(port))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: 127.0.0.1:{port} is in use by another process: stop it, or choose another "
+        "--port"]
+
+
+def _launcher(*args: str, **env: str) -> ManagedProcess:
+    """``python -m service`` as a user starts it (no --workers unless given), ready to answer."""
+    port = free_port()
+    proc = ManagedProcess("service", [sys.executable, "-m", "service", "--port", str(port),
+                                      *args], port, env=_clean_env(**env)).start()
+    wait_for_http(f"{proc.url}/readyz", 60, proc)
+    return proc
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_and_sigterm_stop_it_without_a_traceback_or_a_warning(signum: int) -> None:
+    service = _launcher("--upstream", "simulator", "--workers", "2", CHAT_SIM_PROFILE="fast")
+    try:
+        assert httpx.post(f"{service.url}/api/chat", json={"message": "Hi?"},
+                          timeout=30).status_code == 200
+        service.signal(signum)  # the whole process group, as a terminal's Ctrl-C does
+        assert service.popen is not None and service.popen.wait(timeout=30) == 0
+    finally:
+        service.stop()
+    log = service.log_tail(20_000)
+    for noise in ("Traceback", "Exception ignored", "Warning:"):
+        assert noise not in log, log
+
+
+def test_without_redis_asking_again_hits_every_time() -> None:
+    """The README's demo: one cache for every request, however many CPUs the machine has."""
+    service = _launcher("--upstream", "simulator", CHAT_SIM_PROFILE="fast")
+    try:
+        outcomes = [httpx.post(f"{service.url}/api/chat", timeout=30,
+                               json={"message": "How much is the Pro plan?"}).json()["cache"]
+                    for _ in range(8)]
+    finally:
+        service.stop()
+    assert outcomes == ["miss"] + ["hit"] * 7
+    assert "no REDIS_URL: one worker" in service.log_tail(20_000)

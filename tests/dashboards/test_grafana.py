@@ -1,4 +1,5 @@
-"""The Grafana client against a local HTTP server that records every call it receives."""
+"""Pushing dashboards and annotating runs through grafana-client, against a stand-in Grafana: a
+local HTTP server that answers as Grafana does and records every call it receives."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from dashboards.__main__ import main
 from dashboards.build import render_dashboards
-from dashboards.grafana_client import GrafanaError, annotate_run, push_dashboards
+from dashboards.grafana import GrafanaError, annotate_run, push_dashboards
 
 TOKEN = "glsa_test_token"
 
@@ -109,7 +110,7 @@ def test_annotate_run_marks_the_run_region(grafana: FakeGrafana) -> None:
     [(method, path, auth, body)] = grafana.calls
     assert (method, path, auth) == ("POST", "/api/annotations", f"Bearer {TOKEN}")
     assert body == {
-        "time": 1735787045000, "timeEnd": 1735787135500,
+        "panelId": None, "time": 1735787045000, "timeEnd": 1735787135500,
         "tags": ["chatperf", "load-test", "verdict:pass"],
         "text": "Load test pass: p95 0.8 s, hit rate 31 %",
     }
