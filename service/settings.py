@@ -108,7 +108,10 @@ class Settings:
 
     # --- cache --------------------------------------------------------------------------------
     redis_url: str | None = _setting(
-        "REDIS_URL", None, "Redis for the cache and shared stats. Unset: in-memory backend."
+        "REDIS_URL", None,
+        "Redis for the cache and rate limits, shared by every worker and instance:"
+        " `redis://host:port/0`, or a Redis Cluster as `redis+cluster://host:port,host:port`"
+        " (docs/topology.md). Unset: in-memory backend.",
     )
     cache_enabled: bool = _setting("CHAT_CACHE", True, "Turn the answer cache on or off.")
     cache_namespace: str = _setting(
@@ -322,6 +325,24 @@ def _exporters(allowed: frozenset[str]) -> Any:
     return check
 
 
+def _redis_url(env: str, value: str) -> None:
+    from service.redis_connect import CLUSTER_SCHEMES, cluster_nodes
+
+    if urlsplit(value).scheme not in CLUSTER_SCHEMES:
+        _url(("redis", "rediss", "unix", *CLUSTER_SCHEMES))(env, value)
+        return
+    try:
+        cluster_nodes(value)
+    except ValueError as exc:
+        raise SettingsError(f"{env}: {exc}") from exc
+
+
+def _namespace(env: str, value: str) -> None:
+    # The service adds the braces itself (a Redis Cluster hash tag around the namespace).
+    if not value or "{" in value or "}" in value:
+        raise SettingsError(f"{env}={value!r}: a non-empty name without braces")
+
+
 def _rate(env: str, value: str) -> None:
     RateLimit.parse(value)
 
@@ -334,7 +355,8 @@ def _log_level(env: str, value: str) -> None:
 # What each setting may be; checked at start so a bad value is one clear line, not a traceback.
 _CHECKS: dict[str, Any] = {
     "openai_base_url": _url(("http", "https")),
-    "redis_url": _url(("redis", "rediss", "unix")),
+    "redis_url": _redis_url,
+    "cache_namespace": _namespace,
     "max_output_tokens": (1, 32_768),
     "router_long_message_chars": _POSITIVE,
     "upstream_connect_timeout_seconds": _SECONDS,

@@ -29,6 +29,7 @@ from service.cache.semantic import DEFAULT_THRESHOLD, SemanticIndex, similarity
 from service.cache.variations import variation_key
 from service.cache.vectors import VectorIndex
 from service.cache.vocabulary import BUILT_IN, load
+from service.redis_connect import hash_tagged
 from service.settings import Settings, SettingsError
 
 __all__ = ["TIERS", "ChatCache", "embedder_from_settings"]
@@ -76,13 +77,14 @@ class ChatCache:
         analysis_memo.use_vocabulary(
             load(settings.cache_synonyms) if settings.cache_synonyms else BUILT_IN)
         backend: Backend
+        namespace = hash_tagged(settings.cache_namespace)  # one slot on a Redis Cluster
         if settings.redis_url:
-            backend = RedisBackend(settings.redis_url, settings.cache_namespace,
+            backend = RedisBackend(settings.redis_url, namespace,
                                    settings.cache_ttl_seconds, settings.cache_max_entries,
                                    settings.cache_timeout_ms)
         else:
             backend = MemoryBackend(settings.cache_ttl_seconds, settings.cache_max_entries)
-        return cls(backend, namespace=settings.cache_namespace,
+        return cls(backend, namespace=namespace,
                    max_entries=settings.cache_max_entries,
                    threshold=settings.cache_semantic_threshold,
                    breaker_seconds=settings.cache_breaker_seconds, instruments=instruments,
