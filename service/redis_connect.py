@@ -120,12 +120,16 @@ class LazyRedis:
         self._client: RedisClient | None = None
         self._scripts: dict[str, Script] = {}
         self._lock = threading.Lock()
+        self._closed = False
 
     def client(self) -> RedisClient:
-        """The client; raises one of ``REDIS_ERRORS`` while no node can be reached."""
+        """The client; raises one of ``REDIS_ERRORS`` while no node can be reached, or once
+        closed (a closed cluster client would fail with an ``AttributeError``)."""
         client = self._client
         if client is None:
             with self._lock:
+                if self._closed:
+                    raise redis.ConnectionError("closed")
                 if self._client is None:
                     self._client = _make_client(self.url, self._timeout,
                                                 self._connect_timeout, self._decode)
@@ -165,8 +169,11 @@ class LazyRedis:
         return list(reply[0][1]) if reply else []
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
+        with self._lock:
+            self._closed = True
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
 
 def hash_tagged(namespace: str) -> str:

@@ -109,7 +109,7 @@ class Settings:
     # --- cache --------------------------------------------------------------------------------
     redis_url: str | None = _setting(
         "REDIS_URL", None,
-        "Redis for the cache and rate limits, shared by every worker and instance:"
+        "Redis for the cache, rate limits and single flight, shared by every worker and instance:"
         " `redis://host:port/0`, or a Redis Cluster as `redis+cluster://host:port,host:port`"
         " (docs/topology.md). Unset: in-memory backend.",
     )
@@ -174,6 +174,18 @@ class Settings:
         "CHAT_EMBEDDINGS_PATH", None,
         "`local` model folder. Unset: `~/.cache/chatperf/embeddings/all-minilm-l6-v2-m2v`,"
         " made by `python -m service.cache.embeddings distill`.",
+    )
+
+    # --- several instances (docs/topology.md) -------------------------------------------------
+    single_flight_shared: bool = _setting(
+        "CHAT_SINGLE_FLIGHT_SHARED", True,
+        "With `REDIS_URL`, identical questions asked at once on any worker or instance share one"
+        " upstream call (a Redis lease per question); `0` keeps single flight per worker.",
+    )
+    single_flight_lease_seconds: float = _setting(
+        "CHAT_SINGLE_FLIGHT_LEASE_SECONDS", 5.0,
+        "Lease of a shared flight's leader, renewed while it reads; a leader that dies is"
+        " replaced by a follower within this.",
     )
 
     # --- limits and protection ----------------------------------------------------------------
@@ -372,6 +384,7 @@ _CHECKS: dict[str, Any] = {
     "prewarm_concurrency": (1, 64),
     "prewarm_budget_per_minute": (0, 100_000),
     "cache_breaker_seconds": _SECONDS,
+    "single_flight_lease_seconds": (0.1, 600.0),
     "max_body_bytes": (256, 64 * 1024 * 1024),
     "body_timeout_seconds": _SECONDS,
     "max_message_chars": _POSITIVE,
