@@ -19,8 +19,7 @@ from deploy.nginx.render import ProxyOptions, backends_from, render, render_stan
 from service.settings import Settings, SettingsError
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m deploy.nginx",
                                      description=__doc__.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("--backend", action="append", required=True, metavar="HOST:PORT",
@@ -38,16 +37,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--standalone", type=Path, metavar="PREFIX",
                         help="also write PREFIX/nginx.conf, which runs NGINX without root with "
                              "every file under PREFIX, and print the command")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def proxy_options(args: argparse.Namespace, argv: Sequence[str]) -> ProxyOptions:
+    """The options ``argv`` (parsed as ``args``) ask for, with ``argv`` as the recipe."""
+    return ProxyOptions(
+        backends=backends_from(args.backend), listen=args.listen, access_log=args.access_log,
+        max_fails=args.max_fails, fail_timeout_seconds=args.fail_timeout,
+        command=shlex.join(["python", "-m", "deploy.nginx", *argv]),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
     try:
-        settings = Settings.from_env()
-        options = ProxyOptions(
-            backends=backends_from(args.backend), listen=args.listen,
-            access_log=args.access_log, max_fails=args.max_fails,
-            fail_timeout_seconds=args.fail_timeout,
-            command=shlex.join(["python", "-m", "deploy.nginx", *argv]),
-        )
-        text = render(options, settings)
+        text = render(proxy_options(args, argv), Settings.from_env())
     except (SettingsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
