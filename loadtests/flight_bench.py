@@ -5,6 +5,10 @@ Starts the simulator, a throwaway redis-server and N service instances sharing i
 instances, and reports how many upstream calls they made (the simulator counts them) and when
 each caller's first token arrived, against the first caller's. ``--compare`` runs the same with
 ``CHAT_SINGLE_FLIGHT_SHARED=0`` (single flight per worker, as before) on the same stack.
+
+``--cost`` measures what the shared flight costs the answers nobody follows (nearly all): one
+instance with it and one without, on the same Redis, take turns answering a closed loop of
+distinct questions; each round's CPU of the instance (its process tree) over its answers.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ from dataclasses import asdict, dataclass
 
 import httpx
 
-from loadtests.fleet import fleet_env, start_fleet
+from loadtests.fleet import Fleet, fleet_env, start_fleet
+from loadtests.overhead.cpu import tree_cpu_seconds
 from loadtests.processes import LOOPBACK, start_redis, start_simulator
 from service.sse import iter_events
 
-__all__ = ["FlightFigures", "ask_at_once", "main"]
+__all__ = ["FlightFigures", "ask_at_once", "cpu_per_answer", "main"]
 
 
 @dataclass
@@ -111,6 +116,54 @@ def ask_at_once(urls: Sequence[str], callers: int, simulator_url: str,
     )
 
 
+def _closed_loop(url: str, users: int, seconds: float) -> int:
+    """``users`` clients asking new questions back to back for ``seconds``; answers made."""
+    deadline = time.monotonic() + seconds
+
+    def user() -> int:
+        answers = 0
+        with httpx.Client(timeout=60) as client:
+            while time.monotonic() < deadline:
+                question = {"message": f"What is new in build {uuid.uuid4().hex[:12]}?"}
+                with client.stream("POST", f"{url}/api/chat/stream", json=question) as response:
+                    answers += any(e.event == "done" for e in iter_events(response.iter_lines()))
+        return answers
+
+    with ThreadPoolExecutor(users) as pool:
+        return sum(pool.map(lambda _: user(), range(users)))
+
+
+def cpu_per_answer(fleets: dict[str, Fleet], users: int, seconds: float,
+                   rounds: int) -> dict[str, list[float]]:
+    """CPU milliseconds per answer of each one-instance fleet, round by round, taking turns."""
+    figures: dict[str, list[float]] = {label: [] for label in fleets}
+    for _ in range(rounds):
+        for label, fleet in fleets.items():
+            instance = fleet.instances[0]
+            before = tree_cpu_seconds(instance.pid)
+            answers = _closed_loop(instance.url, users, seconds)
+            spent = tree_cpu_seconds(instance.pid) - before
+            figures[label].append(round(spent * 1000 / max(answers, 1), 2))
+    return figures
+
+
+def _cost(args: argparse.Namespace, simulator_url: str, redis_url: str) -> None:
+    with start_fleet(1, fleet_env(simulator_url, redis_url, CHAT_CACHE="0")) as shared, \
+            start_fleet(1, fleet_env(simulator_url, redis_url, CHAT_CACHE="0",
+                                     CHAT_SINGLE_FLIGHT_SHARED="0")) as alone:
+        _closed_loop(shared.urls[0], args.users, 1.0)  # warm both up, uncounted
+        _closed_loop(alone.urls[0], args.users, 1.0)
+        figures = cpu_per_answer({"shared": shared, "per worker": alone}, args.users,
+                                 args.seconds, args.rounds)
+    print("| single flight | CPU ms per answer, by round | median |")
+    print("|---|---|---|")
+    for label, values in figures.items():
+        print(f"| {label} | {' / '.join(f'{v:.2f}' for v in values)} | "
+              f"{statistics.median(values):.2f} |")
+    ratio = statistics.median(figures["shared"]) / statistics.median(figures["per worker"])
+    print(f"\nshared / per worker: {ratio:.3f}")
+
+
 def _row(label: str, figures: FlightFigures) -> str:
     f = figures
     return (f"| {label} | {f.callers} over {f.instances} | {f.upstream_calls} | "
@@ -129,13 +182,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--compare", action="store_true",
                         help="also run with single flight per worker (CHAT_SINGLE_FLIGHT_SHARED=0)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    parser.add_argument("--cost", action="store_true",
+                        help="instead: CPU per answer nobody follows, shared flight on and off")
+    parser.add_argument("--users", type=int, default=16, help="--cost: clients at once")
+    parser.add_argument("--seconds", type=float, default=8.0, help="--cost: length of a round")
+    parser.add_argument("--rounds", type=int, default=4, help="--cost: rounds per side")
     args = parser.parse_args(argv)
 
-    simulator = start_simulator(args.profile)
+    simulator = start_simulator("fixed" if args.cost else args.profile)
     redis = start_redis()
     redis_url = f"redis://{LOOPBACK}:{redis.port}/0"
     rows: list[tuple[str, FlightFigures]] = []
     try:
+        if args.cost:
+            _cost(args, simulator.url, redis_url)
+            return 0
         for shared in (True, False) if args.compare else (True,):
             env = fleet_env(simulator.url, redis_url,
                             CHAT_CACHE_NAMESPACE=f"flights-{uuid.uuid4().hex[:8]}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import redis
 
-from loadtests.processes import LOOPBACK, ManagedProcess, ProcessFailed, free_port
+from loadtests.processes import LOOPBACK, ManagedProcess, ProcessFailed
 
 __all__ = ["RedisClusterProcesses", "start_redis_cluster"]
 
@@ -111,6 +112,16 @@ class RedisClusterProcesses:
         self.stop()
 
 
+def _distinct_free_ports(count: int) -> list[int]:
+    """``count`` loopback ports, free now and all different (asked for while all are held:
+    one at a time, the same port can come back twice before any node has bound it)."""
+    with contextlib.ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind((LOOPBACK, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
 def _wait_for_pong(node: ManagedProcess, timeout_seconds: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
@@ -138,14 +149,15 @@ def start_redis_cluster(masters: int = 3, replicas_per_master: int = 1,
         raise ProcessFailed("redis-server and redis-cli are needed (Debian package redis-server)")
     workdir = Path(tempfile.mkdtemp(prefix="chatperf-redis-cluster-"))
     nodes: list[ManagedProcess] = []
+    count = masters * (1 + replicas_per_master)
+    ports = _distinct_free_ports(2 * count)  # a client port and a cluster-bus port each
     try:
-        for _ in range(masters * (1 + replicas_per_master)):
-            port = free_port()
+        for port, bus_port in zip(ports[:count], ports[count:], strict=True):
             node_dir = workdir / str(port)
             node_dir.mkdir()
             argv = [server, "--port", str(port), "--bind", LOOPBACK, "--save", "",
                     "--appendonly", "no", "--dir", str(node_dir), "--cluster-enabled", "yes",
-                    "--cluster-config-file", "nodes.conf", "--cluster-port", str(free_port()),
+                    "--cluster-config-file", "nodes.conf", "--cluster-port", str(bus_port),
                     "--cluster-node-timeout", str(node_timeout_ms),
                     "--cluster-require-full-coverage", "no", "--repl-diskless-sync-delay", "0"]
             nodes.append(ManagedProcess(f"redis-cluster-{port}", argv, port).start())

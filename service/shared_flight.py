@@ -6,8 +6,9 @@ the others' in Redis.
 
 - **Lease.** The worker that sets ``<ns>:flight:<digest>`` leads: it calls the upstream, and its
   inbox greenlet renews the lock while the call runs. Every other worker follows. The lock lives
-  three quarters of the lease and is renewed every quarter; a follower looks at it every quarter,
-  so a leader that dies is replaced within the lease (``CHAT_SINGLE_FLIGHT_LEASE_SECONDS``).
+  three quarters of the lease and is renewed when half of that is left; a follower looks at it
+  every quarter, so a leader that dies is replaced within the lease
+  (``CHAT_SINGLE_FLIGHT_LEASE_SECONDS``).
 - **Publishing on demand.** A follower pushes a join to the leader's inbox (one list per worker,
   waited on by one greenlet of that worker with ``BLPOP``) and reads the leader's stream
   ``<ns>:flight:<digest>:<owner>`` with ``XREAD BLOCK``, from its start. The leader writes that
@@ -51,13 +52,6 @@ log = logging.getLogger(__name__)
 Upstream = Generator[UpstreamItem, None, None]
 Source = Callable[[], Upstream]
 
-# Set the lock unless someone holds it; either way, who holds it now (nil: we do).
-_CLAIM = """
-local holder = redis.call('GET', KEYS[1])
-if holder then return holder end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return false
-"""
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
@@ -162,21 +156,28 @@ class _Leader:
         self.finished_at: float | None = None
         self.renewed_at = time.monotonic()
         self._flights = flights
-        self._items: list[bytes] = []
+        self._items: list[Entry] = []
+        self._published = 0
         self._guard = threading.Lock()
 
     def add(self, item: Entry) -> None:
-        encoded = _encode(item)
-        with self._guard:
-            self._items.append(encoded)
-            if self.followed:
-                self._flights.publish(self, [encoded])
+        # Nobody follows nearly every answer: then this is one append, no lock, no encoding.
+        # The flag is read after the append and ``follower_joined`` sets it before it reads the
+        # list, so whichever of the two comes second publishes the item.
+        self._items.append(item)
+        if self.followed:
+            self._publish_new()
 
     def follower_joined(self) -> None:
+        self.followed = True
+        self._publish_new()
+
+    def _publish_new(self) -> None:
         with self._guard:
-            if not self.followed:
-                self.followed = True
-                self._flights.publish(self, self._items)
+            fresh = self._items[self._published:]
+            self._published += len(fresh)
+            if fresh:
+                self._flights.publish(self, [_encode(item) for item in fresh])
 
     def finish(self, abandoned: bool) -> None:
         if abandoned:
@@ -191,8 +192,8 @@ class SharedFlights:
     def __init__(self, url: str, namespace: str, lease_seconds: float, ping_interval: float,
                  timeout_seconds: float, breaker_seconds: float) -> None:
         self._prefix = f"{namespace}:flight"
-        # The lock lives 3/4 of the lease and is renewed every 1/4; a follower looks every 1/4:
-        # a dead leader's lock lapses within 3/4, and is seen gone within the whole lease.
+        # The lock lives 3/4 of the lease and is renewed from 3/8 on; a follower looks every
+        # 1/4: a dead leader's lock lapses within 3/4, and is seen gone within the whole lease.
         self._lock_ms = max(1, round(lease_seconds * 750))
         self._check = lease_seconds / 4
         self._ping = ping_interval
@@ -240,12 +241,18 @@ class SharedFlights:
             return None, None
         owner = f"{self._worker}.{next(self._owners)}"
         try:
-            holder = self._fast.run_script(_CLAIM, [lock], [owner, self._lock_ms])
+            client = self._fast.client()
+            for _ in range(3):  # a holder that ends between SET and GET: set again
+                if client.set(lock, owner, nx=True, px=self._lock_ms):
+                    self._recovered()
+                    return None, owner
+                holder = cast("str | None", client.get(lock))
+                if holder:
+                    self._recovered()
+                    return holder, None
         except REDIS_ERRORS as exc:
             self._failed(exc)
-            return None, None
-        self._recovered()
-        return (holder, None) if holder else (None, owner)
+        return None, None
 
     def _lead(self, lock: str, owner: str | None, source: Source,
               resume: _Resume | None) -> Upstream:
@@ -360,7 +367,9 @@ class SharedFlights:
                 if now - leader.finished_at > 3 * self._check:
                     with self._leaders_lock:
                         self._leaders.pop(leader.owner, None)
-            elif now - leader.renewed_at >= self._check:
+            elif now - leader.renewed_at >= 1.5 * self._check:
+                # At 3/8 of the lease, checked every 1/8: renewed by 1/2, a quarter before the
+                # lock (3/4) would lapse.
                 leader.renewed_at = now
                 self._fast.run_script(_RENEW, [leader.lock], [leader.owner, self._lock_ms])
 

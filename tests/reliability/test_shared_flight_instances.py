@@ -19,7 +19,7 @@ from service.sse import iter_events
 from tests.reliability.conftest import sim_stats
 from tests.support import stream_chat
 
-LEASE_SECONDS = 1.0
+LEASE_SECONDS = 2.0
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def upstream() -> Iterator[ManagedProcess]:
 
 @pytest.fixture(scope="module")
 def fleet(upstream: ManagedProcess, redis_server: ManagedProcess) -> Iterator[Fleet]:
-    """Two instances sharing the session's Redis, with a one-second lease."""
+    """Two instances sharing the session's Redis, with a two-second lease."""
     with start_fleet(2, _env(upstream, f"redis://127.0.0.1:{redis_server.port}/0")) as two:
         yield two
 

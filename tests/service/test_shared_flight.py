@@ -18,7 +18,7 @@ from service.events import Completion, Keepalive, TokenDelta, UpstreamItem
 from service.shared_flight import FlightRole, Interrupted, SharedFlights
 
 WORDS = tuple(f"word{i} " for i in range(12))
-LEASE = 0.8
+LEASE = 2.0  # short enough for quick takeovers, long enough for a loaded CI machine
 
 
 class Upstream:
