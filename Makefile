@@ -10,6 +10,8 @@ WORKERS ?=
 UPSTREAM ?= simulator
 SIM_PORT ?= 8001
 SIM_PROFILE ?= seed
+# The domain pack of the product the simulator and the reference workload talk about.
+PACK ?= loadtests/workload/pack.yaml
 LOAD_ARGS ?=
 GATE_ARGS ?=
 SOAK_ARGS ?=
@@ -17,7 +19,7 @@ CACHE_EVAL_ARGS ?=
 RUN_DIR ?= runs
 TEST_WORKERS ?= auto
 
-.PHONY: help setup test test-fast lint bench serve sim load gate embeddings-model cache-eval soak rules dashboards up down load-up clean
+.PHONY: help setup test test-fast lint bench serve sim load gate embeddings-model cache-eval cache-calibrate cache-judge soak rules dashboards up down load-up clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}' \
@@ -45,8 +47,8 @@ lint: setup ## ruff over the tree, mypy over service/ and otel/
 bench: setup ## pytest-benchmark suites (cache lookup latency)
 	$(PY) -m pytest -m benchmark --benchmark-enable --benchmark-columns=min,median,max,ops
 
-serve: setup ## run the service on $(HOST):$(PORT): the simulator unless UPSTREAM=env; a worker per core unless WORKERS=N
-	$(PY) -m service --host $(HOST) --port $(PORT) --upstream $(UPSTREAM) $(if $(WORKERS),--workers $(WORKERS))
+serve: setup ## run the service on $(HOST):$(PORT): the simulator (with its product's pack, PACK) unless UPSTREAM=env; a worker per core unless WORKERS=N
+	$(if $(filter simulator,$(UPSTREAM)),CHAT_CACHE_PACK=$(PACK)) $(PY) -m service --host $(HOST) --port $(PORT) --upstream $(UPSTREAM) $(if $(WORKERS),--workers $(WORKERS))
 
 sim: setup ## run the simulated OpenAI-compatible upstream on $(SIM_PORT)
 	$(PY) -m loadtests.simulator --host 127.0.0.1 --port $(SIM_PORT) --profile $(SIM_PROFILE)
@@ -72,8 +74,15 @@ embeddings-model: setup ## distil the local embedding model once, outside git (~
 	$(PY) -m pip install --quiet -e '.[dev,embeddings,embeddings-distill]'
 	$(PY) -m service.cache.embeddings distill --if-missing
 
-cache-eval: setup ## replay the reference workload through the cache: hit rate and precision (CACHE_EVAL_ARGS="--synonyms-file f")
+cache-eval: setup ## recall and precision of every pack, operating point and backend on the five sets (CACHE_EVAL_ARGS="--pack f")
 	$(PY) -m loadtests cache-eval $(CACHE_EVAL_ARGS)
+
+CALIBRATE_ARGS ?= --set loadtests/cache_quality/sets/unseen.yaml --pack reference
+cache-calibrate: setup ## the precision/recall frontier on your questions and the settings to use (CALIBRATE_ARGS="--set ours.yaml --pack ours.yaml")
+	$(PY) -m loadtests cache-calibrate $(CALIBRATE_ARGS)
+
+cache-judge: setup ## retrain the balanced operating point's pair judge (service/cache/judge.json) from the tuning part
+	$(PY) -m loadtests cache-judge
 
 rules: setup ## regenerate the Prometheus rules from targets.yaml and run promtool on them
 	$(PY) -m otel.rules

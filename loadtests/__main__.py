@@ -20,7 +20,9 @@ COMMANDS = {
     "gate": "loadtests.gate",
     "overhead": "loadtests.overhead.cli",
     "soak": "loadtests.soak",
-    "cache-eval": "loadtests.cache_eval",
+    "cache-eval": "loadtests.cache_quality.evaluate",
+    "cache-calibrate": "loadtests.cache_quality.calibrate",
+    "cache-judge": "loadtests.cache_quality.judge_training",
 }
 
 

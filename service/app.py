@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
             "`python -m service`, which starts the embedded simulator"
         )
     telemetry = telemetry or init_telemetry(settings)
-    app = Flask("service")
+    app = Flask("service", static_folder=None)  # the page's files are served at /ui/
     json_provider = DefaultJSONProvider(app)
     json_provider.sort_keys = False  # bodies keep the order the code writes them in
     app.json = json_provider

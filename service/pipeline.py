@@ -31,7 +31,6 @@ from service.cache import (
     ChatCache,
     PrewarmScheduler,
     conversation_digest,
-    history_digest,
 )
 from service.chat_request import ChatRequest
 from service.errors import INTERNAL_FAILURE, UpstreamFailure
@@ -116,7 +115,7 @@ class ChatPipeline:
             tenant=request.tenant,
             system_prompt_version=prompt_version(self._system_prompt(request)),
             model_choice=request.model_choice,
-            context=history_digest(history),
+            context=self._cache.analyzer.history_digest(history) if self._cache else "",
         )
 
     def scopes(self, request: ChatRequest) -> tuple[CacheScope, ...]:

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from gunicorn.app.base import BaseApplication
 
 from loadtests.processes import ManagedProcess, start_simulator
-from service.cache.vocabulary import load as load_vocabulary
+from service.cache.pack import load_pack
 from service.llm.client import redact_url
 from service.settings import Settings
 
@@ -142,8 +142,10 @@ def _raise_fd_limit(streams: int) -> None:
 def serve(host: str, port: int, workers: int, settings: Settings) -> int:
     """Run the service until SIGTERM/SIGINT; returns the exit code."""
     configure_logging(settings.log_level)
-    if settings.cache_synonyms:  # a file each worker would refuse stops the service here
-        load_vocabulary(settings.cache_synonyms)
+    # A pack each worker would refuse stops the service here, with its place.
+    pack = load_pack(settings.cache_pack)
+    if settings.cache_pack:
+        log.info("cache: domain pack %r (%d rules over English)", pack.name, pack.entries)
     _refuse_loop(host, port, settings.openai_base_url)
     _raise_fd_limit(settings.max_streams_per_worker)
     simulator: ManagedProcess | None = None

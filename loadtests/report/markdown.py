@@ -52,6 +52,7 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         *([f"- memory growth after the warm-up: {summary['rss_growth_pct']:+.2f} % "
            f"({summary['rss']['method']})"] if summary.get("rss_growth_pct") is not None else []),
         f"- run: `{summary['run'].get('id', '')}`, profile `{summary['run'].get('profile')}`, "
-        f"{summary['run'].get('users')} users, {summary['run'].get('duration_s')} s",
+        f"{summary['run'].get('users')} users, {summary['run'].get('duration_s')} s, cache pack "
+        f"`{summary['run'].get('cache_pack')}`",
     ]
     return "\n".join(lines) + "\n"

@@ -87,7 +87,8 @@ def _extras(summary: Mapping[str, Any]) -> list[str]:
         f"cache hit rate: service {format_value(service_rate, 'ratio')} over "
         f"{summary.get('cache_lookups_service')} lookups · samples "
         f"{format_value(summary['cache_hit_rate_samples'], 'ratio')} over "
-        f"{summary['cache_lookups_samples']} ({agree})")
+        f"{summary['cache_lookups_samples']} ({agree})"
+        + (f" · pack {summary['run']['cache_pack']}" if "cache_pack" in summary["run"] else ""))
     if summary.get("rss"):
         lines.append(_memory(summary["rss"]))
     for reason, count in summary["errors_by_reason"].items():

@@ -19,6 +19,7 @@ from loadtests.cli import HelpFormatter, add_strict, exit_codes_epilog
 from loadtests.shapes import DEFAULT_SHAPE, SHAPES
 from loadtests.simulator.profiles import PROFILES
 from loadtests.users.mix import DEFAULT_MIX, MIXES
+from loadtests.workload import PACK_FILE
 
 __all__ = ["SOAK_DEFAULTS", "RunConfig", "parse_args", "parse_duration"]
 
@@ -79,6 +80,9 @@ class RunConfig:
     grafana_url: str | None = None
     grafana_token: str | None = None
     browsers: int = 0  # headless browser sessions through the chat page, beside the Locust users
+    # The domain pack the started service reads questions with (CHAT_CACHE_PACK): the reference
+    # workload's product by default, "none" for English alone.
+    pack: str = str(PACK_FILE)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: object) -> RunConfig:
@@ -135,6 +139,9 @@ def _parser(soak: bool, environ: Mapping[str, str]) -> argparse.ArgumentParser:
                    help="seed of the users' question sessions")
     p.add_argument("--sim-arg", action="append", default=[], dest="sim_args", metavar="ARG",
                    help="extra simulator argument, repeatable (e.g. --sim-arg=--ttft-ms=200)")
+    p.add_argument("--pack", default=d.pack, metavar="FILE",
+                   help="domain pack of the started service (CHAT_CACHE_PACK), or 'none' for"
+                        " English alone (default: the reference workload's)")
     p.add_argument("--targets", type=Path, default=d.targets, help="targets file")
     p.add_argument("--out", type=Path, default=d.out, help="parent of the run folder")
     if not soak:  # a soak samples the memory of a service it started itself

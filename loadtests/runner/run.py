@@ -199,6 +199,8 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
         "profile": None if (config.host or config.upstream_url) else config.profile,
         "host": stack_info.host, "upstream": stack_info.upstream,
         "cache_backend": stack_info.cache_backend, "locust_workers": config.workers,
+        # Which pack answered, as the service says (it may have been started elsewhere).
+        "cache_pack": ((after or {}).get("cache") or {}).get("pack", {}).get("name"),
         "service_workers": None if config.host else config.service_workers,
         "targets_file": str(config.targets), "browsers": config.browsers,
         "options": {k: str(v) for k, v in asdict(config).items() if "token" not in k},

@@ -30,10 +30,11 @@ class Stack:
     upstream: str
     cache_backend: str
     service_pid: int | None = None  # the gunicorn master, when the service was started here
+    cache_pack: str = "as configured on that service"
 
     def describe(self) -> str:
         return (f"service {self.host} · upstream {self.upstream} · "
-                f"cache backend {self.cache_backend}")
+                f"cache backend {self.cache_backend} · cache pack {self.cache_pack}")
 
 
 def _started(stack: ExitStack, proc: ManagedProcess, processes: list[ManagedProcess]) -> None:
@@ -70,6 +71,11 @@ def start_stack(config: RunConfig, stack: ExitStack, processes: list[ManagedProc
     else:
         env.pop("REDIS_URL", None)
         backend = "in-memory (no REDIS_URL and no redis-server binary)"
+    if config.pack == "none":
+        env.pop("CHAT_CACHE_PACK", None)
+    else:
+        env["CHAT_CACHE_PACK"] = config.pack
     service = start_service(env, workers=config.service_workers)
     _started(stack, service, processes)
-    return Stack(service.url, upstream, backend, service.pid)
+    return Stack(service.url, upstream, backend, service.pid,
+                 "none (English alone)" if config.pack == "none" else config.pack)

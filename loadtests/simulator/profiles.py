@@ -1,8 +1,9 @@
 """Named latency profiles of the simulated upstream, and the rule that puts a model in a tier.
 
-One table so the README, the CLI's ``--help`` and the tests read the same numbers. ``seed`` is
-calibrated to the original system (TTFT well under 1 s; full responses about 4.7-9.7 s with a mean
-near 6.2 s); the others exist for tests, gate failures and overhead measurements.
+One table so docs/simulator.md, the CLI's ``--help`` and the tests read the same numbers.
+``seed`` is calibrated to the original system (TTFT well under 1 s; full responses about
+4.7-9.7 s with a mean near 6.2 s); the others exist for tests, gate failures and overhead
+measurements.
 """
 
 from __future__ import annotations

@@ -6,6 +6,15 @@ seeded conversation of ``Turn``s for the cache evaluation and the Locust users a
 
 from __future__ import annotations
 
-from loadtests.workload.loader import DATA_FILE, KINDS, PARTS, Canonical, Turn, Workload, typed
+from loadtests.workload.loader import (
+    DATA_FILE,
+    KINDS,
+    PACK_FILE,
+    PARTS,
+    Canonical,
+    Turn,
+    Workload,
+    typed,
+)
 
-__all__ = ["DATA_FILE", "KINDS", "PARTS", "Canonical", "Turn", "Workload", "typed"]
+__all__ = ["DATA_FILE", "KINDS", "PACK_FILE", "PARTS", "Canonical", "Turn", "Workload", "typed"]

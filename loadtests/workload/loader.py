@@ -16,9 +16,11 @@ from typing import Any
 
 import yaml
 
-__all__ = ["DATA_FILE", "KINDS", "PARTS", "Canonical", "Turn", "Workload", "typed"]
+__all__ = ["DATA_FILE", "KINDS", "PACK_FILE", "PARTS", "Canonical", "Turn", "Workload", "typed"]
 
 DATA_FILE = Path(__file__).with_name("questions.yaml")
+# The domain pack of the product the workload asks about: `make load` and cache-eval use it.
+PACK_FILE = Path(__file__).with_name("pack.yaml")
 KINDS = ("exact-repeat", "variation", "follow-up", "new", "near-miss")
 PARTS = ("tuning", "heldout")
 _NEXT_QUESTION_P = 0.2  # a session goes on to a related standalone question this often

@@ -7,19 +7,19 @@ upstream and ``ChatCache.store`` after a complete answer, then hands the turn to
 
 from __future__ import annotations
 
+from service.cache.analyzer import Analyzer
 from service.cache.cache import TIERS, ChatCache
-from service.cache.context import conversation_digest, extend_context, history_digest
+from service.cache.context import conversation_digest
 from service.cache.model import CachedAnswer, CacheHit, CacheScope
 from service.cache.prewarm import PrewarmScheduler
 
 __all__ = [
     "TIERS",
+    "Analyzer",
     "CacheHit",
     "CacheScope",
     "CachedAnswer",
     "ChatCache",
     "PrewarmScheduler",
     "conversation_digest",
-    "extend_context",
-    "history_digest",
 ]

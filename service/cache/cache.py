@@ -18,17 +18,16 @@ from typing import Any
 
 from otel import semconv
 from otel.instruments import ChatInstruments
-from service.cache import analysis as analysis_memo
-from service.cache.analysis import Analysis, analyse
+from service.cache.analyzer import Analysis, Analyzer
 from service.cache.backend import Backend, BackendError, Found, LogRecord, MemoryBackend
 from service.cache.breaker import CircuitBreaker
 from service.cache.embeddings import BACKENDS, DEFAULT_MODEL_DIR, Embedder, EmbeddingError
+from service.cache.matching import operating_point
 from service.cache.model import CachedAnswer, CacheHit, CacheScope
+from service.cache.pack import load_pack
 from service.cache.redis_backend import RedisBackend
 from service.cache.semantic import DEFAULT_THRESHOLD, SemanticIndex, similarity
-from service.cache.variations import variation_key
 from service.cache.vectors import VectorIndex
-from service.cache.vocabulary import BUILT_IN, load
 from service.redis_connect import hash_tagged
 from service.settings import Settings, SettingsError
 
@@ -50,18 +49,25 @@ class ChatCache:
                  threshold: float = 0.0, breaker_seconds: float = 5.0,
                  instruments: ChatInstruments | None = None, enabled: bool = True,
                  tiers: tuple[str, ...] = TIERS, index_bytes: int = 128 << 20,
-                 embedder: Embedder | None = None) -> None:
+                 embedder: Embedder | None = None, analyzer: Analyzer | None = None,
+                 match: str = "strict") -> None:
         self.backend = backend
+        self.analyzer = analyzer or Analyzer()
         self.backend_name = backend.name
         self.namespace = namespace
         self.enabled = enabled
         self.tiers = tiers
         self.index: SemanticIndex | VectorIndex
+        pack = self.analyzer.pack
         if embedder is None:
-            self.index = SemanticIndex(max_entries, threshold or DEFAULT_THRESHOLD, index_bytes)
+            point = operating_point(match, "lexical", pack, DEFAULT_THRESHOLD, override=threshold)
+            self.index = SemanticIndex(max_entries, point, index_bytes)
         else:
-            self.index = VectorIndex(embedder, max_entries, index_bytes, threshold or None,
+            point = operating_point(match, embedder.name, pack, embedder.threshold,
+                                    embedder.word_threshold, threshold)
+            self.index = VectorIndex(embedder, self.analyzer, max_entries, index_bytes, point,
                                      breaker_seconds)
+        self.match = match
         self._instruments = instruments
         self._breaker = CircuitBreaker(breaker_seconds)
         self._backend_errors = 0
@@ -72,10 +78,9 @@ class ChatCache:
         cls, settings: Settings, instruments: ChatInstruments | None = None
     ) -> ChatCache:
         """Redis when ``settings.redis_url`` is set, else the in-memory backend; questions read
-        with the lexicon and ``settings.cache_synonyms``."""
-        analysis_memo.MEMO.resize(settings.cache_analysis_bytes)
-        analysis_memo.use_vocabulary(
-            load(settings.cache_synonyms) if settings.cache_synonyms else BUILT_IN)
+        with English and the domain pack ``settings.cache_pack``."""
+        analyzer = Analyzer(load_pack(settings.cache_pack),
+                            settings.cache_analysis_bytes)
         backend: Backend
         namespace = hash_tagged(settings.cache_namespace)  # one slot on a Redis Cluster
         if settings.redis_url:
@@ -89,7 +94,8 @@ class ChatCache:
                    threshold=settings.cache_semantic_threshold,
                    breaker_seconds=settings.cache_breaker_seconds, instruments=instruments,
                    enabled=settings.cache_enabled, index_bytes=settings.cache_index_bytes,
-                   embedder=embedder_from_settings(settings))
+                   embedder=embedder_from_settings(settings), analyzer=analyzer,
+                   match=settings.cache_match)
 
     # --- keys ----------------------------------------------------------------------------------
     @staticmethod
@@ -101,7 +107,7 @@ class ChatCache:
 
     def _keys(self, scope_key: str, analysis: Analysis) -> tuple[str, str | None]:
         exact = f"{self.namespace}:e:{scope_key}:{_digest(analysis.normalized)}"
-        canonical = variation_key(analysis) if "variation" in self.tiers else None
+        canonical = self.analyzer.variation_key(analysis) if "variation" in self.tiers else None
         alias = f"{self.namespace}:v:{scope_key}:{_digest(canonical)}" if canonical else None
         return exact, alias
 
@@ -143,7 +149,7 @@ class ChatCache:
 
     def _lookup(self, question: str, scope: CacheScope, count: bool,
                 accept: Accept | None = None) -> CacheHit | None:
-        analysis = analyse(question)
+        analysis = self.analyzer.analyse(question)
         scope_key = self.scope_key(scope, analysis)
         exact_key, alias_key = self._keys(scope_key, analysis)
         found = self.backend.get(exact_key, alias_key)
@@ -160,7 +166,8 @@ class ChatCache:
         for match in matches:
             found = self.backend.get(match.entry_key, None)
             if found is not None:
-                hit = self._hit(found, "semantic", round(match.score, 4), analysis, count)
+                hit = self._hit(found, "semantic", round(match.score, 4), analysis, count,
+                                match.confidence)
                 if accept is None or accept(hit.entry):
                     return hit
                 continue
@@ -168,18 +175,18 @@ class ChatCache:
         return None
 
     def _hit(self, found: Found, tier: str, score: float, analysis: Analysis,
-             count: bool) -> CacheHit:
+             count: bool, confidence: float = 1.0) -> CacheHit:
         entry = CachedAnswer.from_json(found.payload)
         if count and found.first_prewarm_use and self._instruments is not None:
             self._instruments.cache_prewarm.add(1, {semconv.LABEL_OUTCOME: "used"})
-        return CacheHit(entry=entry, tier=tier, similarity=score, category=analysis.category)
+        return CacheHit(entry, tier, score, analysis.category, confidence)
 
     def store(self, question: str, scope: CacheScope, answer: CachedAnswer) -> None:
         """Cache ``answer`` for ``question`` in ``scope``; failures only count as errors."""
         if not self.enabled or not self._breaker.allow():
             return
         try:
-            analysis = analyse(question)
+            analysis = self.analyzer.analyse(question)
             scope_key = self.scope_key(scope, analysis)
             exact_key, alias_key = self._keys(scope_key, analysis)
             wasted = self.backend.put(exact_key, alias_key, answer.to_json(), answer.prewarmed,
@@ -208,7 +215,7 @@ class ChatCache:
         with self._sync_lock:
             records = self.backend.tail()
         fresh = [(record.scope, record.entry_key, analysis) for record in records
-                 if (analysis := analyse(record.question)).matchable]
+                 if (analysis := self.analyzer.analyse(record.question)).matchable]
         if fresh:
             self.index.add_many(fresh)
 
@@ -220,7 +227,7 @@ class ChatCache:
     # --- introspection -------------------------------------------------------------------------
     def similarity(self, a: str, b: str) -> float:
         """The semantic tier's score of two questions (flat IDF), for tests and tuning."""
-        return similarity(analyse(a), analyse(b))
+        return similarity(self.analyzer.analyse(a), self.analyzer.analyse(b))
 
     def describe(self) -> dict[str, Any]:
         """What only the backend knows, for ``/api/cache/stats``."""
@@ -228,11 +235,10 @@ class ChatCache:
             "backend": self.backend_name, "entries": None, "bytes": None,
             "backend_errors": self._backend_errors, "semantic_index": len(self.index),
             "semantic_index_bytes": self.index.bytes,
-            "analysis_memo_bytes": analysis_memo.MEMO.bytes,
+            "analysis_memo_bytes": self.analyzer.memo.bytes,
             "semantic_threshold": self.index.threshold, "tiers": list(self.tiers),
-            "embeddings": self.index.name,
-            "synonyms_file": analysis_memo.vocabulary().source,
-            "synonyms_file_entries": analysis_memo.vocabulary().entries,
+            "embeddings": self.index.name, "pack": self.analyzer.pack.describe(),
+            "match": self.match,
         }
         if not self.enabled:
             return {**info, "status": "disabled", "detail": "cache disabled (CHAT_CACHE=0)"}

@@ -1,38 +1,16 @@
-"""The conversation part of a cache scope: which earlier questions a follow-up leans on.
+"""The conversation part of a cache scope that a client's history may have steered.
 
-The digest chains the user's earlier questions in their variation-canonical form, so "and for
-teams?" after "How much is Pro?" shares a key with the same follow-up after "What does Pro
-cost?", and never with one asked after another question. Assistant turns are left out: for a
-cache they follow from the questions, and clients may edit or trim them.
-
-``conversation_digest`` is the opposite: every message verbatim, for answers that a client's
-history may have steered (see ``CacheScope.conversation``).
+``conversation_digest`` keys answers generated under client-supplied history: every earlier
+message, role and exact text, so such an answer is served to the same conversation and nobody
+else (``CacheScope.conversation``). Its counterpart for questions that merely lean on earlier
+ones, chained by meaning, is ``Analyzer.history_digest``: it needs the cache's own reading.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-from service.cache.analysis import analyse
-from service.cache.variations import variation_key
-
-__all__ = ["conversation_digest", "extend_context", "history_digest"]
-
-
-def extend_context(context: str, question: str) -> str:
-    """The context of the next turn after ``question`` was asked in ``context``."""
-    analysis = analyse(question)
-    meaning = variation_key(analysis) or analysis.normalized
-    return hashlib.blake2b(f"{context}\x1f{meaning}".encode(), digest_size=12).hexdigest()
-
-
-def history_digest(history: list[dict]) -> str:
-    """``CacheScope.context`` for a request's history; ``""`` when there is none."""
-    context = ""
-    for message in history:
-        if message.get("role") == "user" and isinstance(message.get("content"), str):
-            context = extend_context(context, message["content"])
-    return context
+__all__ = ["conversation_digest"]
 
 
 def conversation_digest(history: list[dict]) -> str:

@@ -66,3 +66,6 @@ class CacheHit:
     tier: str  # "exact" | "variation" | "semantic"
     similarity: float
     category: str | None
+    # How sure the operating point was: the similarity (strict) or the pair judge's
+    # probability (balanced); 1.0 on the exact and variation tiers.
+    confidence: float = 1.0

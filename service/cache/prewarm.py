@@ -2,11 +2,12 @@
 
 After each answer the scheduler records what this conversation asked before (so it learns what
 real traffic asks next) and predicts follow-ups — the most frequent next questions seen, then the
-category's usual follow-ups — and generates them in the background into the scope the next turn
-will have. It stays behind user traffic: a small concurrency limit, a budget per minute, nothing
-while ``busy()`` says users need the capacity, nothing that is already cached, and nothing after
-``shutdown()``. Outcomes are counted as ``chat.cache.prewarm{outcome}``: made, used (counted by
-the cache on the first hit), wasted (failed, cancelled or evicted unused), skipped.
+domain pack's usual follow-ups for the question's category — and generates them in the
+background into the scope the next turn will have. It stays behind user traffic: a small
+concurrency limit, a budget per minute, nothing while ``busy()`` says users need the capacity,
+nothing that is already cached, and nothing after ``shutdown()``. Outcomes are counted as
+``chat.cache.prewarm{outcome}``: made, used (counted by the cache on the first hit), wasted
+(failed, cancelled or evicted unused), skipped.
 """
 
 from __future__ import annotations
@@ -23,12 +24,8 @@ from opentelemetry import trace
 
 from otel import semconv
 from otel.instruments import ChatInstruments
-from service.cache import lexicon
-from service.cache.analysis import analyse
 from service.cache.cache import ChatCache
-from service.cache.context import extend_context
 from service.cache.model import CachedAnswer, CacheScope
-from service.cache.variations import variation_key
 from service.settings import Settings
 
 __all__ = ["PrewarmScheduler"]
@@ -37,11 +34,6 @@ log = logging.getLogger(__name__)
 Answerer = Callable[[str, CacheScope], CachedAnswer | None]
 _PREDICTIONS_PER_ANSWER = 3
 _REMEMBERED_CONVERSATIONS = 10_000
-
-
-def _meaning(question: str) -> str:
-    analysis = analyse(question)
-    return variation_key(analysis) or analysis.normalized
 
 
 class PrewarmScheduler:
@@ -78,8 +70,9 @@ class PrewarmScheduler:
         """Learn from this turn and schedule its likely follow-ups; returns at once."""
         if not self.enabled or self._stopped.is_set():
             return
-        meaning = _meaning(question)
-        next_context = extend_context(scope.context, question)
+        analyzer = self._cache.analyzer
+        meaning = analyzer.meaning(question)
+        next_context = analyzer.extend_context(scope.context, question)
         with self._lock:
             previous = self._asked.get((scope.tenant, scope.context)) if scope.context else None
             if previous is not None:
@@ -90,10 +83,9 @@ class PrewarmScheduler:
             self._texts.setdefault(meaning, question)
             seen = self._next.get((scope.tenant, meaning), Counter())
             predicted = [self._texts[m] for m, _ in seen.most_common(_PREDICTIONS_PER_ANSWER)]
-        category = analyse(question).category
-        predicted += lexicon.CATEGORY_FOLLOW_UPS.get(category or "", ())
+        predicted += analyzer.follow_ups(analyzer.analyse(question))
         next_scope = dataclasses.replace(scope, context=next_context)
-        chosen = [q for q in dict.fromkeys(predicted) if _meaning(q) != meaning]
+        chosen = [q for q in dict.fromkeys(predicted) if analyzer.meaning(q) != meaning]
         for follow_up in chosen[:_PREDICTIONS_PER_ANSWER]:
             self._schedule(follow_up, next_scope, link)
 

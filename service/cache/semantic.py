@@ -10,33 +10,36 @@ in Pro?". Only then is cosine similarity compared with the calibrated threshold.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from service.cache.analysis import Analysis, footprint, stem
+from service.cache.analyzer import Analysis, footprint
+from service.cache.guards import GENERIC_SHARE
+from service.cache.judge import WordStats
+from service.cache.matching import OperatingPoint
 
-__all__ = ["DEFAULT_THRESHOLD", "SemanticIndex", "SemanticMatch", "passes_guards", "similarity"]
+__all__ = ["DEFAULT_THRESHOLD", "SemanticIndex", "SemanticMatch", "similarity"]
 
 # Calibrated on the tuning part of the reference workload (docs/cache.md, "Calibration").
 DEFAULT_THRESHOLD = 0.45
 _CHAR_WEIGHT = 0.5  # trigrams help with typos, but words carry the meaning
 _SHORTLIST = 24  # candidates scored exactly, after a cheap word-overlap pre-ranking
-# A word in at least this share of cached questions (and 3 of them) is generic, not a subject.
-_GENERIC_SHARE = 0.05
 
 
 @dataclass(frozen=True)
 class SemanticMatch:
-    """A cached question that passed the guards, with its similarity score."""
+    """A cached question the operating point accepted: its score, and how sure the decision is
+    (the score itself in ``strict``, the judge's probability in ``balanced``)."""
 
     entry_key: str
     score: float
     question: Analysis
+    confidence: float = 0.0
 
 
 def _trigrams(word: str) -> set[str]:
@@ -53,112 +56,6 @@ def _features(analysis: Analysis) -> Counter[str]:
     return features
 
 
-def _edits(a: str, b: str) -> int:
-    """Optimal string alignment distance: typos are single edits or swapped neighbours."""
-    previous2: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                cost = min(cost, previous2[j - 2] + 1)
-            current.append(cost)
-        previous2, previous = previous, current
-    return previous[-1]
-
-
-def _same_word(a: str, b: str) -> bool:
-    """A typo keeps the first letter and about the length; "uninstall" is not "install"."""
-    if a[0] != b[0] or abs(len(a) - len(b)) > 1 or min(len(a), len(b)) < 4:
-        return False
-    return _edits(a, b) <= (1 if min(len(a), len(b)) < 8 else 2)
-
-
-# A bare keyword query ("reset password") may stand for a how/what/yes-no question, but not
-# for one that asks for a price, a time, a place, a reason or a number.
-_GENERIC_INTENTS = frozenset({"none", "how", "what", "yesno"})
-
-
-def _intents_agree(a: str, b: str, any_form: bool = False) -> bool:
-    """Same intent; or a bare keyword query and a question form; or, with ``any_form``, any two
-    question forms (how / what / yes-no), never two kinds of answer (a price and a time)."""
-    if a == b:
-        return True
-    if a not in _GENERIC_INTENTS or b not in _GENERIC_INTENTS:
-        return False
-    return any_form or "none" in (a, b)
-
-
-def _order_in(terms: tuple[str, ...], names: frozenset[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(t for t in terms if t in names))
-
-
-def _roles(bound: tuple[str, ...]) -> dict[str, set[str]]:
-    roles: dict[str, set[str]] = {}
-    for part in bound:
-        role, word = part.split(":", 1)
-        roles.setdefault(role, set()).add(word)
-    return roles
-
-
-def _directions_agree(a: Analysis, b: Analysis) -> bool:
-    """Two questions' directions agree unless they conflict: a role pointing at other words
-    ("into Trello" / "into Asana"), or a word in a role on one side that the other side names
-    but not in that role ("from Asana" / "into Asana", "export my data to Slack" / "export my
-    Slack data"). A direction whose word the other side does not name at all agrees: the guards
-    on names and words judge that word."""
-    if a.bound == b.bound:
-        return True
-    ra, rb = _roles(a.bound), _roles(b.bound)
-    for role in ra.keys() | rb.keys():
-        mine, theirs = ra.get(role, set()), rb.get(role, set())
-        if mine and theirs and mine != theirs:
-            return False
-        for words, other, bound_there in ((mine, b, theirs), (theirs, a, mine)):
-            if any(w not in bound_there and (w in other.terms or stem(w) in other.terms)
-                   for w in words):
-                return False
-    return True
-
-
-def passes_guards(query: Analysis, cached: Analysis,
-                  generic: Callable[[str], bool] = lambda word: False,
-                  synonyms: Callable[[str, str], bool] = lambda a, b: False,
-                  any_form: bool = False) -> bool:
-    """Whether ``cached`` may answer ``query`` at all, before similarity is considered.
-
-    ``generic(word)`` says a word is common among cached questions; only such words may be
-    present on one side only. A rare word on one side ("stop streaming", "reset my API key")
-    names a different action or subject. ``synonyms(a, b)`` lets an embedding backend say two
-    different words mean the same ("price" / "cost"): then they are not a swap.
-    ``any_form`` lets the question forms answer each other ("Can I export my data?" / "How do
-    I download my data?"): the embedding backends set it, the lexical model does not.
-    """
-    if query.markers != cached.markers or not _directions_agree(query, cached):
-        return False
-    if not _intents_agree(query.intent, cached.intent, any_form):
-        return False
-    q_terms, c_terms = set(query.terms), set(cached.terms)
-    if not (query.entities <= c_terms and cached.entities <= q_terms):
-        return False
-    for side, other in ((query, cached), (cached, query)):
-        ordered = side.entity_order
-        if len(ordered) > 1 and _order_in(other.terms, side.entities) != ordered:
-            return False
-    only_q = [w for w in query.content - cached.content if w not in cached.entities]
-    only_c = [w for w in cached.content - query.content if w not in query.entities]
-    # Words that are misspellings of a word on the other side count as the same word.
-    def same(a: str, b: str) -> bool:
-        return _same_word(a, b) or synonyms(query.word(a), cached.word(b))
-
-    unmatched_q = [w for w in only_q if not any(same(w, o) for o in only_c)]
-    unmatched_c = [w for w in only_c if not any(same(o, w) for o in only_q)]
-    if unmatched_q and unmatched_c:
-        return False  # a word swapped for another: a different subject or action
-    return all(generic(w) for w in unmatched_q + unmatched_c)
-
-
 class _Idf:
     """Document frequencies over every indexed question; IDF follows what is cached."""
 
@@ -173,7 +70,7 @@ class _Idf:
 
     def generic(self, word: str) -> bool:
         df = self.df.get("w:" + word, 0)
-        return df >= 3 and df >= _GENERIC_SHARE * self.docs
+        return df >= 3 and df >= GENERIC_SHARE * self.docs
 
     def weight(self, feature: str) -> float:
         idf = math.log((1 + self.docs) / (1 + self.df.get(feature, 0))) + 1.0
@@ -249,9 +146,10 @@ class SemanticIndex:
 
     name = "lexical"
 
-    def __init__(self, max_docs: int, threshold: float = DEFAULT_THRESHOLD,
+    def __init__(self, max_docs: int, point: OperatingPoint | None = None,
                  max_bytes: int = 128 << 20) -> None:
-        self.threshold = threshold
+        self.point = point or OperatingPoint("strict", DEFAULT_THRESHOLD, DEFAULT_THRESHOLD)
+        self.threshold = self.point.threshold
         self.bytes = 0
         self._max_docs = max_docs
         self._max_bytes = max_bytes
@@ -319,8 +217,12 @@ class SemanticIndex:
                 if not postings.slots:
                     del self._postings[(doc.scope, term)]
 
+    def _cosine(self, q_vector: dict[str, float], q_norm: float, doc: _Doc) -> float:
+        d_vector, d_norm = _vector(doc.features, self._idf)
+        return sum(w * d_vector.get(f, 0.0) for f, w in q_vector.items()) / (q_norm * d_norm)
+
     def search(self, scope: str, query: Analysis, limit: int = 3) -> list[SemanticMatch]:
-        """The best guarded matches at or above the threshold, best first."""
+        """The matches the operating point accepts, most confident first."""
         with self._lock:
             overlap = np.zeros(len(self._docs))
             for term in set(query.terms):
@@ -334,15 +236,16 @@ class SemanticIndex:
             shortlist = min(_SHORTLIST, found)
             best = np.argpartition(-overlap, shortlist - 1)[:shortlist]
             q_vector, q_norm = _vector(_features(query), self._idf)
+            words = WordStats(lambda word: self._idf.df.get("w:" + word, 0), self._idf.docs)
             matches = []
             for slot in best[np.argsort(-overlap[best])]:
                 doc = self._docs[int(slot)]
-                if doc is None or not passes_guards(query, doc.analysis, self._idf.generic):
+                if doc is None:
                     continue
-                d_vector, d_norm = _vector(doc.features, self._idf)
-                dot = sum(w * d_vector.get(f, 0.0) for f, w in q_vector.items())
-                score = dot / (q_norm * d_norm)
-                if score >= self.threshold:
-                    matches.append(SemanticMatch(doc.entry_key, score, doc.analysis))
-        matches.sort(key=lambda m: m.score, reverse=True)
+                score_of = functools.partial(self._cosine, q_vector, q_norm, doc)
+                accepted = self.point.accept(query, doc.analysis, score_of, words, False)
+                if accepted is not None:
+                    matches.append(SemanticMatch(doc.entry_key, accepted[0], doc.analysis,
+                                                 accepted[1]))
+        matches.sort(key=lambda m: m.confidence, reverse=True)
         return matches[:limit]

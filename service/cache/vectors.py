@@ -4,9 +4,10 @@ Used when ``CHAT_CACHE_EMBEDDINGS`` is ``local`` or ``openai``. Each cached ques
 a 1-bit code (the signs of its vector: 32 bytes at 256 dimensions) for a Hamming pre-ranking
 over every question of the scope, and an int8 code with one scale for the exact re-scoring of a
 short list — ≈ 300 bytes of vectors per question, so 50,000 fit in ≈ 15 MB plus bookkeeping.
-A candidate above the backend's calibrated threshold must then pass the guards of
-``semantic.passes_guards`` (intent, names and numbers, negation, directions, swapped words),
-where two different words count as one when the model puts them close ("phone" / "iPhone").
+Candidates above the operating point's floor are then judged by it (``matching.py``): the
+guards (intent, names and numbers, negation, directions, and in ``strict`` swapped words,
+where two different words count as one when the model puts them close, "phone" / "iPhone"),
+then the score or the pair judge.
 The question text is what the index keeps for the guards; its analysis is memoised elsewhere.
 """
 
@@ -19,10 +20,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from service.cache.analysis import Analysis, analyse
+from service.cache.analyzer import Analysis, Analyzer
 from service.cache.breaker import CircuitBreaker
 from service.cache.embeddings import Embedder, EmbeddingError
-from service.cache.semantic import _GENERIC_SHARE, SemanticMatch, passes_guards
+from service.cache.judge import WordStats
+from service.cache.matching import OperatingPoint
+from service.cache.semantic import SemanticMatch
 
 __all__ = ["VectorIndex"]
 
@@ -46,11 +49,15 @@ _WORD_CACHE = 4_096
 class VectorIndex:
     """Cached questions per scope as quantised embeddings; bounded in documents and bytes."""
 
-    def __init__(self, embedder: Embedder, max_docs: int, max_bytes: int = 128 << 20,
-                 threshold: float | None = None, breaker_seconds: float = 5.0) -> None:
+    def __init__(self, embedder: Embedder, analyzer: Analyzer, max_docs: int,
+                 max_bytes: int = 128 << 20, point: OperatingPoint | None = None,
+                 breaker_seconds: float = 5.0) -> None:
         self.embedder = embedder
+        self.analyzer = analyzer
         self.name = embedder.name
-        self.threshold = threshold or embedder.threshold
+        self.point = point or OperatingPoint("strict", embedder.threshold, embedder.threshold,
+                                             embedder.word_threshold)
+        self.threshold = self.point.threshold
         self.errors = 0
         self._max_docs = max_docs
         self._max_bytes = max_bytes
@@ -103,8 +110,8 @@ class VectorIndex:
         self._breaker.success()
         return vectors
 
-    def _same_meaning(self, a: str, b: str) -> bool:
-        """Whether the model puts two words close enough that one is not a swap for the other."""
+    def _word_similarity(self, a: str, b: str) -> float:
+        """How close the model puts two words (their vectors are cached, least recent out)."""
         with self._words_lock:
             cached = {w: self._word_vectors.get(w) for w in (a, b)}
         known = {w: v for w, v in cached.items() if v is not None}
@@ -117,11 +124,7 @@ class VectorIndex:
                 self._word_vectors.move_to_end(word)
             while len(self._word_vectors) > _WORD_CACHE:
                 self._word_vectors.popitem(last=False)
-        return float(known[a] @ known[b]) >= self.embedder.word_threshold
-
-    def _generic(self, word: str) -> bool:
-        df = self._df.get(word, 0)
-        return df >= 3 and df >= _GENERIC_SHARE * len(self._slots)
+        return float(known[a] @ known[b])
 
     # --- storage -------------------------------------------------------------------------------
     def _grow(self, dims: int) -> None:
@@ -228,14 +231,14 @@ class VectorIndex:
         question, entry_key = self._questions[slot], self._keys[slot]
         assert question is not None and entry_key is not None
         self._text_bytes -= len(entry_key) + len(question)
-        self._df.subtract(analyse(question).content)
+        self._df.subtract(self.analyzer.analyse(question).content)
         self._df = +self._df if len(self._df) > 2 * len(self._slots) + 64 else self._df
         self._keys[slot] = self._questions[slot] = None
         self._free.append(slot)
 
     # --- search --------------------------------------------------------------------------------
     def search(self, scope: str, query: Analysis, limit: int = 3) -> list[SemanticMatch]:
-        """The best guarded matches at or above the threshold, best first.
+        """The matches the operating point accepts, most confident first.
 
         Raises ``EmbeddingError`` when the query cannot be embedded (the cache then misses).
         """
@@ -249,18 +252,21 @@ class VectorIndex:
             best = self._candidates(vector, sid)
             scores = (self._codes[best].astype(np.float32) @ vector) * self._scale[best]
             above = [(float(scores[i]), self._keys[int(best[i])], self._questions[int(best[i])])
-                     for i in np.argsort(-scores)[:_GUARDED] if scores[i] >= self.threshold]
+                     for i in np.argsort(-scores)[:_GUARDED] if scores[i] >= self.point.floor]
+            df = self._df
+            words = WordStats(lambda word: df.get(word, 0), len(self._slots),
+                              self._word_similarity, self.point.word_threshold)
         matches = []
         for score, entry_key, question in above:  # the guards may embed words: no lock held
             assert question is not None and entry_key is not None
-            cached = analyse(question)
+            cached = self.analyzer.analyse(question)
             # Question forms (how / what / yes-no) may answer each other here; docs/cache.md,
             # "Guards on every backend", says why the lexical model keeps its stricter rule.
-            if passes_guards(query, cached, self._generic, self._same_meaning, any_form=True):
-                matches.append(SemanticMatch(entry_key, score, cached))
-                if len(matches) >= limit:
-                    break
-        return matches
+            accepted = self.point.accept(query, cached, score, words, True)
+            if accepted is not None:
+                matches.append(SemanticMatch(entry_key, score, cached, accepted[1]))
+        matches.sort(key=lambda m: m.confidence, reverse=True)
+        return matches[:limit]
 
     def _candidates(self, vector: np.ndarray, sid: int) -> np.ndarray:
         """Slots of scope ``sid`` whose 1-bit codes are within reach of the threshold.
@@ -287,7 +293,7 @@ class VectorIndex:
         far = self._dims + 1
         if len(self._scope_ids) > 1 or len(self._slots) < used:
             distance[self._scope[:used] != sid] = far  # other scopes and empty slots
-        angle = np.arccos(min(1.0, max(-1.0, self.threshold))) / np.pi
+        angle = np.arccos(min(1.0, max(-1.0, self.point.floor))) / np.pi
         cutoff = int(self._dims * (angle + _BIT_MARGIN))
         near = np.flatnonzero(distance <= cutoff)
         if len(near) > 8 * _SHORTLIST:

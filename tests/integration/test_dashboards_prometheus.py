@@ -33,6 +33,7 @@ from loadtests.processes import (
     wait_for_http,
 )
 from loadtests.runner import RunConfig, run_load
+from loadtests.workload import PACK_FILE
 from otel import semconv
 from otel.rules import RULES_PATH
 from tests.support import require_binary
@@ -61,8 +62,10 @@ def stack(prometheus_binary: str, tmp_path_factory: pytest.TempPathFactory) -> I
     simulator = start_simulator("fast")
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("OTEL_", "REDIS_URL", "OPENAI_", "CHAT_"))}
+    # The reference product's pack: its categories' follow-ups are what pre-warm generates.
     env.update(OPENAI_BASE_URL=f"{simulator.url}/v1", OPENAI_API_KEY="sk-test",
-               OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none")
+               OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none",
+               CHAT_CACHE_PACK=str(PACK_FILE))
     processes: list[ManagedProcess] = [simulator]
     try:
         service = start_service(env, workers=2)

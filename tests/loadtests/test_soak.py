@@ -3,7 +3,7 @@
 One run through ``python -m loadtests soak`` serves both: the warm-up's boundary (samples,
 Locust's stats and the service's counters all split at the same moment) and the memory figures.
 A growth threshold from a few seconds would mean nothing, so the figures are checked for being
-there and covering the run, not for their size; the 30-minute figure is in the README.
+there and covering the run, not for their size; the 30-minute figure is in docs/load.md.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 from loadtests.processes import ManagedProcess, start_simulator
+from loadtests.workload import PACK_FILE
 from otel import semconv
 from otel.testing import Recording, recording_telemetry, serve_wsgi, wait_until
 from service.app import create_app
@@ -238,7 +239,8 @@ def test_client_leaving_mid_stream_ends_the_trace(traced: tuple[str, Recording])
 
 
 def test_prewarm_is_its_own_trace_linked_to_the_request(simulator: ManagedProcess) -> None:
-    settings = _settings(simulator).replace(prewarm=True)
+    # The reference product's pack: its categories' follow-ups are what pre-warm generates.
+    settings = _settings(simulator).replace(prewarm=True, cache_pack=str(PACK_FILE))
     recording = recording_telemetry(settings)
     with serve_wsgi(create_app(settings, recording.telemetry)) as url:
         response, events = stream_chat(url, {"message": "How much does the pro plan cost?"})

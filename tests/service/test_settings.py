@@ -1,4 +1,4 @@
-"""Settings come from the environment once, with clear errors, and the README lists them all."""
+"""Settings come from the environment once, with clear errors; docs/settings.md lists them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from service.settings import Settings, SettingsError, settings_table
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+SETTINGS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 
 
 def test_defaults_need_no_environment() -> None:
@@ -38,12 +38,12 @@ def test_a_bad_value_names_the_variable(name: str, value: str) -> None:
         Settings.from_env({name: value})
 
 
-def test_the_readme_lists_every_setting_as_the_code_defines_it() -> None:
-    text = README.read_text()
+def test_the_settings_page_lists_every_setting_as_the_code_defines_it() -> None:
+    text = SETTINGS_PAGE.read_text()
     match = re.search(r"<!-- settings-table:start -->\n(.*?)\n<!-- settings-table:end -->",
                       text, re.S)
-    assert match, "README lacks the settings table markers"
-    assert match.group(1) == settings_table(), "README settings table is stale: " \
+    assert match, "docs/settings.md lacks the settings table markers"
+    assert match.group(1) == settings_table(), "docs/settings.md's table is stale: " \
         "paste the output of `python -m service settings`"
 
 

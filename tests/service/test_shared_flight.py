@@ -52,6 +52,13 @@ class Upstream:
             self.closed.set()
 
 
+def _until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.005)
+
+
 def _text(items: list[UpstreamItem]) -> str:
     return "".join(t for item in items if isinstance(item, TokenDelta) for t in item.texts)
 
@@ -110,6 +117,7 @@ def test_a_late_follower_replays_the_answer_from_its_start(workers) -> None:
     leader, follower = workers(), workers()
     with ThreadPoolExecutor(1) as pool:
         led = pool.submit(_ask, leader, upstream)
+        _until(lambda: upstream.calls == 1)
         time.sleep(upstream.first_token + 4 * upstream.gap)  # a few tokens have gone out
         followed, role = _ask(follower, upstream)
     assert upstream.calls == 1 and not role.leads
@@ -125,13 +133,10 @@ def _follow_until_the_leader_hangs(workers, upstream: Upstream) -> tuple[list, F
     role = FlightRole(leads=False)
     with ThreadPoolExecutor(2) as pool:
         pool.submit(_ask, leader, upstream)
-        time.sleep(0.05)
+        _until(lambda: upstream.calls == 1)  # it leads: its call has begun
         upstream.stall_after = None  # calls after the leader's answer in full
         followed = pool.submit(lambda: items.extend(follower.stream("q", upstream, role)))
-        deadline = time.monotonic() + 5
-        while len(_text(items)) < len("".join(WORDS[:4])):
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        _until(lambda: len(_text(items)) >= len("".join(WORDS[:4])))
         leader.close()  # no more renewals: its lock lapses
         try:
             followed.result(timeout=LEASE + 3)
@@ -229,10 +234,9 @@ def test_a_follower_that_loses_redis_answers_on_its_own() -> None:
     try:
         with ThreadPoolExecutor(2) as pool:
             pool.submit(_ask, leader, upstream)
-            time.sleep(0.05)
+            _until(lambda: upstream.calls == 1)
             followed = pool.submit(lambda: items.extend(follower.stream("q", upstream, role)))
-            while len(_text(items)) < len("".join(WORDS[:3])):
-                time.sleep(0.01)
+            _until(lambda: len(_text(items)) >= len("".join(WORDS[:3])))
             own.stop()
             followed.result(timeout=10)
     finally:

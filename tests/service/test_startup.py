@@ -68,12 +68,12 @@ def test_a_real_upstream_is_announced_loudly(simulator) -> None:
         service.stop()
 
 
-def test_a_synonyms_file_that_cannot_be_read_stops_the_start(tmp_path) -> None:
-    path = tmp_path / "synonyms.txt"
-    path.write_text("workspace, org\nkb =>\n")
-    done = _run(_clean_env(CHAT_CACHE_SYNONYMS=str(path)), "--port", str(free_port()))
+def test_a_pack_that_cannot_be_read_stops_the_start(tmp_path) -> None:
+    path = tmp_path / "pack.yaml"
+    path.write_text("synonyms: |\n  workspace, org\n  kb =>\n")
+    done = _run(_clean_env(CHAT_CACHE_PACK=str(path)), "--port", str(free_port()))
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        f"error: CHAT_CACHE_SYNONYMS={str(path)!r}, line 2: an empty term (two commas, or"
+        f"error: CHAT_CACHE_PACK={str(path)!r}, synonyms line 2: an empty term (two commas, or"
         " nothing beside '=>')"
     ]

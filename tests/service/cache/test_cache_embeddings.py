@@ -14,6 +14,7 @@ from service.cache.backend import MemoryBackend
 from service.cache.embeddings import Embedder
 from service.cache.embeddings.local import LocalEmbedder
 from service.cache.embeddings.remote import OpenAIEmbedder
+from tests.service.cache.conftest import reference_analyzer
 
 SCOPE = CacheScope("public", "v1", "auto", "")
 CACHED = [
@@ -27,7 +28,7 @@ CACHED = [
 
 def _cache(embedder: Embedder | None, tiers: tuple[str, ...] = TIERS) -> ChatCache:
     cache = ChatCache(MemoryBackend(3600, 1000), max_entries=1000, embedder=embedder,
-                      tiers=tiers)
+                      tiers=tiers, analyzer=reference_analyzer())
     for question in CACHED:
         cache.store(question, SCOPE, CachedAnswer(question, f"answer to {question}", "m", "fast",
                                                   1, 1, time.time()))
@@ -82,7 +83,8 @@ def test_local_answers_a_question_asked_in_another_form(
 
 
 def test_local_index_is_quantised(local_embedder: LocalEmbedder) -> None:
-    cache = ChatCache(MemoryBackend(3600, 10_000), max_entries=10_000, embedder=local_embedder)
+    cache = ChatCache(MemoryBackend(3600, 10_000), max_entries=10_000, embedder=local_embedder,
+                      analyzer=reference_analyzer())
     for i in range(5_000):
         question = f"Can I sync Tool{i} data into Tool{i + 1}?"
         cache.store(question, SCOPE, CachedAnswer(question, "a", "m", "fast", 1, 1, time.time()))

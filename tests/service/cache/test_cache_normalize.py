@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from service.cache.analysis import analyse
+from service.cache.analyzer import Analyzer
 from service.cache.normalize import normalize
-from service.cache.variations import variation_key
+
+READER = Analyzer()
 
 SAME = [
     ("How much does the Pro plan cost?", "how much does pro plan cost"),
@@ -48,11 +49,11 @@ def test_different_questions_different_keys(a: str, b: str) -> None:
     "Как удалить мой аккаунт в Pro?", "如何删除我的账户\uff1f", "Pro 版多少钱\uff1f", "👍", "???",
 ])
 def test_too_little_left_is_exact_only(question: str) -> None:
-    """What the lexicon cannot read is never judged by the fuzzy tiers."""
-    analysis = analyse(question)
-    assert not analysis.matchable and variation_key(analysis) is None
+    """What the analyzer cannot read is never judged by the fuzzy tiers."""
+    analysis = READER.analyse(question)
+    assert not analysis.matchable and READER.variation_key(analysis) is None
 
 
 def test_an_english_question_stays_matchable() -> None:
-    analysis = analyse("How much does the Pro plan cost?")
-    assert analysis.matchable and variation_key(analysis) is not None
+    analysis = READER.analyse("How much does the Pro plan cost?")
+    assert analysis.matchable and READER.variation_key(analysis) is not None

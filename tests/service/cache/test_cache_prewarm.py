@@ -10,13 +10,17 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from loadtests.workload import PACK_FILE
 from otel import semconv
-from service.cache import CachedAnswer, CacheScope, ChatCache, PrewarmScheduler, extend_context
+from service.cache import Analyzer, CachedAnswer, CacheScope, ChatCache, PrewarmScheduler
 from service.cache.backend import MemoryBackend
+from service.cache.pack import load_pack
 from service.settings import Settings
 from tests.service.cache.conftest import Metrics
 
 SCOPE = CacheScope("public", "v1", "auto", "")
+READER = Analyzer(load_pack(PACK_FILE))  # the pack's categories hold the usual follow-ups
+extend_context = READER.extend_context
 
 
 class Upstream:
@@ -43,8 +47,10 @@ class Upstream:
 
 
 def _scheduler(metrics: Metrics, upstream: Upstream, busy: bool = False,
-               **settings: object) -> tuple[ChatCache, PrewarmScheduler]:
-    cache = ChatCache(MemoryBackend(60, 1000), instruments=metrics.instruments)
+               analyzer: Analyzer = READER, **settings: object
+               ) -> tuple[ChatCache, PrewarmScheduler]:
+    cache = ChatCache(MemoryBackend(60, 1000), instruments=metrics.instruments,
+                      analyzer=analyzer)
     config = Settings().replace(**settings)
     return cache, PrewarmScheduler(config, cache, upstream, metrics.instruments,
                                    busy=lambda: busy)
@@ -80,6 +86,21 @@ def test_follow_ups_are_generated_and_used(metrics: Metrics) -> None:
     hit = cache.lookup("Do you offer a free trial?", next_turn)
     assert hit is not None and hit.entry.prewarmed
     assert metrics.total("chat.cache.prewarm", outcome="used") == 1
+    scheduler.shutdown()
+
+
+def test_with_no_pack_only_what_traffic_asked_next_is_predicted(metrics: Metrics) -> None:
+    first, then = "Where is my data stored?", "Which certifications do you hold?"
+    upstream = Upstream()
+    _, scheduler = _scheduler(metrics, upstream, analyzer=Analyzer())
+    scheduler.after_answer("How much does the Pro plan cost?", SCOPE)
+    scheduler.after_answer(first, SCOPE)
+    scheduler.after_answer(then, CacheScope("public", "v1", "auto",
+                                            Analyzer().extend_context("", first)))
+    _settle(metrics)
+    assert upstream.calls == []  # no categories, no usual follow-ups: nothing learnt yet
+    scheduler.after_answer(first, CacheScope("public", "v1", "auto", "another-conversation"))
+    _wait_for(lambda: upstream.calls == [then])
     scheduler.shutdown()
 
 
@@ -145,7 +166,7 @@ def test_prewarm_span_is_its_own_trace_linked_to_the_request(metrics: Metrics) -
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("test")
     upstream = Upstream()
-    cache = ChatCache(MemoryBackend(60, 1000), instruments=metrics.instruments)
+    cache = ChatCache(MemoryBackend(60, 1000), instruments=metrics.instruments, analyzer=READER)
     scheduler = PrewarmScheduler(Settings(), cache, upstream, metrics.instruments, tracer=tracer)
     with tracer.start_as_current_span("request") as request_span:
         scheduler.after_answer("How much does the Pro plan cost?", SCOPE,

@@ -18,7 +18,7 @@ from loadtests.redis_cluster import RedisClusterProcesses
 from service.cache import ChatCache
 from service.settings import Settings
 from tests.service.cache import test_cache_backends as contract
-from tests.service.cache.conftest import CacheFactory, Metrics
+from tests.service.cache.conftest import PACK_FILE, CacheFactory, Metrics
 
 # The contract's tests, collected here against this module's ``make_cache``.
 globals().update({name: test for name, test in vars(contract).items()
@@ -33,7 +33,7 @@ def make_cache(redis_cluster: RedisClusterProcesses, metrics: Metrics) -> Iterat
 
     def make(**overrides: object) -> ChatCache:
         settings = Settings(redis_url=redis_cluster.url, cache_namespace=namespace,
-                            cache_timeout_ms=500).replace(**overrides)
+                            cache_timeout_ms=500, cache_pack=str(PACK_FILE)).replace(**overrides)
         cache = ChatCache.from_settings(settings, metrics.instruments)
         made.append(cache)
         return cache

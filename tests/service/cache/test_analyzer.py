@@ -1,12 +1,25 @@
-"""Variation and semantic matchers: tables of pairs that must match and must not."""
+"""Variation and semantic matchers with the reference pack: pairs that must match and must not.
+
+These tables are the reference product's regression tests: they hold its pack
+(``loadtests/workload/pack.yaml``) to what each entry is there for. What English alone reads,
+with no pack, is tested at the end.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from service.cache.analysis import analyse
-from service.cache.semantic import DEFAULT_THRESHOLD, SemanticIndex, passes_guards
-from service.cache.variations import CATEGORIES, variation_key
+from loadtests.workload import PACK_FILE, Workload
+from service.cache.analyzer import Analyzer
+from service.cache.guards import passes_guards
+from service.cache.pack import load_pack
+from service.cache.semantic import DEFAULT_THRESHOLD, SemanticIndex
+
+READER = Analyzer(load_pack(PACK_FILE))
+ENGLISH = Analyzer()
+CATEGORIES = tuple(READER.pack.categories)
+analyse = READER.analyse
+variation_key = READER.variation_key
 
 VARIATIONS = [  # same canonical key: recognised paraphrase, synonym or word order
     ("How much does the Pro plan cost?", "What's the price of the Pro plan?"),
@@ -254,3 +267,61 @@ def test_follow_ups_are_recognised(question: str, refers_back: bool) -> None:
 ])
 def test_questions_fall_into_their_category(question: str, category: str) -> None:
     assert analyse(question).category == category
+
+
+# --- English alone: what every user gets with no pack --------------------------------------------
+GENERIC_NEAR_MISSES = [  # no pack knows these words: grammar, names and numbers keep them apart
+    ("Can I get a refund after 30 days?", "Can I get a refund after 60 days?"),
+    ("Is my data used to train the model?", "Is my data not used to train the model?"),
+    ("Does it integrate with Slack?", "Does it integrate with Zoom?"),
+    ("Can I move my Asana data into Trello?", "Can I move my Trello data into Asana?"),
+    ("Where is my data stored?", "How long is my data stored?"),
+    ("How do I sign in?", "How do I sign out?"),
+    ("How do I opt in to emails?", "How do I opt out of emails?"),
+    ("Which integrations do you support?", "Which integrations are you going to support?"),
+]
+GENERIC_VARIATIONS = [  # the same words in another order, form or politeness
+    ("How do I reset my password?", "how can i reset my password please"),
+    ("Where can I download my invoices?", "where can i download invoices"),
+    ("How long does a refund take?", "How many days does a refund take?"),
+    ("Can I export my reports?", "Is it possible to export my reports?"),
+]
+
+
+@pytest.mark.parametrize(("a", "b"), GENERIC_NEAR_MISSES)
+def test_english_alone_keeps_near_misses_apart(a: str, b: str) -> None:
+    key = ENGLISH.variation_key(ENGLISH.analyse(a))
+    assert key is None or key != ENGLISH.variation_key(ENGLISH.analyse(b))
+    for asked, stored in ((a, b), (b, a)):
+        assert not passes_guards(ENGLISH.analyse(asked), ENGLISH.analyse(stored), any_form=True)
+
+
+@pytest.mark.parametrize(("a", "b"), GENERIC_VARIATIONS)
+def test_english_alone_reads_rephrasings_alike(a: str, b: str) -> None:
+    key = ENGLISH.variation_key(ENGLISH.analyse(a))
+    assert key is not None and key == ENGLISH.variation_key(ENGLISH.analyse(b))
+
+
+def test_english_alone_has_no_categories_and_no_follow_ups() -> None:
+    analysis = ENGLISH.analyse("How much does the Pro plan cost?")
+    assert analysis.category is None and ENGLISH.follow_ups(analysis) == ()
+    assert analysis.intent == "cost" and analysis.entities == {"pro"}  # "Pro", as written
+
+
+def test_two_analyzers_read_with_their_own_pack() -> None:
+    """No process-wide vocabulary: a cache with the pack and one without, side by side."""
+    a, b = "How do I end my subscription?", "How do I cancel my subscription?"
+    assert READER.variation_key(READER.analyse(a)) == READER.variation_key(READER.analyse(b))
+    assert ENGLISH.variation_key(ENGLISH.analyse(a)) != ENGLISH.variation_key(ENGLISH.analyse(b))
+
+
+def test_the_service_holds_no_product() -> None:
+    """The reference product's name and questions live in its pack and workload, not here."""
+    from pathlib import Path
+
+    service = Path(__file__).parents[3] / "service"
+    text = "\n".join(p.read_text(encoding="utf-8").casefold()
+                     for p in service.rglob("*") if p.suffix in {".py", ".yaml", ".html", ".js"})
+    assert "nimbus" not in text
+    questions = [c.question for c in Workload.load().canonical]
+    assert questions and not [q for q in questions if q.casefold() in text]
