@@ -24,6 +24,8 @@ from service.llm.router import ModelRouter
 from service.pipeline import ChatPipeline, prompt_version
 from service.routes import chat, health, openai_compat, page, stats
 from service.settings import Settings
+from service.shared_flight import SharedFlights
+from service.single_flight import SingleFlight
 
 __all__ = ["create_app"]
 
@@ -49,8 +51,17 @@ def _build_components(settings: Settings, telemetry: Telemetry) -> Components:
             busy=lambda: admission.open >= max(1, settings.max_streams_per_worker // 2),
             tracer=tracer,
         )
-    pipeline = ChatPipeline(settings, router, upstream, instruments, tracer, cache, prewarm)
-    return Components(settings, telemetry, upstream, pipeline, cache, prewarm, admission)
+    shared = None
+    if settings.redis_url and settings.single_flight_shared:
+        shared = SharedFlights(settings.redis_url, settings.cache_namespace,
+                               settings.single_flight_lease_seconds,
+                               settings.ping_interval_seconds, settings.cache_timeout_ms / 1000,
+                               settings.cache_breaker_seconds)
+    flights = SingleFlight(settings.ping_interval_seconds, shared)
+    pipeline = ChatPipeline(settings, router, upstream, instruments, tracer, cache, prewarm,
+                            flights)
+    return Components(settings, telemetry, upstream, pipeline, cache, prewarm, admission,
+                      flights)
 
 
 def create_app(settings: Settings | None = None, telemetry: Telemetry | None = None) -> Flask:

@@ -16,6 +16,7 @@ from service.cache import ChatCache, PrewarmScheduler
 from service.llm.client import UpstreamClient
 from service.pipeline import ChatPipeline
 from service.settings import Settings
+from service.single_flight import SingleFlight
 
 __all__ = ["Components", "components"]
 
@@ -31,10 +32,12 @@ class Components:
     cache: ChatCache | None
     prewarm: PrewarmScheduler | None
     admission: Admission
+    flights: SingleFlight
 
     def close(self) -> None:
         if self.prewarm is not None:
             self.prewarm.shutdown()
+        self.flights.close()
         if self.cache is not None:
             self.cache.close()
         self.upstream.close()

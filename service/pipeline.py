@@ -90,6 +90,7 @@ class ChatPipeline:
         tracer: trace.Tracer,
         cache: ChatCache | None = None,
         prewarm: PrewarmScheduler | None = None,
+        flights: SingleFlight | None = None,
     ) -> None:
         self._settings = settings
         self._router = router
@@ -99,7 +100,9 @@ class ChatPipeline:
         self._cache = cache
         self._prewarm = prewarm
         self._recorder = AnswerRecorder(instruments, tracer)
-        self._flights = SingleFlight(settings.ping_interval_seconds)
+        # ``is None``, not ``or``: a SingleFlight with no flights open is falsy (``__len__``).
+        self._flights = (flights if flights is not None
+                         else SingleFlight(settings.ping_interval_seconds))
 
     # --- cache scope ----------------------------------------------------------------------------
     def _system_prompt(self, request: ChatRequest) -> str:
@@ -213,21 +216,23 @@ class ChatPipeline:
         messages = _openai_messages(request, self._system_prompt(request))
         completion: Completion | None = None
         answer: list[str] = []
-        items, leader = self._flights.stream(
+        items, role = self._flights.stream(
             self._flight_key(request, decision),
             lambda: self._upstream.stream(messages, decision, timings, request.max_tokens,
                                           dict(request.sampling)),
         )
-        record.led_upstream = leader
-        for item in items:
-            if isinstance(item, TokenDelta):
-                answer.extend(item.texts)
-                yield Tokens(item.texts)
-                self._written(timings, len(item.texts))
-            elif isinstance(item, Keepalive):
-                yield item
-            else:
-                completion = item
+        try:
+            for item in items:
+                if isinstance(item, TokenDelta):
+                    answer.extend(item.texts)
+                    yield Tokens(item.texts)
+                    self._written(timings, len(item.texts))
+                elif isinstance(item, Keepalive):
+                    yield item
+                else:
+                    completion = item
+        finally:
+            record.led_upstream = role.leads  # known once the flight has been read
         if completion is None:
             raise UpstreamFailure("upstream_interrupted", "the upstream answer ended early",
                                   retryable=True)
@@ -237,7 +242,7 @@ class ChatPipeline:
                    timings, _trace_id())
         # The client has the whole answer; storing and predicting happen after it, once, and
         # nothing that goes wrong there may reach the client, who is done.
-        if leader and completion.finish_reason == "stop" and self._cacheable(request):
+        if role.leads and completion.finish_reason == "stop" and self._cacheable(request):
             try:
                 self._store(request, decision, completion, "".join(answer))
             except Exception:

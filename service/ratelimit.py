@@ -16,11 +16,11 @@ import logging
 import threading
 import time
 
-import redis
 from flask import Flask, g, request
 
 from service.cache.breaker import CircuitBreaker
 from service.errors import RateLimited
+from service.redis_connect import REDIS_ERRORS, LazyRedis
 from service.settings import RateLimit, Settings
 
 __all__ = ["RateLimiter", "init_app"]
@@ -37,26 +37,22 @@ class RateLimiter:
                  timeout_ms: int, breaker_seconds: float = 5.0) -> None:
         self.limit = limit
         self._prefix = f"{namespace}:ratelimit"
-        self._redis = (
-            redis.Redis.from_url(redis_url, socket_timeout=timeout_ms / 1000,
-                                 socket_connect_timeout=timeout_ms / 1000)
-            if redis_url else None
-        )
+        self._redis = LazyRedis(redis_url, timeout_ms / 1000) if redis_url else None
         self._local: dict[str, int] = {}
         self._lock = threading.Lock()
         self._breaker = CircuitBreaker(breaker_seconds)
         self._outage = False
 
-    def _count_in_redis(self, client: redis.Redis, key: str) -> int | None:
+    def _count_in_redis(self, redis: LazyRedis, key: str) -> int | None:
         """The window's count, or None while Redis is failing (the request goes through)."""
         if not self._breaker.allow():
             return None
         try:
-            pipe = client.pipeline()
+            pipe = redis.client().pipeline()
             pipe.incr(key)
             pipe.expire(key, self.limit.period_seconds + 1)
             count = int(pipe.execute()[0])
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             self._breaker.failure(type(exc).__name__)
             if not self._outage:
                 self._outage = True

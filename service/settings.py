@@ -108,7 +108,10 @@ class Settings:
 
     # --- cache --------------------------------------------------------------------------------
     redis_url: str | None = _setting(
-        "REDIS_URL", None, "Redis for the cache and shared stats. Unset: in-memory backend."
+        "REDIS_URL", None,
+        "Redis for the cache, rate limits and single flight, shared by every worker and instance:"
+        " `redis://host:port/0`, or a Redis Cluster as `redis+cluster://host:port,host:port`"
+        " (docs/topology.md). Unset: in-memory backend.",
     )
     cache_enabled: bool = _setting("CHAT_CACHE", True, "Turn the answer cache on or off.")
     cache_namespace: str = _setting(
@@ -193,6 +196,18 @@ class Settings:
         "CHAT_EMBEDDINGS_PATH", None,
         "`local` model folder. Unset: `~/.cache/chatperf/embeddings/all-minilm-l6-v2-m2v`,"
         " made by `python -m service.cache.embeddings distill`.",
+    )
+
+    # --- several instances (docs/topology.md) -------------------------------------------------
+    single_flight_shared: bool = _setting(
+        "CHAT_SINGLE_FLIGHT_SHARED", True,
+        "With `REDIS_URL`, identical questions asked at once on any worker or instance share one"
+        " upstream call (a Redis lease per question); `0` keeps single flight per worker.",
+    )
+    single_flight_lease_seconds: float = _setting(
+        "CHAT_SINGLE_FLIGHT_LEASE_SECONDS", 5.0,
+        "Lease of a shared flight's leader, renewed while it reads; a leader that dies is"
+        " replaced by a follower within this.",
     )
 
     # --- limits and protection ----------------------------------------------------------------
@@ -366,6 +381,24 @@ def _exporters(allowed: frozenset[str]) -> Any:
     return check
 
 
+def _redis_url(env: str, value: str) -> None:
+    from service.redis_connect import CLUSTER_SCHEMES, cluster_nodes
+
+    if urlsplit(value).scheme not in CLUSTER_SCHEMES:
+        _url(("redis", "rediss", "unix", *CLUSTER_SCHEMES))(env, value)
+        return
+    try:
+        cluster_nodes(value)
+    except ValueError as exc:
+        raise SettingsError(f"{env}: {exc}") from exc
+
+
+def _namespace(env: str, value: str) -> None:
+    # The service adds the braces itself (a Redis Cluster hash tag around the namespace).
+    if not value or "{" in value or "}" in value:
+        raise SettingsError(f"{env}={value!r}: a non-empty name without braces")
+
+
 def _rate(env: str, value: str) -> None:
     RateLimit.parse(value)
 
@@ -378,7 +411,8 @@ def _log_level(env: str, value: str) -> None:
 # What each setting may be; checked at start so a bad value is one clear line, not a traceback.
 _CHECKS: dict[str, Any] = {
     "openai_base_url": _url(("http", "https")),
-    "redis_url": _url(("redis", "rediss", "unix")),
+    "redis_url": _redis_url,
+    "cache_namespace": _namespace,
     "embeddings_base_url": _url(("http", "https")),
     "max_output_tokens": (1, 32_768),
     "router_long_message_chars": _POSITIVE,
@@ -398,6 +432,7 @@ _CHECKS: dict[str, Any] = {
     "prewarm_memory_bytes": (64 << 10, 1 << 34),
     "cache_memory_bytes": (1 << 20, 1 << 40),
     "cache_breaker_seconds": _SECONDS,
+    "single_flight_lease_seconds": (0.1, 600.0),
     "max_body_bytes": (256, 64 * 1024 * 1024),
     "body_timeout_seconds": _SECONDS,
     "max_message_chars": _POSITIVE,

@@ -5,8 +5,9 @@ records every item in the ``Flight`` so that a caller who joins later replays th
 from the start, as a stream. The flight belongs to no single client: when the leader leaves
 while others still listen, a background thread (a greenlet under gevent) takes over reading;
 the upstream call is closed only when every subscriber has gone, noticed within one keep-alive
-interval. Flights are per worker process; across workers the cache takes over once the first
-answer is stored.
+interval. Flights group the callers of one worker; with ``SharedFlights`` (Redis) a worker's
+leader meets the other workers' and instances' leaders, and only one of them calls the
+upstream (``service.shared_flight``).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from opentelemetry import context as otel_context
 
 from service.errors import UpstreamFailure
 from service.events import Keepalive, UpstreamItem
+from service.shared_flight import FlightRole, SharedFlights
 
-__all__ = ["Flight", "SingleFlight"]
+__all__ = ["Flight", "FlightRole", "SingleFlight"]
 
 Upstream = Generator[UpstreamItem, None, None]
 Source = Callable[[], Upstream]
@@ -90,31 +92,39 @@ class Flight:
 
 
 class SingleFlight:
-    """The flights of one worker, by key."""
+    """The flights of one worker, by key; shared with other workers through ``shared``."""
 
-    def __init__(self, ping_interval: float) -> None:
+    def __init__(self, ping_interval: float, shared: SharedFlights | None = None) -> None:
         self._ping_interval = ping_interval
+        self._shared = shared
         self._flights: dict[str, Flight] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._flights)
 
-    def stream(self, key: str, source: Source) -> tuple[Iterator[UpstreamItem], bool]:
+    def stream(self, key: str, source: Source) -> tuple[Iterator[UpstreamItem], FlightRole]:
         """The items of ``key``'s flight, starting it with ``source`` if there is none.
 
-        Returns the items and whether this caller leads the flight (it then stores the answer).
+        Returns the items and this caller's role: whether its answer comes from an upstream
+        call it made (it then stores the answer), known once the items have been read.
         """
         with self._lock:
             flight = self._flights.get(key)
             if flight is not None:
                 flight.join()
-                return flight.read(self._ping_interval), False
+                return flight.read(self._ping_interval), FlightRole(leads=False)
             flight = self._flights[key] = Flight()
-        return self._lead(key, flight, source), True
+        role = FlightRole(leads=self._shared is None)
+        stream = (self._shared.stream(key, source, role) if self._shared is not None
+                  else source())
+        return self._lead(key, flight, stream), role
 
-    def _lead(self, key: str, flight: Flight, source: Source) -> Iterator[UpstreamItem]:
-        stream = source()
+    def close(self) -> None:
+        if self._shared is not None:
+            self._shared.close()
+
+    def _lead(self, key: str, flight: Flight, stream: Upstream) -> Iterator[UpstreamItem]:
         try:
             for item in stream:
                 if not isinstance(item, Keepalive):

@@ -17,6 +17,7 @@ from types import ModuleType
 import pytest
 
 from loadtests.processes import ManagedProcess, start_redis, start_service, start_simulator
+from loadtests.redis_cluster import RedisClusterProcesses, start_redis_cluster
 from service.cache.embeddings import DEFAULT_MODEL_DIR
 from service.cache.embeddings.distill import distill
 from service.cache.embeddings.local import LocalEmbedder
@@ -26,11 +27,11 @@ from tests.support import IN_CI, require_binary, service_env
 # test: `pytest -m "not integration"` is then the in-process suite, seconds long.
 _PROCESS_FIXTURES = frozenset({
     "simulator", "redis_server", "start_chat_service", "chat_service", "start_sim",
-    "start_faulty_simulator",
+    "start_faulty_simulator", "redis_cluster",
 })
 _STARTS_PROCESSES = re.compile(
     r"\b(start_service|start_simulator|start_redis|subprocess|Popen|run_load|short_run|"
-    r"require_binary|ManagedProcess)\b"
+    r"require_binary|ManagedProcess|start_redis_cluster|start_nginx|start_fleet)\b"
 )
 
 
@@ -62,6 +63,17 @@ def redis_server() -> Iterator[ManagedProcess]:
     proc = start_redis()
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterProcesses]:
+    """A throwaway Redis Cluster (3 masters, a replica each) for the session; a test that kills
+    a node starts its own with ``start_redis_cluster``."""
+    require_binary("redis-server", "redis-server")
+    require_binary("redis-cli", "redis-server")
+    cluster = start_redis_cluster()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture

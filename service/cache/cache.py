@@ -28,6 +28,7 @@ from service.cache.pack import load_pack
 from service.cache.redis_backend import RedisBackend
 from service.cache.semantic import DEFAULT_THRESHOLD, SemanticIndex, similarity
 from service.cache.vectors import VectorIndex
+from service.redis_connect import hash_tagged
 from service.settings import Settings, SettingsError
 
 __all__ = ["TIERS", "ChatCache", "embedder_from_settings"]
@@ -81,14 +82,15 @@ class ChatCache:
         analyzer = Analyzer(load_pack(settings.cache_pack),
                             settings.cache_analysis_bytes)
         backend: Backend
+        namespace = hash_tagged(settings.cache_namespace)  # one slot on a Redis Cluster
         if settings.redis_url:
-            backend = RedisBackend(settings.redis_url, settings.cache_namespace,
+            backend = RedisBackend(settings.redis_url, namespace,
                                    settings.cache_ttl_seconds, settings.cache_max_entries,
                                    settings.cache_timeout_ms)
         else:
             backend = MemoryBackend(settings.cache_ttl_seconds, settings.cache_max_entries,
                                     settings.cache_memory_bytes)
-        return cls(backend, namespace=settings.cache_namespace,
+        return cls(backend, namespace=namespace,
                    max_entries=settings.cache_max_entries,
                    threshold=settings.cache_semantic_threshold,
                    breaker_seconds=settings.cache_breaker_seconds, instruments=instruments,

@@ -6,6 +6,11 @@ pre-warmed entry is unused; ``ns:lru`` a sorted set of entry keys by last use, t
 (the size bound); ``ns:log`` a capped stream of stored questions that each worker's semantic
 index tails. Lookup and store are Lua scripts, so each is one round trip. Every call is time-boxed
 by socket time-outs and never retried here: the circuit breaker decides when to try again.
+
+On a Redis Cluster (``redis+cluster://``) the namespace must be a hash tag (``{chatperf}``, as
+``ChatCache.from_settings`` writes it): the scripts touch the entry, its alias, the LRU set and
+the log together, and a cluster runs a script only on keys of one slot. The whole cache then
+lives on one master (docs/topology.md says why that is enough, and what a cluster still gives).
 """
 
 from __future__ import annotations
@@ -14,11 +19,8 @@ import threading
 import time
 from typing import cast
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-
 from service.cache.backend import BackendError, Found, LogRecord
+from service.redis_connect import REDIS_ERRORS, LazyRedis
 
 __all__ = ["RedisBackend"]
 
@@ -31,7 +33,7 @@ local function hit(k, tier)
 end
 local r = hit(KEYS[1], 'exact')
 if r then return r end
-if KEYS[2] ~= '' then
+if ARGV[2] == '1' then
   local target = redis.call('GET', KEYS[2])
   if target then return hit(target, 'variation') end
 end
@@ -39,7 +41,8 @@ return false
 """
 
 _STORE = """
-local entry, alias, lru, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local entry, lru, log = KEYS[1], KEYS[3], KEYS[4]
+local alias = ARGV[9] == '1' and KEYS[2] or ''
 local ttl, now, max = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 redis.call('HSET', entry, 'p', ARGV[1], 'a', alias)
 redis.call('PEXPIRE', entry, ttl)
@@ -78,25 +81,23 @@ class RedisBackend:
 
     def __init__(self, url: str, namespace: str, ttl_seconds: float, max_entries: int,
                  timeout_ms: int) -> None:
-        timeout = timeout_ms / 1000
-        self._client = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0), retry_on_timeout=False, decode_responses=True,
-        )
+        self._redis = LazyRedis(url, timeout_ms / 1000)
+        if self._redis.cluster and not (namespace.startswith("{") and namespace.endswith("}")):
+            raise ValueError(f"namespace {namespace!r}: a Redis Cluster needs a hash tag such as"
+                             " '{chatperf}', so the cache's scripts see keys of one slot")
         self.namespace = namespace
         self._ttl_ms = int(ttl_seconds * 1000)
         self._max_entries = max_entries
         self._lru = f"{namespace}:lru"
         self._log = f"{namespace}:log"
-        self._lookup = self._client.register_script(_LOOKUP)
-        self._store = self._client.register_script(_STORE)
         self._last_id = "-"
         self._tail_lock = threading.Lock()
 
     def get(self, exact_key: str, alias_key: str | None) -> Found | None:
         try:
-            result = self._lookup(keys=[exact_key, alias_key or "", self._lru], args=[time.time()])
-        except (redis.RedisError, OSError) as exc:
+            result = self._redis.run_script(_LOOKUP, [exact_key, alias_key or exact_key, self._lru],
+                                            [time.time(), "1" if alias_key else "0"])
+        except REDIS_ERRORS as exc:
             raise BackendError(f"redis lookup: {exc}") from exc
         if not result:
             return None
@@ -106,13 +107,13 @@ class RedisBackend:
     def put(self, entry_key: str, alias_key: str | None, payload: str, prewarmed: bool,
             record: LogRecord) -> int:
         try:
-            wasted = self._store(
-                keys=[entry_key, alias_key or "", self._lru, self._log],
-                args=[payload, self._ttl_ms, time.time(), self._max_entries,
-                      "1" if prewarmed else "0", record.scope, record.question,
-                      self._max_entries * 2],
+            wasted = self._redis.run_script(
+                _STORE, [entry_key, alias_key or entry_key, self._lru, self._log],
+                [payload, self._ttl_ms, time.time(), self._max_entries, "1" if prewarmed else "0",
+                 record.scope, record.question, self._max_entries * 2,
+                 "1" if alias_key else "0"],
             )
-        except (redis.RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             raise BackendError(f"redis store: {exc}") from exc
         return int(wasted)
 
@@ -125,9 +126,9 @@ class RedisBackend:
                 try:
                     # decode_responses=True: ids and fields arrive as str (redis-py types
                     # them as bytes | str | None whatever the option).
-                    batch = cast(list[tuple[str, dict[str, str]]],
-                                 self._client.xrange(self._log, min=start, count=_TAIL_BATCH))
-                except (redis.RedisError, OSError) as exc:
+                    batch = cast(list[tuple[str, dict[str, str]]], self._redis.client().xrange(
+                        self._log, min=start, count=_TAIL_BATCH))
+                except REDIS_ERRORS as exc:
                     raise BackendError(f"redis tail: {exc}") from exc
                 for stream_id, fields in batch:
                     records.append(LogRecord(fields["s"], fields["k"], fields["q"]))
@@ -138,10 +139,11 @@ class RedisBackend:
 
     def stats(self) -> tuple[int, int]:
         try:
-            entries = int(self._client.zcard(self._lru))
-            sample = cast(list[str], self._client.zrandmember(self._lru, _BYTES_SAMPLE) or [])
-            sizes = [self._client.memory_usage(key) or 0 for key in sample]
-        except (redis.RedisError, OSError) as exc:
+            client = self._redis.client()
+            entries = int(client.zcard(self._lru))
+            sample = cast(list[str], client.zrandmember(self._lru, _BYTES_SAMPLE) or [])
+            sizes = [client.memory_usage(key) or 0 for key in sample]
+        except REDIS_ERRORS as exc:
             raise BackendError(f"redis stats: {exc}") from exc
         # Bytes are estimated from a sample: MEMORY USAGE on every key would block Redis.
         average = sum(sizes) / len(sizes) if sizes else 0
@@ -149,9 +151,9 @@ class RedisBackend:
 
     def ping(self) -> None:
         try:
-            self._client.ping()
-        except (redis.RedisError, OSError) as exc:
+            self._redis.ping(self._lru)
+        except REDIS_ERRORS as exc:
             raise BackendError(f"redis ping: {exc}") from exc
 
     def close(self) -> None:
-        self._client.close()
+        self._redis.close()

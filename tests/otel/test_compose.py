@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+import shlex
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from deploy.nginx.__main__ import build_parser, proxy_options
+from deploy.nginx.render import render
+from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -38,7 +43,7 @@ def _host_port(url: str) -> tuple[str, str]:
 
 
 def test_expected_services_and_load_profile() -> None:
-    assert set(SERVICES) == {"redis", "simulator", "service", "otel-collector", "tempo",
+    assert set(SERVICES) == {"redis", "simulator", "service", "nginx", "otel-collector", "tempo",
                              "prometheus", "grafana", "locust-master", "locust-worker"}
     profiled = {name for name, spec in SERVICES.items() if spec.get("profiles")}
     assert profiled == {"locust-master", "locust-worker"}
@@ -129,7 +134,28 @@ def test_service_wiring_agrees_with_the_configs() -> None:
     # Metrics are scraped, so the OTLP metrics exporter is off (no double counting).
     assert env["OTEL_METRICS_EXPORTER"] == "none"
     master = SERVICES["locust-master"]["command"]
-    assert master[master.index("--host") + 1] == "http://service:8000"
+    assert master[master.index("--host") + 1] == f"http://nginx:{_ports('nginx').pop()}"
+
+
+def test_nginx_fronts_the_service_replicas_with_the_deployed_template() -> None:
+    service, nginx = SERVICES["service"], SERVICES["nginx"]
+    assert service["deploy"]["replicas"] == 2
+    assert "ports" not in service  # only the proxy is published
+    assert nginx["depends_on"] == {"service": {"condition": "service_healthy"}}
+    conf = _mounted("nginx", "/etc/nginx/conf.d/default.conf")
+    text = conf.read_text()
+    # The file is what its own recipe renders now, with the service's environment: the
+    # template and the service's limits cannot drift apart from it.
+    recipe = re.search(r"^#   (python -m deploy\.nginx .*)$", text, re.M)
+    assert recipe, f"{conf.name} does not say how it was made"
+    argv = shlex.split(recipe.group(1))[3:]
+    args = build_parser().parse_args(argv)
+    rendered = render(proxy_options(args, argv), Settings.from_env(service["environment"]))
+    assert text == rendered, f"{conf.name} is stale: run {recipe.group(1)}"
+    command = service["command"]
+    assert args.backend == [f"service:{command[command.index('--port') + 1]}"]
+    assert args.listen == _ports("nginx").pop()
+    assert service["environment"]["CHAT_PROXY_HOPS"] == "1"  # one proxy: the real client
 
 
 def test_collector_sends_traces_to_tempo_and_metrics_to_prometheus() -> None:
@@ -142,7 +168,7 @@ def test_collector_sends_traces_to_tempo_and_metrics_to_prometheus() -> None:
     assert pipelines["metrics"]["exporters"] == ["prometheus"]
     exported_port = collector["exporters"]["prometheus"]["endpoint"].rsplit(":", 1)[1]
     scraped = {t for job in _config("otel/prometheus.yml")["scrape_configs"]
-               for sc in job["static_configs"] for t in sc["targets"]}
+               for sc in job.get("static_configs", []) for t in sc["targets"]}
     assert f"otel-collector:{exported_port}" in scraped
 
 

@@ -17,8 +17,11 @@ SERVICES = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
 
 
 def _targets() -> dict[str, list[str]]:
-    return {job["job_name"]: [t for sc in job["static_configs"] for t in sc["targets"]]
-            for job in CONFIG["scrape_configs"]}
+    """Each job's targets; a DNS name stands for every address it resolves to (replicas)."""
+    return {job["job_name"]: [
+        *(t for sc in job.get("static_configs", []) for t in sc["targets"]),
+        *(f"{name}:{sd['port']}" for sd in job.get("dns_sd_configs", []) for name in sd["names"]),
+    ] for job in CONFIG["scrape_configs"]}
 
 
 def test_rule_files_are_the_generated_rules() -> None:
