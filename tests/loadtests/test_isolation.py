@@ -45,7 +45,9 @@ def test_runs_sharing_a_redis_do_not_share_a_cache(two_runs: tuple[RunResult, Ru
     """Two identical cold runs on a persistent REDIS_URL measured 10.7 % then 60.0 %."""
     first, second = (run.summary["run"]["cache_namespace"] for run in two_runs)
     assert first != second and first.startswith("chatperf-run-")
-    assert _redis_keys(redis_server, f"{first}*") and _redis_keys(redis_server, f"{second}*")
+    # Keys carry the namespace as a hash tag ("{chatperf-run-…}:e:…"): one cluster slot.
+    assert _redis_keys(redis_server, f"{{{first}}}*") and _redis_keys(redis_server,
+                                                                       f"{{{second}}}*")
 
 
 def test_locust_stats_csv_has_every_endpoint_row(two_runs: tuple[RunResult, RunResult]) -> None:

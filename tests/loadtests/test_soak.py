@@ -32,7 +32,8 @@ def soak(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]
     code = soak_main(["--profile", "fast", "--users", "4", "--spawn-rate", "4",
                       "--think-time", "0.05,0.2", "--duration", f"{DURATION_S}s",
                       "--warmup", f"{WARMUP_S}s", "--sample-interval", f"{INTERVAL_S}s",
-                      "--stop-timeout", "5", "--targets", str(targets), "--out", str(out)])
+                      "--stop-timeout", "5", "--targets", str(targets), "--out", str(out),
+                      "--no-strict"])  # seconds of load are rightly inconclusive, also in CI
     assert code == 0
     (run_dir,) = out.iterdir()
     return run_dir, json.loads((run_dir / "summary.json").read_text())
