@@ -3,6 +3,7 @@ chooses, what one conversation sees, scopes, byte bounds and the backend's count
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections import Counter
@@ -50,7 +51,7 @@ def test_another_answer_is_due_after_the_configured_hits(make_cache: CacheFactor
     assert cache.lookup(QUESTION, SCOPE, draw=draw()).due is None  # type: ignore[union-attr]
     assert cache.add_variant(hit, answer("second"))
     hit, hits = hit_until_due(cache)
-    assert hit.variants == 2 and hits == 1  # four hits in all: 2 × two answers
+    assert hit.variants == 2 and hits == 1  # four hits in all: 2 for each answer held
     assert cache.add_variant(hit, answer("third"))
     served = {cache.lookup(QUESTION, SCOPE, draw=draw()).entry.answer  # type: ignore[union-attr]
               for _ in range(40)}
@@ -68,7 +69,7 @@ def test_one_conversation_never_reads_the_same_answer_twice_in_a_row(
     for conversation in ("alice", "bob"):
         seen = [cache.lookup(QUESTION, SCOPE, draw=draw(conversation)).variant  # type: ignore[union-attr]
                 for _ in range(30)]
-        assert all(a != b for a, b in zip(seen, seen[1:], strict=False)), seen
+        assert all(a != b for a, b in itertools.pairwise(seen)), seen
         assert set(seen) == {0, 1, 2}
 
 
