@@ -165,7 +165,7 @@ class MemoryBackend:
         if draw is None:
             return Found(tier, entry_key, entry.payload, first_use)
         count = 1 + len(entry.more)
-        entry.hits += 1
+        entry.hits += count < self.variants  # a full entry counts no more hits
         due = None
         if (count < self.variants
                 and entry.hits >= self.variant_after_hits * (count + entry.tries)

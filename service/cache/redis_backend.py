@@ -55,12 +55,15 @@ local function hit(k, tier)
   local first = redis.call('DEL', k .. ':pw')
   if ARGV[3] ~= '1' then return {tier, k, p, first, 0, 1, false} end
   local n = tonumber(redis.call('HGET', k, 'n') or '1')
-  local hits = redis.call('HINCRBY', k, 'h', 1)
-  local tries = tonumber(redis.call('HGET', k, 'r') or '0')
   local due = false
-  if n < tonumber(ARGV[7]) and hits >= tonumber(ARGV[8]) * (n + tries)
-      and redis.call('SET', k .. ':vg', '1', 'NX', 'PX', ARGV[9]) then
-    due = redis.call('HGET', k, 't') or ''
+  if n < tonumber(ARGV[7]) then  -- a full entry counts no more hits
+    local hits = redis.call('HINCRBY', k, 'h', 1)
+    local tries = tonumber(redis.call('HGET', k, 'r') or '0')
+    local stamp = redis.call('HGET', k, 't')
+    if stamp and hits >= tonumber(ARGV[8]) * (n + tries)
+        and redis.call('SET', k .. ':vg', '1', 'NX', 'PX', ARGV[9]) then
+      due = stamp
+    end
   end
   local chosen = 0
   if n > 1 then
