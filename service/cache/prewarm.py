@@ -154,11 +154,11 @@ class PrewarmScheduler:
     def _count_variant(self, outcome: str, answer: CachedAnswer | None = None) -> None:
         if self._instruments is None:
             return
-        self._instruments.cache_variants.add(1, {semconv.LABEL_OUTCOME: outcome})
-        if answer is not None:
+        if answer is not None:  # the cost first: whoever sees the outcome sees what it cost
             tokens = self._instruments.cache_variant_tokens
             tokens.add(answer.input_tokens, {semconv.GEN_AI_TOKEN_TYPE: "input"})
             tokens.add(answer.output_tokens, {semconv.GEN_AI_TOKEN_TYPE: "output"})
+        self._instruments.cache_variants.add(1, {semconv.LABEL_OUTCOME: outcome})
 
     def vary(self, hit: CacheHit, generate: Callable[[], CachedAnswer | None],
              link: trace.SpanContext | None = None) -> None:
