@@ -97,6 +97,7 @@
       if (meta.cache === "hit") {
         const similarity = meta.similarity == null ? "" : `, similarity ${meta.similarity.toFixed(2)}`;
         parts.push(`cache hit (${meta.tier}${similarity})`);
+        if (meta.variant > 0) parts.push(`cached answer no. ${meta.variant + 1}`);
       } else {
         parts.push("cache miss");
       }
