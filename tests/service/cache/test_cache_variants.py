@@ -165,3 +165,11 @@ def test_the_draw_follows_the_softmax_and_flattens_as_temperature_rises() -> Non
     assert share_of_first(0.3) > share_of_first(1.0) > share_of_first(1.9) > 1 / 3
     assert pick(3, 0, Draw("c", first_weight(0.0), 0.5)) == 0  # T = 0: the first, always
     assert {pick(2, 1, Draw("c", 1.0, r / 10)) for r in range(10)} == {0}
+
+
+def test_the_backend_s_byte_count_includes_every_variant(make_cache: CacheFactory) -> None:
+    cache = make_cache(cache_variants=2, cache_variant_after_hits=1)
+    cache.store(QUESTION, SCOPE, answer("first"))
+    before = cache.describe()["bytes"]
+    with_variants(cache, "second " * 5_000)
+    assert cache.describe()["bytes"] - before >= 30_000  # Redis: MEMORY USAGE of the entry
