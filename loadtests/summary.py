@@ -269,7 +269,8 @@ def _service_figures(before: Mapping[str, Any] | None,
     end minus the start."""
     if not before or not after:
         return {"cache_lookups_service": None, "cache_hit_rate_service": None,
-                "cache_backend_errors": None, **_overhead_figures({}, {})}
+                "cache_backend_errors": None, **_overhead_figures({}, {}),
+                **_variant_figures({}, {}, 0)}
     cache0, cache1 = before["cache"], after["cache"]
     lookups = cache1["lookups"] - cache0["lookups"]
     hits = cache1["hits"] - cache0["hits"]
@@ -281,6 +282,29 @@ def _service_figures(before: Mapping[str, Any] | None,
         "cache_hits_by_tier_service": {k: v for k, v in tiers.items() if v},
         "cache_backend_errors": cache1.get("backend_errors", 0) - cache0.get("backend_errors", 0),
         **_overhead_figures(before, after),
+        **_variant_figures(cache0, cache1, hits),
+    }
+
+
+def _variant_figures(cache0: Mapping[str, Any], cache1: Mapping[str, Any],
+                     hits: int) -> dict[str, Any]:
+    """Further answers of cached questions over the run: the share of hits that served one
+    (not the first answer), and the background upstream calls and tokens that made them. Those
+    calls are not lookups, so the hit rate and the request TTFTs leave them out."""
+    old, new = cache0.get("variants") or {}, cache1.get("variants")
+    if not new:  # a service without variants
+        return {"cache_variant_hit_share": None, "cache_variant_upstream_calls": None,
+                "cache_variants_made": None, "cache_variant_output_tokens": None}
+
+    def grown(key: str) -> int:
+        return int(new.get(key, 0)) - int(old.get(key, 0))
+
+    return {
+        "cache_variant_hit_share": _round(grown("served") / hits) if hits else None,
+        "cache_variant_upstream_calls": grown("upstream_calls"),
+        "cache_variants_made": grown("made"),
+        "cache_variant_output_tokens": (int((new.get("upstream_tokens") or {}).get("output", 0))
+                                        - int((old.get("upstream_tokens") or {}).get("output", 0))),
     }
 
 

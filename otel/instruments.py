@@ -38,6 +38,8 @@ class ChatInstruments:
     upstream_ttft: Histogram
     ttft_overhead: Histogram
     cache_prewarm: Counter
+    cache_variants: Counter
+    cache_variant_tokens: Counter
     requests: Counter
     router_decisions: Counter
     genai_operation_duration: Histogram
@@ -90,6 +92,14 @@ class ChatInstruments:
             cache_prewarm=meter.create_counter(
                 semconv.METRIC_CACHE_PREWARM, unit="{prediction}",
                 description="Predictive pre-warm of follow-ups by outcome",
+            ),
+            cache_variants=meter.create_counter(
+                semconv.METRIC_CACHE_VARIANTS, unit="{answer}",
+                description="Further answers of cached questions by outcome, and hits serving one",
+            ),
+            cache_variant_tokens=meter.create_counter(
+                semconv.METRIC_CACHE_VARIANT_TOKENS, unit="{token}",
+                description="Upstream tokens spent generating further answers of cached questions",
             ),
             requests=meter.create_counter(
                 semconv.METRIC_REQUESTS, unit="{request}",

@@ -25,6 +25,8 @@ SPAN_FULL_RESPONSE = "chat.full_response"
 SPAN_CACHE_STORE = "cache.store"
 # Predictive pre-warm of one follow-up question; its own trace, linked to the causing request.
 SPAN_CACHE_PREWARM = "cache.prewarm"
+# Generating another answer (a variant) for a cached question; its own trace, linked likewise.
+SPAN_CACHE_VARIANT = "cache.variant"
 
 
 def genai_span_name(model: str) -> str:
@@ -85,6 +87,11 @@ METRIC_UPSTREAM_TTFT = "chat.upstream.time_to_first_token"  # histogram, s: upst
 # the call it led (misses that started an upstream call only), so it is never negative.
 METRIC_TTFT_OVERHEAD = "chat.time_to_first_token.overhead"
 METRIC_CACHE_PREWARM = "chat.cache.prewarm"  # counter
+# counter: further answers of cached questions by outcome ("made" | "skipped" | "wasted"), and
+# "served": hits that served one of them rather than the first answer.
+METRIC_CACHE_VARIANTS = "chat.cache.variants"
+# counter: upstream tokens those generations cost, by gen_ai.token.type.
+METRIC_CACHE_VARIANT_TOKENS = "chat.cache.variant.tokens"
 METRIC_REQUESTS = "chat.requests"  # counter: every chat request by route and outcome
 METRIC_ROUTER_DECISIONS = "chat.router.decisions"  # counter: model routing split and reason
 # histograms, s: measured by the chat page in the user's browser, from the user's send to the
@@ -101,7 +108,8 @@ LABEL_ROUTE = "route"  # "stream" | "quick" | "json" | "openai"
 LABEL_RESULT = "result"  # "hit" | "miss" | "error"
 LABEL_TIER = "tier"  # "exact" | "variation" | "semantic" | "none"
 LABEL_ERROR_TYPE = "error_type"  # upstream error class, e.g. "timeout", "rate_limited"
-LABEL_OUTCOME = "outcome"  # prewarm: "made" | "used" | "wasted" | "skipped"; requests: "ok" | ...
+# prewarm: "made" | "used" | "wasted" | "skipped"; variants: those and "served"; requests: "ok"…
+LABEL_OUTCOME = "outcome"
 LABEL_REASON = "reason"  # router decision reason
 LABEL_ORIGIN = "origin"  # upstream calls: "request" (a client waits) | "prewarm" (background)
 
@@ -120,7 +128,7 @@ LABEL_VALUES: dict[str, frozenset[str] | None] = {
         "cancelled",  # gen_ai.client.operation.duration of a call its client left
     }),
     LABEL_OUTCOME: frozenset({"ok", "error", "cancelled", "hit", "miss",
-                              "made", "used", "wasted", "skipped"}),
+                              "made", "used", "wasted", "skipped", "served"}),
     LABEL_REASON: frozenset({"requested", "code", "comparison", "analysis", "multi-part",
                              "long", "simple"}),
     LABEL_ORIGIN: frozenset({"request", "prewarm"}),
@@ -167,6 +175,8 @@ PROM_UPSTREAM_ERRORS = "chat_upstream_errors_total"
 PROM_UPSTREAM_TTFT = "chat_upstream_time_to_first_token_seconds"
 PROM_TTFT_OVERHEAD = "chat_time_to_first_token_overhead_seconds"
 PROM_CACHE_PREWARM = "chat_cache_prewarm_total"
+PROM_CACHE_VARIANTS = "chat_cache_variants_total"
+PROM_CACHE_VARIANT_TOKENS = "chat_cache_variant_tokens_total"
 PROM_REQUESTS = "chat_requests_total"
 PROM_ROUTER_DECISIONS = "chat_router_decisions_total"
 PROM_CLIENT_FIRST_PAINT = "chat_client_time_to_first_paint_seconds"

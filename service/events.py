@@ -60,6 +60,7 @@ class Meta:
     routing_reason: str | None
     similarity: float | None = None
     trace_id: str | None = None
+    variant: int | None = None  # on hits, which of the key's answers (CHAT_CACHE_VARIANTS > 1)
 
     def as_dict(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -71,6 +72,8 @@ class Meta:
             data["similarity"] = round(self.similarity, 4)
         if self.trace_id:
             data["trace_id"] = self.trace_id
+        if self.variant is not None:
+            data["variant"] = self.variant
         return data
 
 

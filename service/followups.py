@@ -1,22 +1,46 @@
-"""Answering a predicted follow-up in the background, for the cache's pre-warm.
+"""Answering in the background, for the cache: predicted follow-ups and further answers.
 
-The pre-warm scheduler (``service.cache.prewarm``) decides *what* to answer; this answers it,
-straight from the router and the upstream client, with no client and no pipeline involved. So
-the dependency runs one way: pipeline → scheduler → this answerer → upstream.
+The pre-warm scheduler (``service.cache.prewarm``) decides *what* to answer and when; this
+answers it, straight from the router and the upstream client, with no client and no pipeline
+involved. So the dependency runs one way: pipeline → scheduler → these answerers → upstream.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from typing import Any
 
 from service.cache import CachedAnswer, CacheScope
 from service.events import Completion, TokenDelta
 from service.llm.client import UpstreamClient
-from service.llm.router import ModelRouter
+from service.llm.router import ModelRouter, RouteDecision
 from service.settings import Settings
 from service.timings import StreamTimings
 
-__all__ = ["FollowUpAnswerer"]
+__all__ = ["FollowUpAnswerer", "background_answer"]
+
+
+def background_answer(upstream: UpstreamClient, question: str,
+                      messages: Sequence[dict[str, str]], decision: RouteDecision,
+                      sampling: dict[str, Any] | None = None) -> CachedAnswer | None:
+    """One complete upstream answer to ``messages`` (None if it did not end with ``stop``),
+    counted as a background (``prewarm``) call."""
+    text: list[str] = []
+    completion: Completion | None = None
+    for item in upstream.stream(messages, decision, StreamTimings(), None, sampling,
+                                origin="prewarm"):
+        if isinstance(item, TokenDelta):
+            text.extend(item.texts)
+        elif isinstance(item, Completion):
+            completion = item
+    if completion is None or completion.finish_reason != "stop":
+        return None
+    return CachedAnswer(
+        question=question, answer="".join(text), model=completion.response_model,
+        model_tier=decision.tier, input_tokens=completion.input_tokens,
+        output_tokens=completion.output_tokens, created_at=time.time(), prewarmed=True,
+    )
 
 
 class FollowUpAnswerer:
@@ -37,17 +61,4 @@ class FollowUpAnswerer:
             {"role": "system", "content": self._system_prompt},
             {"role": "user", "content": question},
         ]
-        text: list[str] = []
-        completion: Completion | None = None
-        for item in self._upstream.stream(messages, decision, StreamTimings(), origin="prewarm"):
-            if isinstance(item, TokenDelta):
-                text.extend(item.texts)
-            elif isinstance(item, Completion):
-                completion = item
-        if completion is None or completion.finish_reason != "stop":
-            return None
-        return CachedAnswer(
-            question=question, answer="".join(text), model=completion.response_model,
-            model_tier=decision.tier, input_tokens=completion.input_tokens,
-            output_tokens=completion.output_tokens, created_at=time.time(), prewarmed=True,
-        )
+        return background_answer(self._upstream, question, messages, decision)

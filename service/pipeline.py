@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import random
 import re
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -32,6 +33,7 @@ from service.cache import (
     PrewarmScheduler,
     conversation_digest,
 )
+from service.cache.variants import TOP_TEMPERATURE, Draw, conversation_id, skip_probability
 from service.chat_request import ChatRequest
 from service.errors import INTERNAL_FAILURE, UpstreamFailure
 from service.events import (
@@ -44,6 +46,7 @@ from service.events import (
     TokenDelta,
     Tokens,
 )
+from service.followups import background_answer
 from service.llm.client import UpstreamClient
 from service.llm.router import ModelRouter, RouteDecision
 from service.recorder import AnswerRecord, AnswerRecorder
@@ -68,6 +71,11 @@ def prompt_version(prompt: str) -> str:
 def _trace_id() -> str | None:
     context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else None
+
+
+def _temperature(request: ChatRequest) -> float | None:
+    value = dict(request.sampling).get("temperature")
+    return None if value is None else float(value)
 
 
 def _openai_messages(request: ChatRequest, system_prompt: str) -> list[dict[str, str]]:
@@ -129,8 +137,12 @@ class ChatPipeline:
         return (own, shared)
 
     def _cacheable(self, request: ChatRequest) -> bool:
-        # Sampling parameters change the answer in ways a cached one cannot honour.
-        return self._cache is not None and not request.sampling
+        # Sampling parameters change the answer in ways a cached one cannot honour; all but
+        # ``temperature``, which chooses among a key's answers (service/cache/variants.py).
+        temperature = _temperature(request)
+        return (self._cache is not None
+                and all(name == "temperature" for name, _ in request.sampling)
+                and (temperature is None or temperature < TOP_TEMPERATURE))
 
     def _fits(self, request: ChatRequest) -> Callable[[CachedAnswer], bool] | None:
         """A cached answer serves ``max_tokens`` only if it is no longer than that."""
@@ -150,8 +162,15 @@ class ChatPipeline:
         if cache is None or not self._cacheable(request):
             return None
         with self._tracer.start_as_current_span(semconv.SPAN_CACHE_LOOKUP) as span:
+            draw = None
+            if count and cache.variants > 1:
+                first = request.history[0].content if request.history else request.message
+                draw = Draw.at(_temperature(request),
+                               conversation_id(request.tenant, request.session_id, first))
             hit = cache.lookup(request.message, self.scopes(request), count=count,
-                               accept=self._fits(request))
+                               accept=self._fits(request), draw=draw)
+            if hit is not None and hit.due is not None:
+                self._vary(request, hit)
             span.set_attribute(semconv.ATTR_CACHE_HIT, hit is not None)
             span.set_attribute(semconv.ATTR_CACHE_BACKEND, cache.backend_name)
             if hit is not None:
@@ -167,12 +186,14 @@ class ChatPipeline:
         record = AnswerRecord(route, timings)
         self._recorder.begin(route)
         try:
-            hit = self._lookup(request)
+            # GPTCache's rule: a temperature between 0 and 2 skips the cache by chance.
+            skip = random.random() < skip_probability(_temperature(request))
+            hit = None if skip else self._lookup(request)
             timings.mark("cache_checked")
             if hit is not None:
                 yield from self._replay(hit, request_id, record)
             else:
-                yield from self._generate(request, request_id, record)
+                yield from self._generate(request, request_id, record, store=not skip)
         except UpstreamFailure as failure:
             record.outcome, record.error_type = "error", failure.code
             yield Failed(failure)
@@ -189,8 +210,9 @@ class ChatPipeline:
         entry = hit.entry
         record.cache_hit, record.model_tier = True, entry.model_tier
         timings = record.timings
+        variant = hit.variant if self._cache is not None and self._cache.variants > 1 else None
         yield Meta(request_id, "hit", hit.tier, entry.model, entry.model_tier, None,
-                   hit.similarity, _trace_id())
+                   hit.similarity, _trace_id(), variant)
         timings.mark("meta")
         # Every token of a cached answer is already waiting: each is its own event, all of them
         # go out in one write.
@@ -202,7 +224,7 @@ class ChatPipeline:
         yield Done("stop", entry.input_tokens, entry.output_tokens, timings, _trace_id())
 
     def _generate(
-        self, request: ChatRequest, request_id: str, record: AnswerRecord
+        self, request: ChatRequest, request_id: str, record: AnswerRecord, store: bool = True
     ) -> Iterator[PipelineEvent]:
         decision = self._router.choose(request.message, request.history, request.model_choice)
         record.model_tier = decision.tier
@@ -242,11 +264,33 @@ class ChatPipeline:
                    timings, _trace_id())
         # The client has the whole answer; storing and predicting happen after it, once, and
         # nothing that goes wrong there may reach the client, who is done.
-        if role.leads and completion.finish_reason == "stop" and self._cacheable(request):
+        if role.leads and completion.finish_reason == "stop" and store and self._cacheable(request):
             try:
                 self._store(request, decision, completion, "".join(answer))
             except Exception:
                 log.exception("storing a finished answer failed")
+
+    def _vary(self, request: ChatRequest, hit: CacheHit) -> None:
+        """Have the key's next answer generated in the background from the request its first
+        came from: the scope's system prompt and model choice, and the client's history only
+        if the entry's scope is that very conversation (shared entries were made without)."""
+        prewarm = self._prewarm
+        if prewarm is None or self._cache is None:
+            if self._cache is not None:
+                self._cache.add_variant(hit, None, tried=False)
+            return
+        question = hit.entry.question
+        history = request.history if hit.scope is not None and hit.scope.conversation else ()
+        messages = [{"role": "system", "content": self._system_prompt(request)},
+                    *(turn.as_openai() for turn in history),
+                    {"role": "user", "content": question}]
+        decision = self._router.choose(question, history, request.model_choice)
+        # Another sample of the same request: an upstream that samples one way per seed (the
+        # simulator, OpenAI's ``seed``) answers anew, one that samples freely does anyway.
+        sampling = {"seed": hit.variants}
+        prewarm.vary(
+            hit, lambda: background_answer(self._upstream, question, messages, decision, sampling),
+            trace.get_current_span().get_span_context())
 
     @staticmethod
     def _written(timings: StreamTimings, count: int) -> None:

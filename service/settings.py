@@ -131,6 +131,15 @@ class Settings:
     cache_timeout_ms: int = _setting(
         "CHAT_CACHE_TIMEOUT_MS", 50, "Time box of one cache call; slower counts as an outage."
     )
+    cache_variants: int = _setting(
+        "CHAT_CACHE_VARIANTS", 3,
+        "Answers a cached question may hold: a miss stores the first, background generations"
+        " (under the pre-warm budget) add the others; a hit picks one. 1: one answer, as before.",
+    )
+    cache_variant_after_hits: int = _setting(
+        "CHAT_CACHE_VARIANT_AFTER_HITS", 3,
+        "Hits a cached question takes before each further answer is generated (docs/cache.md).",
+    )
     prewarm: bool = _setting("CHAT_PREWARM", True, "Predictive pre-warm of likely follow-ups.")
     prewarm_concurrency: int = _setting(
         "CHAT_PREWARM_CONCURRENCY", 2, "Pre-warm generations running at once, per worker."
@@ -427,6 +436,8 @@ _CHECKS: dict[str, Any] = {
     "cache_semantic_threshold": (0.0, 1.0),
     "cache_match": frozenset({"strict", "balanced"}),
     "cache_timeout_ms": (1, 60_000),
+    "cache_variants": (1, 16),
+    "cache_variant_after_hits": (1, 1_000_000),
     "prewarm_concurrency": (1, 64),
     "prewarm_budget_per_minute": (0, 100_000),
     "prewarm_memory_bytes": (64 << 10, 1 << 34),

@@ -172,7 +172,8 @@ def openai_stats(view: MetricView, models: Mapping[str, str], upstream: str) -> 
 
 
 def cache_stats(view: MetricView, backend: Mapping[str, object]) -> dict[str, object]:
-    """Lookups, hits, hit rate, hits by tier, hit latency, pre-warm, and the backend's own view."""
+    """Lookups, hits, hit rate, hits by tier, hit latency, pre-warm, variants, and the backend's
+    own view."""
     results = view.by_label(semconv.PROM_CACHE_LOOKUPS, semconv.LABEL_RESULT)
     hits, misses = results.get("hit", 0.0), results.get("miss", 0.0)
     # A lookup Redis could not answer is a lookup that missed: outages lower the hit rate.
@@ -195,4 +196,21 @@ def cache_stats(view: MetricView, backend: Mapping[str, object]) -> dict[str, ob
             for key, value in hit_latency.summary(6).items()
         },
         "prewarm": {k: int(v) for k, v in prewarm.items()},
+        "variants": _variant_stats(view, backend.get("variants")),
+    }
+
+
+def _variant_stats(view: MetricView, described: object) -> dict[str, object]:
+    """A key's further answers: the backend's settings and count of keys holding some, with
+    how many were made, served, skipped or wasted, and what they cost upstream (every made or
+    wasted one was a call; skipped ones never reached the upstream)."""
+    outcomes = view.by_label(semconv.PROM_CACHE_VARIANTS, semconv.LABEL_OUTCOME)
+    tokens = view.by_label(semconv.PROM_CACHE_VARIANT_TOKENS, "gen_ai_token_type")
+    counts = {name: int(outcomes.get(name, 0)) for name in ("made", "served", "skipped", "wasted")}
+    return {
+        **(described if isinstance(described, Mapping) else {}),
+        **counts,
+        "upstream_calls": counts["made"] + counts["wasted"],
+        "upstream_tokens": {"input": int(tokens.get("input", 0)),
+                            "output": int(tokens.get("output", 0))},
     }

@@ -61,6 +61,10 @@ def _fmt(value: float | None, unit: str) -> str:
     return format_value(value, unit)
 
 
+def _count(value: int | None) -> str:
+    return _NONE if value is None else str(value)
+
+
 def _signed(value: float, unit: str) -> str:
     sign = "+" if value > 0 else _MINUS if value < 0 else "\u00b1"
     if unit == "ratio":  # a change of a share is in percentage points, not per cent
@@ -182,6 +186,10 @@ def _figures(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
          f"{format_value(summary.get('cache_hit_rate_samples'), 'ratio')} over "
          f"{summary.get('cache_lookups_samples')}"),
         ("hits by tier", _counts(summary.get("cache_hits_by_tier_samples") or {})),
+        ("hits served a further answer (variant)",
+         f"{format_value(summary.get('cache_variant_hit_share'), 'ratio')}; "
+         f"{_count(summary.get('cache_variant_upstream_calls'))} extra upstream calls made "
+         f"{_count(summary.get('cache_variants_made'))} in the background"),
         ("models", _counts(summary["models"])),
     ]
     if summary.get("warmup"):

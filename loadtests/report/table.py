@@ -85,6 +85,14 @@ def _overhead(summary: Mapping[str, Any]) -> str:
     return line + ")"
 
 
+def _variants(summary: Mapping[str, Any]) -> str:
+    return (f"cache variants: {format_value(summary.get('cache_variant_hit_share'), 'ratio')} "
+            f"of hits served a further answer · {summary['cache_variants_made']} made by "
+            f"{summary['cache_variant_upstream_calls']} extra upstream calls "
+            f"({summary.get('cache_variant_output_tokens')} output tokens; in the background, "
+            "not in the hit rate or TTFT)")
+
+
 def _extras(summary: Mapping[str, Any]) -> list[str]:
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(summary["requests_by_kind"].items()))
     lines = [
@@ -119,6 +127,8 @@ def _extras(summary: Mapping[str, Any]) -> list[str]:
         f"{format_value(summary['cache_hit_rate_samples'], 'ratio')} over "
         f"{summary['cache_lookups_samples']} ({agree})"
         + (f" · pack {summary['run']['cache_pack']}" if "cache_pack" in summary["run"] else ""))
+    if summary.get("cache_variant_upstream_calls") is not None:
+        lines.append(_variants(summary))
     if summary.get("cache_backend_errors"):
         lines.append(f"CACHE OUTAGE: {summary['cache_backend_errors']} lookups failed in the "
                      "cache backend (Redis down or slow): those answers went uncached and count "

@@ -99,9 +99,18 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
 
 def _request_rng_seed(seed: int, body: dict[str, Any]) -> bytes:
     # The answer depends on what was asked, not on how (stream flag, limits), so stream and
-    # non-stream calls of one question get the same schedule.
-    content = json.dumps([seed, body["model"], body["messages"]], sort_keys=True, default=str)
+    # non-stream calls of one question get the same schedule. A request's own ``seed`` asks for
+    # another sample.
+    asked = [seed, body["model"], body["messages"]]
+    if body.get("seed") is not None:
+        asked.append(body["seed"])
+    content = json.dumps(asked, sort_keys=True, default=str)
     return hashlib.sha256(content.encode()).digest()
+
+
+def _sample_seed(body: dict[str, Any]) -> int | None:
+    seed = body.get("seed")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
 def build_app(config: SimulatorConfig) -> Flask:
@@ -174,7 +183,7 @@ def build_app(config: SimulatorConfig) -> Flask:
             request_id=request_id, completion=completion, schedule=schedule,
             tokens=echoed[:schedule.tokens] if echoed else answer_tokens(
                 question, schedule.tokens, complete=finish_reason == "stop",
-                instruction=obeyed_instruction(body["messages"])),
+                instruction=obeyed_instruction(body["messages"]), seed=_sample_seed(body)),
             finish_reason=finish_reason, fault=fault, arrived=arrived,
             include_usage=stream and bool(stream_options.get("include_usage")),
         )

@@ -134,15 +134,18 @@ def _sentence(rng: random.Random, topics: list[str]) -> str:
 
 
 def answer_tokens(
-    question: str, tokens: int, *, complete: bool = True, instruction: str | None = None
+    question: str, tokens: int, *, complete: bool = True, instruction: str | None = None,
+    seed: int | None = None,
 ) -> list[str]:
     """The first ``tokens`` tokens of the answer to ``question``.
 
     With ``complete`` the last token is a full stop, so an answer that ends normally reads as
     finished; a ``max_tokens`` cut (``complete=False``) stops wherever it falls. An
-    ``instruction`` (see ``obeyed_instruction``) is obeyed: the answer starts with it.
+    ``instruction`` (see ``obeyed_instruction``) is obeyed: the answer starts with it. A request's
+    ``seed`` picks another sample, as a model's does: same seed, same answer.
     """
-    rng = random.Random(hashlib.sha256(question.encode("utf-8", "replace")).digest())
+    key = question if seed is None else f"{question}\x1f{seed}"
+    rng = random.Random(hashlib.sha256(key.encode("utf-8", "replace")).digest())
     topics = _topics(question)
     out: list[str] = tokenize(instruction + " ") if instruction else []
     left_in_paragraph = rng.randint(3, 5)

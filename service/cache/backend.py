@@ -3,13 +3,17 @@
 The cache logic (``cache.py``) only talks to this small interface, so the same tests run
 against memory and Redis. Entries are JSON payloads under an entry key; a variation key is an
 alias that points at an entry; every store is also appended to a log that semantic indexes tail,
-so a worker can find questions another worker cached.
+so a worker can find questions another worker cached. An entry may hold several answers to its
+question (variants, ``variants.py``): the first is stored by ``put``, the others appended by
+``add_variant`` after the entry's hits made one due; they live and die with the entry.
 
 The in-memory backend is bounded in bytes as well as entries (``CHAT_CACHE_MEMORY_BYTES``): long
 answers weigh more than short ones. Its log is drained by the semantic index, which only looks
 when a question it can match is asked; traffic of long or non-Latin questions never drains it,
 so the log keeps at most an eighth of that budget, oldest records dropped first (the index would
-not have matched those questions anyway, or has room for fewer).
+not have matched those questions anyway, or has room for fewer). Every variant's bytes count
+toward the bound. Which variant each conversation saw last is kept for at most
+``_CONVERSATIONS`` (conversation, entry) pairs, least recent out first.
 """
 
 from __future__ import annotations
@@ -21,7 +25,13 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["Backend", "BackendError", "Found", "LogRecord", "MemoryBackend"]
+from service.cache.variants import Draw, pick
+
+__all__ = ["VARIANT_LEASE_SECONDS", "Backend", "BackendError", "Found", "LogRecord",
+           "MemoryBackend"]
+
+# How long a claimed variant generation keeps others from claiming the same entry's.
+VARIANT_LEASE_SECONDS = 60.0
 
 
 class BackendError(RuntimeError):
@@ -36,6 +46,11 @@ class Found:
     entry_key: str
     payload: str
     first_prewarm_use: bool  # a pre-warmed entry hit for the first time
+    variant: int = 0  # which of the entry's answers ``payload`` is
+    variants: int = 1  # how many the entry holds
+    # Set when this hit made another variant due and claimed its generation: the entry's
+    # identity, handed back to ``add_variant`` (with the answer, or None to give the claim up).
+    due: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,10 +67,24 @@ class Backend(Protocol):
 
     name: str
 
-    def get(self, exact_key: str, alias_key: str | None) -> Found | None: ...
+    def get(self, exact_key: str, alias_key: str | None,
+            draw: Draw | None = None) -> Found | None:
+        """The entry a key leads to; with ``draw``, one of its variants chosen by it, and the
+        hit counted toward the next variant. Without, the first answer, nothing counted."""
+        ...
     def put(self, entry_key: str, alias_key: str | None, payload: str, prewarmed: bool,
-            record: LogRecord) -> int:
-        """Store; returns how many unused pre-warmed entries the size bound evicted."""
+            record: LogRecord, digest: str = "") -> int:
+        """Store (``digest``: of the answer's text); returns how many unused pre-warmed
+        entries the size bound evicted. A stored entry starts again with one answer."""
+        ...
+    def add_variant(self, entry_key: str, due: str, payload: str | None, digest: str,
+                    tried: bool = True) -> bool:
+        """Append an answer to the entry a ``Found.due`` named, unless the entry changed or
+        went, is full, or has that text (``digest``) already; None only gives the claim up.
+        A try that added nothing (``tried``) puts the next one ``variant_after_hits`` further."""
+        ...
+    def variant_keys(self) -> int:
+        """How many live entries hold more than one answer."""
         ...
     def tail(self) -> list[LogRecord]:
         """Stores since the previous call (this process's and every other one's)."""
@@ -73,12 +102,20 @@ class _Entry:
     alias_key: str | None
     expires_at: float
     prewarm_unused: bool
-    size: int  # estimated bytes held: payload, keys, the entry and its dict slots
+    size: int  # estimated bytes held: every variant's payload, keys, the entry and its slots
+    generation: str = ""
+    digests: list[str] = field(default_factory=list)  # of each variant's text
+    more: list[str] = field(default_factory=list)  # the variants after the first
+    hits: int = 0
+    tries: int = 0  # generations that brought nothing new
+    claimed_until: float = 0.0
 
 
 # Estimated bytes of an entry's object and its dict slots (its strings are added).
 _ENTRY_OVERHEAD = 200
 _RECORD_OVERHEAD = 150
+_VARIANT_OVERHEAD = 80  # a variant's slot and its text digest
+_CONVERSATIONS = 4096
 
 
 def _record_size(record: LogRecord) -> int:
@@ -93,6 +130,8 @@ class MemoryBackend:
     ttl_seconds: float
     max_entries: int
     max_bytes: int = 256 << 20
+    variants: int = 1
+    variant_after_hits: int = 3
     name: str = "memory"
     _entries: OrderedDict[str, _Entry] = field(default_factory=OrderedDict)
     _aliases: dict[str, str] = field(default_factory=dict)
@@ -100,6 +139,8 @@ class MemoryBackend:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _entry_bytes: int = 0
     _log_bytes: int = 0
+    _generations: int = 0
+    _last_served: OrderedDict[tuple[str, str], int] = field(default_factory=OrderedDict)
 
     def _live(self, entry_key: str, now: float) -> _Entry | None:
         entry = self._entries.get(entry_key)
@@ -117,42 +158,93 @@ class MemoryBackend:
             del self._aliases[entry.alias_key]
         return entry.prewarm_unused
 
-    def _found(self, tier: str, entry_key: str, entry: _Entry) -> Found:
+    def _found(self, tier: str, entry_key: str, entry: _Entry, draw: Draw | None,
+               now: float) -> Found:
         self._entries.move_to_end(entry_key)
         first_use, entry.prewarm_unused = entry.prewarm_unused, False
-        return Found(tier, entry_key, entry.payload, first_use)
+        if draw is None:
+            return Found(tier, entry_key, entry.payload, first_use)
+        count = 1 + len(entry.more)
+        entry.hits += count < self.variants  # a full entry counts no more hits
+        due = None
+        if (count < self.variants
+                and entry.hits >= self.variant_after_hits * (count + entry.tries)
+                and entry.claimed_until <= now):
+            entry.claimed_until = now + VARIANT_LEASE_SECONDS
+            due = entry.generation
+        chosen = pick(count, self._served(entry_key, draw.conversation), draw)
+        if count > 1 and draw.conversation:
+            self._last_served[(entry_key, draw.conversation)] = chosen
+            self._last_served.move_to_end((entry_key, draw.conversation))
+            while len(self._last_served) > _CONVERSATIONS:
+                self._last_served.popitem(last=False)
+        payload = entry.payload if chosen == 0 else entry.more[chosen - 1]
+        return Found(tier, entry_key, payload, first_use, chosen, count, due)
 
-    def get(self, exact_key: str, alias_key: str | None) -> Found | None:
+    def _served(self, entry_key: str, conversation: str) -> int | None:
+        return self._last_served.get((entry_key, conversation)) if conversation else None
+
+    def get(self, exact_key: str, alias_key: str | None,
+            draw: Draw | None = None) -> Found | None:
         now = time.time()
         with self._lock:
             entry = self._live(exact_key, now)
             if entry is not None:
-                return self._found("exact", exact_key, entry)
+                return self._found("exact", exact_key, entry, draw, now)
             target = self._aliases.get(alias_key) if alias_key else None
             entry = self._live(target, now) if target else None
             if target is not None and entry is not None:
-                return self._found("variation", target, entry)
+                return self._found("variation", target, entry, draw, now)
         return None
 
+    def add_variant(self, entry_key: str, due: str, payload: str | None, digest: str,
+                    tried: bool = True) -> bool:
+        with self._lock:
+            entry = self._live(entry_key, time.time())
+            if entry is None or entry.generation != due:
+                return False
+            entry.claimed_until = 0.0
+            if (payload is None or 1 + len(entry.more) >= self.variants
+                    or digest in entry.digests):
+                entry.tries += tried
+                return False
+            entry.more.append(payload)
+            entry.digests.append(digest)
+            grown = _VARIANT_OVERHEAD + sys.getsizeof(payload)
+            entry.size += grown
+            self._entry_bytes += grown
+            self._shrink()
+            return True
+
+    def variant_keys(self) -> int:
+        with self._lock:
+            return sum(1 for entry in self._entries.values() if entry.more)
+
     def put(self, entry_key: str, alias_key: str | None, payload: str, prewarmed: bool,
-            record: LogRecord) -> int:
+            record: LogRecord, digest: str = "") -> int:
         with self._lock:
             if entry_key in self._entries:
                 self._evict(entry_key)
             size = (_ENTRY_OVERHEAD + sys.getsizeof(payload) + 2 * sys.getsizeof(entry_key)
                     + (2 * sys.getsizeof(alias_key) if alias_key else 0))
+            self._generations += 1
             self._entries[entry_key] = _Entry(
-                payload, alias_key, time.time() + self.ttl_seconds, prewarmed, size
+                payload, alias_key, time.time() + self.ttl_seconds, prewarmed, size,
+                str(self._generations), [digest],
             )
             self._entry_bytes += size
             if alias_key is not None:
                 self._aliases[alias_key] = entry_key
             self._append(record)
-            wasted = 0
-            while self._entries and (len(self._entries) > self.max_entries
-                                     or self._entry_bytes > self.max_bytes - self._log_bytes):
-                wasted += self._evict(next(iter(self._entries)))
-            return wasted
+            return self._shrink()
+
+    def _shrink(self) -> int:
+        """Evict least recently used entries until both bounds hold; the unused pre-warmed."""
+        wasted = 0
+        while self._entries and (len(self._entries) > self.max_entries
+                                 or self._entry_bytes > self.max_bytes - self._log_bytes):
+            wasted += self._evict(next(iter(self._entries)))
+        return wasted
 
     def _append(self, record: LogRecord) -> None:
         size = _record_size(record)

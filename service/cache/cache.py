@@ -27,6 +27,7 @@ from service.cache.model import CachedAnswer, CacheHit, CacheScope
 from service.cache.pack import load_pack
 from service.cache.redis_backend import RedisBackend
 from service.cache.semantic import DEFAULT_THRESHOLD, SemanticIndex, similarity
+from service.cache.variants import Draw
 from service.cache.vectors import VectorIndex
 from service.redis_connect import hash_tagged
 from service.settings import Settings, SettingsError
@@ -50,8 +51,10 @@ class ChatCache:
                  instruments: ChatInstruments | None = None, enabled: bool = True,
                  tiers: tuple[str, ...] = TIERS, index_bytes: int = 128 << 20,
                  embedder: Embedder | None = None, analyzer: Analyzer | None = None,
-                 match: str = "strict") -> None:
+                 match: str = "strict", variants: int = 1, variant_after_hits: int = 3) -> None:
         self.backend = backend
+        self.variants = variants  # answers a key may hold (the backend enforces it too)
+        self.variant_after_hits = variant_after_hits
         self.analyzer = analyzer or Analyzer()
         self.backend_name = backend.name
         self.namespace = namespace
@@ -86,17 +89,20 @@ class ChatCache:
         if settings.redis_url:
             backend = RedisBackend(settings.redis_url, namespace,
                                    settings.cache_ttl_seconds, settings.cache_max_entries,
-                                   settings.cache_timeout_ms)
+                                   settings.cache_timeout_ms, settings.cache_variants,
+                                   settings.cache_variant_after_hits)
         else:
             backend = MemoryBackend(settings.cache_ttl_seconds, settings.cache_max_entries,
-                                    settings.cache_memory_bytes)
+                                    settings.cache_memory_bytes, settings.cache_variants,
+                                    settings.cache_variant_after_hits)
         return cls(backend, namespace=namespace,
                    max_entries=settings.cache_max_entries,
                    threshold=settings.cache_semantic_threshold,
                    breaker_seconds=settings.cache_breaker_seconds, instruments=instruments,
                    enabled=settings.cache_enabled, index_bytes=settings.cache_index_bytes,
                    embedder=embedder_from_settings(settings), analyzer=analyzer,
-                   match=settings.cache_match)
+                   match=settings.cache_match, variants=settings.cache_variants,
+                   variant_after_hits=settings.cache_variant_after_hits)
 
     # --- keys ----------------------------------------------------------------------------------
     @staticmethod
@@ -114,13 +120,18 @@ class ChatCache:
 
     # --- the two operations --------------------------------------------------------------------
     def lookup(self, question: str, scope: CacheScope | Sequence[CacheScope],
-               count: bool = True, accept: Accept | None = None) -> CacheHit | None:
+               count: bool = True, accept: Accept | None = None,
+               draw: Draw | None = None) -> CacheHit | None:
         """The cached answer to ``question`` in ``scope``, or None (miss, disabled or outage).
 
         Several scopes are tried in order, as one lookup. ``accept`` may refuse an entry (one
         too long for the request's ``max_tokens``): it then does not count as a hit.
         ``count=False`` leaves the lookup out of the metrics (the quick check is not traffic).
+        ``draw`` chooses among a key's answers (``variants.py``) and counts the hit toward the
+        next one; without it (or with one answer a key) the first answer is served.
         """
+        if not count or self.variants <= 1:
+            draw = None
         if not self.enabled:
             return None
         started = time.perf_counter()
@@ -131,7 +142,7 @@ class ChatCache:
             else:
                 scopes = (scope,) if isinstance(scope, CacheScope) else tuple(scope)
                 for one in scopes:
-                    hit = self._lookup(question, one, count, accept)
+                    hit = self._lookup(question, one, count, accept, draw)
                     if hit is not None:
                         break
                 self._breaker.success()
@@ -146,17 +157,22 @@ class ChatCache:
         if count and self._instruments is not None:
             self._instruments.cache_lookups.add(1, attrs)
             self._instruments.cache_lookup_duration.record(time.perf_counter() - started, attrs)
+            if hit is not None and hit.variant > 0:
+                self._instruments.cache_variants.add(1, {semconv.LABEL_OUTCOME: "served"})
         return hit
 
     def _lookup(self, question: str, scope: CacheScope, count: bool,
-                accept: Accept | None = None) -> CacheHit | None:
+                accept: Accept | None = None, draw: Draw | None = None) -> CacheHit | None:
         analysis = self.analyzer.analyse(question)
         scope_key = self.scope_key(scope, analysis)
         exact_key, alias_key = self._keys(scope_key, analysis)
-        found = self.backend.get(exact_key, alias_key)
+        found = self.backend.get(exact_key, alias_key, draw)
         if found is not None:
-            hit = self._hit(found, found.tier, 1.0, analysis, count)
-            return hit if accept is None or accept(hit.entry) else None
+            hit = self._hit(found, found.tier, 1.0, analysis, count, scope=scope)
+            if accept is None or accept(hit.entry):
+                return hit
+            self._refused(hit)
+            return None
         if "semantic" not in self.tiers or not analysis.matchable:
             return None
         self._sync()
@@ -165,22 +181,47 @@ class ChatCache:
         except EmbeddingError:  # the exact and variation tiers still answered above
             return None
         for match in matches:
-            found = self.backend.get(match.entry_key, None)
+            found = self.backend.get(match.entry_key, None, draw)
             if found is not None:
                 hit = self._hit(found, "semantic", round(match.score, 4), analysis, count,
-                                match.confidence)
+                                match.confidence, scope)
                 if accept is None or accept(hit.entry):
                     return hit
+                self._refused(hit)
                 continue
             self.index.remove(scope_key, match.entry_key)  # expired or evicted meanwhile
         return None
 
     def _hit(self, found: Found, tier: str, score: float, analysis: Analysis,
-             count: bool, confidence: float = 1.0) -> CacheHit:
+             count: bool, confidence: float = 1.0, scope: CacheScope | None = None) -> CacheHit:
         entry = CachedAnswer.from_json(found.payload)
         if count and found.first_prewarm_use and self._instruments is not None:
             self._instruments.cache_prewarm.add(1, {semconv.LABEL_OUTCOME: "used"})
-        return CacheHit(entry, tier, score, analysis.category, confidence)
+        return CacheHit(entry, tier, score, analysis.category, confidence, found.variant,
+                        found.variants, found.entry_key, scope, found.due)
+
+    def _refused(self, hit: CacheHit) -> None:
+        """A hit the request could not use gives up the variant generation it claimed."""
+        if hit.due is not None:
+            self.add_variant(hit, None, tried=False)
+
+    def add_variant(self, hit: CacheHit, answer: CachedAnswer | None, tried: bool = True) -> bool:
+        """Append ``answer`` to the key ``hit`` came from, whose generation it claimed (None
+        gives the claim up). False when it was not added: the entry changed, went or is full,
+        the answer repeats one it has, or the backend failed. A ``tried`` generation that
+        added nothing waits ``variant_after_hits`` more hits before the next try, so a
+        deterministic upstream is not asked again at every hit."""
+        if hit.due is None or not self.enabled:
+            return False
+        try:
+            return self.backend.add_variant(
+                hit.entry_key, hit.due, None if answer is None else answer.to_json(),
+                _digest(answer.answer) if answer is not None else "", tried)
+        except BackendError as exc:
+            self._failed(exc)
+        except Exception:
+            log.exception("adding a cached answer's variant failed")
+        return False
 
     def store(self, question: str, scope: CacheScope, answer: CachedAnswer) -> None:
         """Cache ``answer`` for ``question`` in ``scope``; failures only count as errors."""
@@ -191,7 +232,8 @@ class ChatCache:
             scope_key = self.scope_key(scope, analysis)
             exact_key, alias_key = self._keys(scope_key, analysis)
             wasted = self.backend.put(exact_key, alias_key, answer.to_json(), answer.prewarmed,
-                                      LogRecord(scope_key, exact_key, question))
+                                      LogRecord(scope_key, exact_key, question),
+                                      _digest(answer.answer))
             self._breaker.success()
         except BackendError as exc:
             self._failed(exc)
@@ -240,6 +282,8 @@ class ChatCache:
             "semantic_threshold": self.index.threshold, "tiers": list(self.tiers),
             "embeddings": self.index.name, "pack": self.analyzer.pack.describe(),
             "match": self.match,
+            "variants": {"per_key": self.variants, "after_hits": self.variant_after_hits,
+                         "keys": None},
         }
         if not self.enabled:
             return {**info, "status": "disabled", "detail": "cache disabled (CHAT_CACHE=0)"}
@@ -247,6 +291,7 @@ class ChatCache:
         if ok:
             try:
                 info["entries"], info["bytes"] = self.backend.stats()
+                info["variants"]["keys"] = self.backend.variant_keys()
             except BackendError as exc:
                 self._failed(exc)
                 ok, detail = False, str(exc)

@@ -69,3 +69,9 @@ class CacheHit:
     # How sure the operating point was: the similarity (strict) or the pair judge's
     # probability (balanced); 1.0 on the exact and variation tiers.
     confidence: float = 1.0
+    variant: int = 0  # which of the key's answers this is (0: the first, stored by a miss)
+    variants: int = 1  # how many answers the key holds
+    entry_key: str = ""
+    scope: CacheScope | None = None  # the scope the entry was found in
+    # Set when this hit made another answer due (``ChatCache.add_variant`` takes it back).
+    due: str | None = None

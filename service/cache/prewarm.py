@@ -9,6 +9,12 @@ nothing that is already cached, and nothing after ``shutdown()``. Outcomes are c
 ``chat.cache.prewarm{outcome}``: made, used (counted by the cache on the first hit), wasted
 (failed, cancelled or evicted unused), skipped.
 
+The same scheduler generates a cached question's further answers (``vary``: variants, see
+``variants.py``) when a hit made one due: same slots, same budget, same yielding to traffic and
+the same stop. Their outcomes are ``chat.cache.variants{outcome}`` (made, skipped, wasted: the
+call failed, was cancelled, or repeated an answer the key has) and their upstream cost
+``chat.cache.variant.tokens{gen_ai_token_type}``, so pre-warm's own figures stay its own.
+
 What it learns from traffic lives in ``Transitions``, bounded in bytes; a learned follow-up is
 generated as its normalised text (the exact key's text), never as the words one client typed,
 so another client's conversation is never answered from someone else's wording.
@@ -22,6 +28,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -29,7 +36,7 @@ from opentelemetry import trace
 from otel import semconv
 from otel.instruments import ChatInstruments
 from service.cache.cache import ChatCache
-from service.cache.model import CachedAnswer, CacheScope
+from service.cache.model import CachedAnswer, CacheHit, CacheScope
 from service.cache.transitions import Transitions, meaning_id
 from service.settings import Settings
 
@@ -95,19 +102,31 @@ class PrewarmScheduler:
             self._started.append(now)
             return True
 
-    def _schedule(self, question: str, scope: CacheScope, link: trace.SpanContext | None) -> None:
+    def _admit(self) -> bool:
+        """A slot and a share of the budget for one generation, unless users need them."""
         if self._stopped.is_set() or self._busy() or not self._slots.acquire(blocking=False):
-            self._count("skipped")
-            return
+            return False
         if not self._within_budget():
             self._slots.release()
-            self._count("skipped")
-            return
-        worker = threading.Thread(target=self._run, args=(question, scope, link), daemon=True,
-                                  name="cache-prewarm")
+            return False
+        return True
+
+    def _spawn(self, target: Callable[..., None], args: tuple[Any, ...], name: str) -> None:
+        worker = threading.Thread(target=target, args=args, daemon=True, name=name)
         with self._lock:
             self._workers.add(worker)
         worker.start()
+
+    def _done(self) -> None:
+        self._slots.release()
+        with self._lock:
+            self._workers.discard(threading.current_thread())
+
+    def _schedule(self, question: str, scope: CacheScope, link: trace.SpanContext | None) -> None:
+        if not self._admit():
+            self._count("skipped")
+            return
+        self._spawn(self._run, (question, scope, link), "cache-prewarm")
 
     def _run(self, question: str, scope: CacheScope, link: trace.SpanContext | None) -> None:
         try:
@@ -129,9 +148,47 @@ class PrewarmScheduler:
             log.exception("pre-warm of a follow-up failed")
             self._count("wasted")
         finally:
-            self._slots.release()
-            with self._lock:
-                self._workers.discard(threading.current_thread())
+            self._done()
+
+    # --- variants -------------------------------------------------------------------------------
+    def _count_variant(self, outcome: str, answer: CachedAnswer | None = None) -> None:
+        if self._instruments is None:
+            return
+        if answer is not None:  # the cost first: whoever sees the outcome sees what it cost
+            tokens = self._instruments.cache_variant_tokens
+            tokens.add(answer.input_tokens, {semconv.GEN_AI_TOKEN_TYPE: "input"})
+            tokens.add(answer.output_tokens, {semconv.GEN_AI_TOKEN_TYPE: "output"})
+        self._instruments.cache_variants.add(1, {semconv.LABEL_OUTCOME: outcome})
+
+    def vary(self, hit: CacheHit, generate: Callable[[], CachedAnswer | None],
+             link: trace.SpanContext | None = None) -> None:
+        """Add another answer to the key ``hit`` claimed one for, in the background: ``generate``
+        asks the upstream the same request the first answer came from. Returns at once."""
+        if not self.enabled or not self._admit():
+            self._cache.add_variant(hit, None, tried=False)
+            self._count_variant("skipped")
+            return
+        self._spawn(self._run_variant, (hit, generate, link), "cache-variant")
+
+    def _run_variant(self, hit: CacheHit, generate: Callable[[], CachedAnswer | None],
+                     link: trace.SpanContext | None) -> None:
+        answer: CachedAnswer | None = None
+        added = False
+        try:
+            links = [trace.Link(link)] if link is not None and link.is_valid else []
+            with self._tracer.start_as_current_span(
+                semconv.SPAN_CACHE_VARIANT, context=otel_context.Context(), links=links
+            ):
+                answer = generate()
+            if answer is not None and not self._stopped.is_set():
+                added = self._cache.add_variant(hit, answer)
+        except Exception:
+            log.exception("generating another answer for a cached question failed")
+        finally:
+            if not added and (answer is None or self._stopped.is_set()):
+                self._cache.add_variant(hit, None)  # give the claim up for a later hit
+            self._count_variant("made" if added else "wasted", answer)
+            self._done()
 
     def shutdown(self, timeout_seconds: float = 2.0) -> None:
         """Stop scheduling; answers still being generated are discarded, not stored."""

@@ -4,8 +4,14 @@ Layout under the namespace ``ns``: ``ns:e:<scope>:<hash>`` a hash (payload, alia
 ``ns:v:<scope>:<hash>`` a variation alias naming an entry key; ``<entry>:pw`` set while a
 pre-warmed entry is unused; ``ns:lru`` a sorted set of entry keys by last use, trimmed on store
 (the size bound); ``ns:log`` a capped stream of stored questions that each worker's semantic
-index tails. Lookup and store are Lua scripts, so each is one round trip. Every call is time-boxed
-by socket time-outs and never retried here: the circuit breaker decides when to try again.
+index tails. Variants (``variants.py``) live in the entry's hash: ``p`` is the first answer,
+``v1``… the others, ``n`` their count, ``d0``… their texts' digests, ``h`` the counted hits,
+``r`` the tries that added nothing and ``t`` the store's identity; ``<entry>:vg`` claims the
+next variant's generation, ``<entry>:c:<conversation>`` is the variant that conversation saw
+last (expiring after ``_CONVERSATION_TTL_MS``), and ``ns:vk`` a sorted set of entries with
+variants by expiry. Lookup and store are Lua scripts, so each is one round trip. Every call is
+time-boxed by socket time-outs and never retried here: the circuit breaker decides when to try
+again.
 
 On a Redis Cluster (``redis+cluster://``) the namespace must be a hash tag (``{chatperf}``, as
 ``ChatCache.from_settings`` writes it): the scripts touch the entry, its alias, the LRU set and
@@ -19,17 +25,55 @@ import threading
 import time
 from typing import cast
 
-from service.cache.backend import BackendError, Found, LogRecord
+from service.cache.backend import VARIANT_LEASE_SECONDS, BackendError, Found, LogRecord
+from service.cache.variants import Draw
 from service.redis_connect import REDIS_ERRORS, LazyRedis
 
 __all__ = ["RedisBackend"]
 
+# ARGV[3] = '1': a counted hit that draws a variant (ARGV[4] conversation, ARGV[5] the first's
+# weight, '0' for the first always, ARGV[6] the roll), the rule of ``variants.pick``.
 _LOOKUP = """
+local function draw(n, last)
+  if ARGV[5] == '0' then return 0 end
+  local w0, total = tonumber(ARGV[5]), 0
+  for i = 0, n - 1 do if i ~= last then total = total + (i == 0 and w0 or 1) end end
+  local target, chosen = tonumber(ARGV[6]) * total, 0
+  for i = 0, n - 1 do
+    if i ~= last then
+      chosen = i
+      target = target - (i == 0 and w0 or 1)
+      if target < 0 then return chosen end
+    end
+  end
+  return chosen
+end
 local function hit(k, tier)
   local p = redis.call('HGET', k, 'p')
   if not p then return false end
   redis.call('ZADD', KEYS[3], 'XX', ARGV[1], k)
-  return {tier, k, p, redis.call('DEL', k .. ':pw')}
+  local first = redis.call('DEL', k .. ':pw')
+  if ARGV[3] ~= '1' then return {tier, k, p, first, 0, 1, false} end
+  local n = tonumber(redis.call('HGET', k, 'n') or '1')
+  local due = false
+  if n < tonumber(ARGV[7]) then  -- a full entry counts no more hits
+    local hits = redis.call('HINCRBY', k, 'h', 1)
+    local tries = tonumber(redis.call('HGET', k, 'r') or '0')
+    local stamp = redis.call('HGET', k, 't')
+    if stamp and hits >= tonumber(ARGV[8]) * (n + tries)
+        and redis.call('SET', k .. ':vg', '1', 'NX', 'PX', ARGV[9]) then
+      due = stamp
+    end
+  end
+  local chosen = 0
+  if n > 1 then
+    local seen = ARGV[4] ~= '' and (k .. ':c:' .. ARGV[4]) or nil
+    local last = seen and tonumber(redis.call('GET', seen) or '-1') or -1
+    chosen = draw(n, last)
+    if seen then redis.call('SET', seen, chosen, 'PX', ARGV[10]) end
+    if chosen > 0 then p = redis.call('HGET', k, 'v' .. chosen) or p end
+  end
+  return {tier, k, p, first, chosen, n, due}
 end
 local r = hit(KEYS[1], 'exact')
 if r then return r end
@@ -41,10 +85,12 @@ return false
 """
 
 _STORE = """
-local entry, lru, log = KEYS[1], KEYS[3], KEYS[4]
+local entry, lru, log, varied = KEYS[1], KEYS[3], KEYS[4], KEYS[5]
 local alias = ARGV[9] == '1' and KEYS[2] or ''
 local ttl, now, max = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-redis.call('HSET', entry, 'p', ARGV[1], 'a', alias)
+redis.call('DEL', entry, entry .. ':vg')
+redis.call('ZREM', varied, entry)
+redis.call('HSET', entry, 'p', ARGV[1], 'a', alias, 'd0', ARGV[10], 't', ARGV[3])
 redis.call('PEXPIRE', entry, ttl)
 if alias ~= '' then redis.call('SET', alias, entry, 'PX', ttl) end
 if ARGV[5] == '1' then redis.call('SET', entry .. ':pw', '1', 'PX', ttl)
@@ -62,12 +108,33 @@ if over > 0 then
     local a = redis.call('HGET', k, 'a')
     if a and a ~= '' and redis.call('GET', a) == k then redis.call('DEL', a) end
     wasted = wasted + redis.call('DEL', k .. ':pw')
-    redis.call('DEL', k)
+    redis.call('DEL', k, k .. ':vg')
+    redis.call('ZREM', varied, k)
   end
 end
 return wasted
 """
 
+_ADD_VARIANT = """
+local k, varied = KEYS[1], KEYS[2]
+if redis.call('HGET', k, 't') ~= ARGV[1] then return 0 end
+redis.call('DEL', k .. ':vg')
+local function tried()
+  if ARGV[6] == '1' then redis.call('HINCRBY', k, 'r', 1) end
+  return 0
+end
+if ARGV[2] == '' then return tried() end
+local n = tonumber(redis.call('HGET', k, 'n') or '1')
+if n >= tonumber(ARGV[4]) then return tried() end
+for i = 0, n - 1 do
+  if redis.call('HGET', k, 'd' .. i) == ARGV[3] then return tried() end
+end
+redis.call('HSET', k, 'v' .. n, ARGV[2], 'd' .. n, ARGV[3], 'n', n + 1)
+redis.call('ZADD', varied, tonumber(ARGV[5]) + redis.call('PTTL', k) / 1000, k)
+return 1
+"""
+
+_CONVERSATION_TTL_MS = 30 * 60 * 1000  # a conversation's pause longer than this starts afresh
 _TAIL_BATCH = 2_000
 _TAIL_BATCHES = 5  # per call; a worker that starts late catches up over a few lookups
 _BYTES_SAMPLE = 20
@@ -80,7 +147,7 @@ class RedisBackend:
     name = "redis"
 
     def __init__(self, url: str, namespace: str, ttl_seconds: float, max_entries: int,
-                 timeout_ms: int) -> None:
+                 timeout_ms: int, variants: int = 1, variant_after_hits: int = 3) -> None:
         self._redis = LazyRedis(url, timeout_ms / 1000)
         if self._redis.cluster and not (namespace.startswith("{") and namespace.endswith("}")):
             raise ValueError(f"namespace {namespace!r}: a Redis Cluster needs a hash tag such as"
@@ -90,28 +157,54 @@ class RedisBackend:
         self._max_entries = max_entries
         self._lru = f"{namespace}:lru"
         self._log = f"{namespace}:log"
+        self._varied = f"{namespace}:vk"
+        self._variants = variants
+        self._variant_after_hits = variant_after_hits
         self._last_id = "-"
         self._tail_lock = threading.Lock()
 
-    def get(self, exact_key: str, alias_key: str | None) -> Found | None:
+    def get(self, exact_key: str, alias_key: str | None,
+            draw: Draw | None = None) -> Found | None:
+        args: list[object] = [time.time(), "1" if alias_key else "0"]
+        if draw is not None:
+            args += ["1", draw.conversation, "0" if draw.first_only else repr(draw.weight),
+                     repr(draw.roll), self._variants, self._variant_after_hits,
+                     int(VARIANT_LEASE_SECONDS * 1000), _CONVERSATION_TTL_MS]
         try:
             result = self._redis.run_script(_LOOKUP, [exact_key, alias_key or exact_key, self._lru],
-                                            [time.time(), "1" if alias_key else "0"])
+                                            args)
         except REDIS_ERRORS as exc:
             raise BackendError(f"redis lookup: {exc}") from exc
         if not result:
             return None
-        tier, entry_key, payload, first = result
-        return Found(tier, entry_key, payload, bool(first))
+        tier, entry_key, payload, first, variant, variants, due = result
+        return Found(tier, entry_key, payload, bool(first), int(variant), int(variants),
+                     due if isinstance(due, str) else None)
+
+    def add_variant(self, entry_key: str, due: str, payload: str | None, digest: str,
+                    tried: bool = True) -> bool:
+        try:
+            added = self._redis.run_script(
+                _ADD_VARIANT, [entry_key, self._varied],
+                [due, payload or "", digest, self._variants, time.time(), "1" if tried else "0"])
+        except REDIS_ERRORS as exc:
+            raise BackendError(f"redis variant: {exc}") from exc
+        return bool(added)
+
+    def variant_keys(self) -> int:
+        try:
+            return int(self._redis.client().zcount(self._varied, time.time(), "+inf"))
+        except REDIS_ERRORS as exc:
+            raise BackendError(f"redis stats: {exc}") from exc
 
     def put(self, entry_key: str, alias_key: str | None, payload: str, prewarmed: bool,
-            record: LogRecord) -> int:
+            record: LogRecord, digest: str = "") -> int:
         try:
             wasted = self._redis.run_script(
-                _STORE, [entry_key, alias_key or entry_key, self._lru, self._log],
+                _STORE, [entry_key, alias_key or entry_key, self._lru, self._log, self._varied],
                 [payload, self._ttl_ms, time.time(), self._max_entries, "1" if prewarmed else "0",
                  record.scope, record.question, self._max_entries * 2,
-                 "1" if alias_key else "0"],
+                 "1" if alias_key else "0", digest],
             )
         except REDIS_ERRORS as exc:
             raise BackendError(f"redis store: {exc}") from exc

@@ -2,7 +2,9 @@
 // works offline. It streams answers with fetch + a stream reader (EventSource cannot POST),
 // renders model text only as text (never as markup), and measures perceived latency where it
 // is perceived: from the user's send to the frame that showed the first and the last answer
-// text, reported to the service with navigator.sendBeacon.
+// text, reported to the service with navigator.sendBeacon. Until the first token a typing
+// indicator says the answer is coming, and "still working" once the service's ": ping"
+// keep-alives show the wait is long (the reader sees comments; EventSource would hide them).
 "use strict";
 
 (() => {
@@ -95,6 +97,7 @@
       if (meta.cache === "hit") {
         const similarity = meta.similarity == null ? "" : `, similarity ${meta.similarity.toFixed(2)}`;
         parts.push(`cache hit (${meta.tier}${similarity})`);
+        if (meta.variant > 0) parts.push(`cached answer no. ${meta.variant + 1}`);
       } else {
         parts.push("cache miss");
       }
@@ -133,6 +136,29 @@
     return page.scrollHeight - (window.scrollY + window.innerHeight) < 80;
   }
 
+  // --- typing indicator: from the send to the first token (role=status: read out politely) ---
+
+  function showTyping(item) {
+    const line = document.createElement("p");
+    line.className = "typing";
+    line.setAttribute("role", "status");
+    line.setAttribute("aria-live", "polite");
+    const dots = document.createElement("span");
+    dots.className = "dots";
+    dots.setAttribute("aria-hidden", "true");
+    dots.append(document.createElement("span"), document.createElement("span"),
+      document.createElement("span"));
+    const label = document.createElement("span");
+    label.className = "label";
+    label.textContent = "chatperf is typing…";
+    line.append(dots, label);
+    item.querySelector(".text").after(line);
+    return {
+      stillWorking() { label.textContent = "Still working on it…"; },
+      remove() { line.remove(); },
+    };
+  }
+
   function setBusy(busy) {
     sendButton.disabled = busy;
     stopButton.disabled = !busy;
@@ -144,8 +170,10 @@
   function parseEvent(block) {
     let name = "message";
     const data = [];
+    let comment = null;
     for (const line of block.split("\n")) {
-      if (!line || line.startsWith(":")) continue; // ": ping" keep-alives
+      if (line.startsWith(":")) comment = line.slice(1).trim(); // ": ping" keep-alives
+      if (!line || line.startsWith(":")) continue;
       const colon = line.indexOf(":");
       const field = colon < 0 ? line : line.slice(0, colon);
       let value = colon < 0 ? "" : line.slice(colon + 1);
@@ -153,7 +181,7 @@
       if (field === "event") name = value;
       else if (field === "data") data.push(value);
     }
-    if (!data.length) return null;
+    if (!data.length) return comment === null ? null : { name: ":comment", data: comment };
     try {
       return { name, data: JSON.parse(data.join("\n")) };
     } catch {
@@ -231,7 +259,7 @@
     const onHide = () => { if (document.visibilityState === "hidden") answer.hidden = true; };
     document.addEventListener("visibilitychange", onHide);
 
-    item.querySelectorAll(".meta, .error").forEach((node) => node.remove());
+    item.querySelectorAll(".meta, .error, .typing").forEach((node) => node.remove());
     const text = item.querySelector(".text");
     const node = document.createTextNode("");
     text.replaceChildren(node);
@@ -239,6 +267,7 @@
     metaLine.className = "meta";
     item.append(metaLine);
     item.classList.add("streaming");
+    const typing = showTyping(item);
     const controller = new AbortController();
     active = controller;
     setBusy(true);
@@ -260,6 +289,10 @@
         }
       } else {
         for await (const event of readEvents(response.body)) {
+          if (event.name === ":comment") {
+            if (event.data === "ping" && !firstPainted) typing.stillWorking();
+            continue;
+          }
           if (event.name === "meta") {
             answer.meta = event.data;
           } else if (event.name === "token") {
@@ -267,6 +300,7 @@
             node.appendData(event.data.delta);
             if (following) window.scrollTo(0, document.documentElement.scrollHeight);
             if (!firstPainted) {
+              typing.remove(); // in the same frame as the first text
               firstPainted = afterPaint().then(() => { answer.firstPaintMs = paintMark(answer, "first-paint"); });
             }
           } else if (event.name === "done") {
@@ -286,6 +320,7 @@
     } finally {
       document.removeEventListener("visibilitychange", onHide);
       item.classList.remove("streaming");
+      typing.remove(); // an error, a stop or an empty answer ends the wait too
     }
     if (firstPainted) await firstPainted;
     if (answer.done) {

@@ -149,3 +149,27 @@ def test_abort_on_fail_is_read_as_k6_writes_it() -> None:
     assert summary["verdict"] == "fail"
     assert "ABORTED after 12.0 s of measuring: threshold error_rate < 0.05 crossed" in \
         verdict_table(summary)
+
+
+def test_variants_show_their_share_of_hits_and_their_upstream_cost() -> None:
+    def service(hits: int, served: int, made: int, wasted: int, tokens: int) -> dict:
+        variants = {"made": made, "served": served, "wasted": wasted,
+                    "upstream_calls": made + wasted, "upstream_tokens": {"output": tokens}}
+        return {"cache": {"lookups": 2 * hits, "hits": hits, "backend_errors": 0,
+                          "variants": variants}, "openai": {"models": {}}}
+
+    summary = build_summary([sample()] * 10, TARGETS, run_meta(), service(10, 2, 1, 0, 300),
+                            service(110, 27, 9, 2, 2900))
+    assert summary["cache_hit_rate_service"] == 0.5  # variants change no lookup
+    assert summary["cache_variant_hit_share"] == 0.25
+    assert summary["cache_variant_upstream_calls"] == 10 and summary["cache_variants_made"] == 8
+    assert ("cache variants: 25.0 % of hits served a further answer · 8 made by 10 extra "
+            "upstream calls (2600 output tokens") in verdict_table(summary)
+
+
+def test_a_service_without_variants_reports_no_variant_figures() -> None:
+    before = {"cache": {"lookups": 0, "hits": 0, "backend_errors": 0}, "openai": {"models": {}}}
+    after = {"cache": {"lookups": 10, "hits": 5, "backend_errors": 0}, "openai": {"models": {}}}
+    summary = build_summary([sample()] * 10, TARGETS, run_meta(), before, after)
+    assert summary["cache_variant_hit_share"] is None
+    assert "cache variants" not in verdict_table(summary)

@@ -176,11 +176,24 @@ def test_a_cached_answer_longer_than_max_tokens_is_not_served() -> None:
     assert _answer(pipeline, ChatRequest("Describe Enterprise?", max_tokens=50))[0].cache == "hit"
 
 
-def test_sampling_parameters_bypass_the_cache() -> None:
+@pytest.mark.parametrize("sampling", [
+    (("top_p", 0.5),), (("temperature", 2.0),), (("temperature", 0.0), ("seed", 7)),
+])
+def test_sampling_parameters_bypass_the_cache(sampling: tuple) -> None:
     upstream = ScriptedUpstream()
     pipeline = _pipeline(upstream)
-    sampled = ChatRequest("Tell me a fact?", sampling=(("temperature", 0.9),))
+    sampled = ChatRequest("Tell me a fact?", sampling=sampling)
     _answer(pipeline, sampled)
     assert _answer(pipeline, sampled)[0].cache == "miss"
     assert _answer(pipeline, ChatRequest("Tell me a fact?"))[0].cache == "miss"
     assert len(upstream.calls) == 3
+
+
+def test_temperature_zero_is_answered_from_the_cache() -> None:
+    upstream = ScriptedUpstream()
+    pipeline = _pipeline(upstream)
+    cold = ChatRequest("Tell me a fact?", sampling=(("temperature", 0.0),))
+    _answer(pipeline, cold)
+    assert _answer(pipeline, cold)[0].cache == "hit"
+    assert _answer(pipeline, ChatRequest("Tell me a fact?"))[0].cache == "hit"
+    assert len(upstream.calls) == 1

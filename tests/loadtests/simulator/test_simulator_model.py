@@ -90,6 +90,13 @@ def test_answers_are_deterministic_prose_of_the_asked_length() -> None:
     assert answer_tokens(question, 7, complete=False) == first[:7]
 
 
+def test_a_request_seed_asks_for_another_sample() -> None:
+    question = "Why does streaming make a chatbot feel faster?"
+    assert answer_tokens(question, 60, seed=1) == answer_tokens(question, 60, seed=1)
+    assert answer_tokens(question, 60, seed=1) != answer_tokens(question, 60)
+    assert answer_tokens(question, 60, seed=1) != answer_tokens(question, 60, seed=2)
+
+
 def test_tokens_rebuild_the_text_and_count_prompts() -> None:
     text = "Hello,  world!\n\nA characteristically long word, 12345 and é."
     assert "".join(tokenize(text)) == text

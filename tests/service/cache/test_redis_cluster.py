@@ -8,6 +8,7 @@ hash slot.
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections.abc import Iterator
 
@@ -18,11 +19,16 @@ from loadtests.redis_cluster import RedisClusterProcesses
 from service.cache import ChatCache
 from service.settings import Settings
 from tests.service.cache import test_cache_backends as contract
+from tests.service.cache import test_cache_variants as variants
 from tests.service.cache.conftest import PACK_FILE, CacheFactory, Metrics
 
 # The contract's tests, collected here against this module's ``make_cache``.
 globals().update({name: test for name, test in vars(contract).items()
                   if name.startswith("test_")})
+# and the variants' tests that run on a cache (several answers a key, in the entry's slot)
+globals().update({name: test for name, test in vars(variants).items()
+                  if name.startswith("test_")
+                  and "make_cache" in inspect.signature(test).parameters})
 
 
 @pytest.fixture
@@ -59,6 +65,21 @@ def test_every_cache_key_lives_on_one_master(
     # entries, aliases, pre-warm flags, the LRU set and the log: one master holds them all
     assert len(keys) >= 6 and len(owners) == 1
     assert cache.describe()["entries"] == 2
+
+
+def test_variant_keys_live_on_the_cache_s_master(
+    redis_cluster: RedisClusterProcesses, make_cache: CacheFactory
+) -> None:
+    cache = make_cache(cache_variants=2, cache_variant_after_hits=1)
+    cache.store(variants.QUESTION, variants.SCOPE, variants.answer("first"))
+    variants.with_variants(cache, "second")
+    assert cache.lookup(variants.QUESTION, variants.SCOPE, draw=variants.draw("c")) is not None
+    keys = [key for port in {node.port for node in redis_cluster.nodes if node.alive()}
+            for key in redis.Redis("127.0.0.1", port, decode_responses=True).scan_iter(
+                match=f"{cache.namespace}*")]
+    # the entries with variants, and the answer a conversation saw last, beside the entry
+    assert any(key.endswith(":vk") for key in keys) and any(":c:" in key for key in keys)
+    assert len({redis_cluster.slot_owner(key) for key in keys}) == 1
 
 
 def test_a_cluster_needs_the_hash_tagged_namespace(redis_cluster: RedisClusterProcesses) -> None:

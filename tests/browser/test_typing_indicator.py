@@ -1,0 +1,72 @@
+"""The typing indicator in a real browser: shown from the send until the first token, saying
+"still working" when the service's keep-alives show a long wait, gone on the first token, an
+error or a stop, and without moving the first-paint figure the page reports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from loadtests.processes import ManagedProcess, start_service, start_simulator
+from tests.browser.pages import ask, measures, paints, wait_done
+from tests.support import service_env
+
+pytestmark = pytest.mark.integration
+
+TTFT_MS = 1500
+
+
+@pytest.fixture(scope="module")
+def slow_service() -> Iterator[ManagedProcess]:
+    """A first token after 1.5 s, and a keep-alive every 0.25 s meanwhile."""
+    sim = start_simulator("fast", extra_args=["--ttft-ms", str(TTFT_MS), "--log-level",
+                                              "WARNING"])
+    service = start_service(service_env(sim.url, CHAT_PING_INTERVAL_SECONDS="0.25"))
+    yield service
+    service.stop(quick=True)
+    sim.stop()
+
+
+def test_typing_until_the_first_token_then_gone(page: Page,
+                                                slow_service: ManagedProcess) -> None:
+    page.goto(f"{slow_service.url}/")
+    answer = ask(page, "How long does the first word of an answer take?")
+    typing = answer.get_by_role("status")
+    expect(typing).to_have_text("chatperf is typing…")
+    expect(typing).to_have_attribute("aria-live", "polite")
+    expect(answer.locator(".text")).to_have_text("")
+    expect(typing).to_have_text("Still working on it…")  # the keep-alives arrived
+    expect(answer.locator(".text")).not_to_have_text("", timeout=10_000)
+    expect(answer.locator(".typing")).to_have_count(0)
+    wait_done(answer)
+    # The first paint is still the first answer text, not the indicator: once, after the wait.
+    [first] = measures(page, "chatperf:first-paint")
+    assert first >= TTFT_MS
+    growth = [p["length"] for p in paints(page) if p["length"] > 0]
+    assert growth and growth == sorted(growth)
+
+
+def test_a_stop_while_waiting_removes_it(page: Page, slow_service: ManagedProcess) -> None:
+    page.goto(f"{slow_service.url}/")
+    answer = ask(page, "Will you wait for me to stop you?")
+    expect(answer.get_by_role("status")).to_be_visible()
+    page.get_by_role("button", name="Stop").click()
+    expect(answer.locator(".meta")).to_contain_text("stopped")
+    expect(answer.locator(".typing")).to_have_count(0)
+    assert measures(page, "chatperf:first-paint") == []
+
+
+def test_an_error_before_the_first_token_removes_it(page: Page) -> None:
+    sim = start_simulator("fast", extra_args=["--fault", "status-500:1", "--log-level",
+                                              "WARNING"])
+    service = start_service(service_env(sim.url, CHAT_UPSTREAM_MAX_RETRIES="0"))
+    try:
+        page.goto(f"{service.url}/")
+        answer = ask(page, "Is the upstream well today?")
+        expect(answer.get_by_role("alert")).to_be_visible(timeout=10_000)
+        expect(answer.locator(".typing")).to_have_count(0)
+    finally:
+        service.stop(quick=True)
+        sim.stop()
