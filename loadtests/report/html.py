@@ -52,6 +52,8 @@ def _fmt(value: float | None, unit: str) -> str:
         return _NONE
     if unit == "rps":
         return format_rate(value)
+    if unit == "MB":
+        return f"{value:.1f} MB"
     if unit == "tok/s":
         return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
     if unit == "ms":
@@ -232,6 +234,7 @@ def render_html(summary: Mapping[str, Any], baseline: Mapping[str, Any] | None =
         inconclusive=any(t["result"] == "inconclusive" for t in summary["targets"]),
         cards=_cards(summary), breakdown=summary.get("breakdown") or {},
         endpoints=summary.get("endpoints") or {}, aborted=summary["run"].get("aborted"),
+        fleet=summary.get("instances"),
         outage=summary.get("cache_backend_errors"),
         settings_differ=summary.get("baseline_settings_differ") or [],
         quantiles=[f"p{round(q * 100)}" for q in QUANTILES],

@@ -1,0 +1,97 @@
+"""``python -m loadtests stack``: the whole topology on loopback, to poke at, until Ctrl-C.
+
+The same parts a run with ``--instances N`` starts (the simulator, Redis, N instances, NGINX in
+front: ``runner.stack``), plus Prometheus scraping every instance with a generated config
+(``loadtests.prometheus_config``, one ``instance`` label each) when it is installed. Prints
+each URL, then waits; Ctrl-C (or SIGTERM) stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TextIO
+
+from loadtests.cli import HelpFormatter
+from loadtests.processes import ManagedProcess, ProcessFailed, start_prometheus
+from loadtests.prometheus_config import write_scrape_config
+from loadtests.runner.config import RunConfig
+from loadtests.runner.stack import Stack, start_stack
+from loadtests.simulator.profiles import PROFILES
+from otel.rules import RULES_PATH
+
+__all__ = ["main", "serve_topology"]
+
+
+def _prometheus(stack_info: Stack, stack: ExitStack,
+                processes: list[ManagedProcess]) -> ManagedProcess:
+    folder = Path(tempfile.mkdtemp(prefix="chatperf-prometheus-"))
+    targets = [url.removeprefix("http://") for url in stack_info.stats_hosts]
+    config = write_scrape_config(folder / "prometheus.yml", targets, rule_files=[RULES_PATH])
+    proc = start_prometheus(config, folder / "data")
+    processes.append(proc)
+    stack.callback(proc.stop)
+    return proc
+
+
+def serve_topology(config: RunConfig, stop: threading.Event, out: TextIO = sys.stdout,
+                   prometheus: bool = True) -> list[ManagedProcess]:
+    """Start the topology, print where each part is, wait for ``stop``, stop everything.
+    Returns the processes it started (all stopped by then)."""
+    processes: list[ManagedProcess] = []
+    with ExitStack() as stack:
+        stack_info = start_stack(config, stack, processes, "chatperf-stack")
+        lines = [f"chatperf stack: {stack_info.describe()}",
+                 f"  proxy / chat page: {stack_info.host}"]
+        lines += [f"  instance {i + 1}: {url} (its own /metrics, /api/cache/stats)"
+                  for i, url in enumerate(stack_info.instances)]
+        if prometheus:
+            try:
+                lines.append(f"  prometheus: {_prometheus(stack_info, stack, processes).url}"
+                             " (one target per instance, label instance)")
+            except ProcessFailed as exc:
+                lines.append(f"  prometheus: not started ({exc})")
+        lines.append("Ctrl-C stops everything.")
+        out.write("\n".join(lines) + "\n")
+        out.flush()
+        stop.wait()
+    return processes
+
+
+def _parser() -> argparse.ArgumentParser:
+    d = RunConfig(instances=2)
+    p = argparse.ArgumentParser(prog="python -m loadtests stack", formatter_class=HelpFormatter,
+                                description=__doc__.split("\n\n", 1)[1] if __doc__ else None)
+    p.add_argument("--instances", type=int, default=d.instances, metavar="N",
+                   help="service instances behind NGINX (1: one service, no proxy)")
+    p.add_argument("--service-workers", type=int, default=d.service_workers,
+                   help="gunicorn workers of each instance")
+    p.add_argument("--profile", choices=list(PROFILES), default=d.profile,
+                   help="simulator latency profile")
+    p.add_argument("--no-prometheus", action="store_false", dest="prometheus",
+                   help="do not start Prometheus even when it is installed")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.instances < 1:
+        _parser().error("--instances must be 1 or more")
+    config = RunConfig.from_env(instances=args.instances, service_workers=args.service_workers,
+                                profile=args.profile)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        serve_topology(config, stop, prometheus=args.prometheus)
+    except KeyboardInterrupt:
+        print("\nstopped: everything the stack started has been stopped", file=sys.stderr)
+    except ProcessFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
