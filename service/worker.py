@@ -15,8 +15,10 @@ out with a 120 s keep-alive), and one idle connection holds a shutdown. This wor
   ``CHAT_MAX_CONNECTIONS_PER_WORKER``, the one that has waited longest for a request (silent
   since accept, or idle between keep-alive requests) is closed to make room, as HAProxy and
   nginx shed idle connections; connections with a request in progress are never shed;
-- on stop, closes every connection waiting for a request at once, as nginx does; a request in
-  flight, or already sent, is answered, and its connection closes after the response;
+- on stop, closes every connection waiting for a request at once, as nginx does, and every
+  connection accepted after it unread (gunicorn stops accepting up to a second later); a
+  request in flight, or already sent, is answered, and its connection closes after the
+  response;
 - honours an answer's ``Connection: close`` (gunicorn drops the header and keeps the connection
   alive), so a 408 or a 400 for broken framing says "close" and closes.
 """
@@ -140,6 +142,13 @@ class ChatWorker(GeventWorker):
     def handle(self, listener: Any, client: socket.socket, addr: Any) -> None:
         if self._deferred and not _pending(client):
             client.close()  # the kernel held it silent for the whole header deadline
+            return
+        if not self.alive:
+            # Stopping: gunicorn closes the listener only at its next tick (up to a second
+            # later). A connection accepted meanwhile is closed unread, as if the listener were
+            # gone: a proxy tries the next instance (nothing was answered), where the draining
+            # 503 would have reached its client (a proxy does not retry a 503: docs/topology.md).
+            client.close()
             return
         self._make_room()
         self._connections[gevent.getcurrent()] = _Connection(client)
