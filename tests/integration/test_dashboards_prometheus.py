@@ -200,7 +200,8 @@ def test_dashboard_query_returns_data(loaded: dict, where: str, expr: str) -> No
 
 
 def test_each_instance_is_scraped_under_its_own_label(loaded: dict) -> None:
-    scraped = _query(loaded["prometheus"], 'sum by (instance) (chat_requests_total{route="stream"})')
+    scraped = _query(loaded["prometheus"],
+                     'sum by (instance) (chat_requests_total{route="stream"})')
     assert {s["metric"]["instance"] for s in scraped} == {
         url.removeprefix("http://") for url in loaded["services"]}
     assert all(float(s["value"][1]) > 0 for s in scraped)

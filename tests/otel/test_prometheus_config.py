@@ -52,7 +52,7 @@ def test_promtool_check_config() -> None:
 
 
 def test_the_generated_config_scrapes_each_instance_under_its_own_label(tmp_path: Path) -> None:
-    """What `make stack` and the dashboard test start Prometheus with (loadtests/prometheus_config)."""
+    """What `make stack` and the dashboard test start Prometheus with."""
     promtool = require_binary("promtool", "prometheus")
     instances = ["127.0.0.1:8000", "127.0.0.1:8002"]
     path = write_scrape_config(tmp_path / "prometheus.yml", instances,
