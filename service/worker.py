@@ -17,8 +17,9 @@ out with a 120 s keep-alive), and one idle connection holds a shutdown. This wor
   nginx shed idle connections; connections with a request in progress are never shed;
 - on stop, closes every connection waiting for a request at once, as nginx does, and every
   connection accepted after it unread (gunicorn stops accepting up to a second later); a
-  request in flight, or already sent, is answered, and its connection closes after the
-  response;
+  request in flight is answered, and its connection closes after the response; one read after
+  the stop began is answered 503 (draining) — or, behind a proxy (``CHAT_PROXY_HOPS``), its
+  connection is closed unanswered, which the proxy retries on another instance;
 - honours an answer's ``Connection: close`` (gunicorn drops the header and keeps the connection
   alive), so a 408 or a 400 for broken framing says "close" and closes.
 """
@@ -112,6 +113,7 @@ class ChatWorker(GeventWorker):
         settings = Settings.from_env()
         self._header_timeout = settings.header_timeout_seconds
         self._keepalive = float(settings.keepalive_seconds)
+        self._behind_proxy = settings.proxy_hops > 0
         self._connections: dict[Any, _Connection] = {}  # by the greenlet serving it
         # Connections waiting for a request, longest waiting first (dicts keep order).
         self._waiting: dict[socket.socket, None] = {}
@@ -163,6 +165,12 @@ class ChatWorker(GeventWorker):
     def handle_request(self, listener_name: Any, req: Any, sock: socket.socket,
                        addr: Any) -> None:
         self._waiting.pop(sock, None)
+        if not self.alive and self._behind_proxy:
+            # A request read after the stop began (it was already on its way when the worker
+            # closed its idle connections): a direct client is told 503 with Retry-After, but a
+            # proxy passes a 503 on, while a connection closed unanswered it retries on the
+            # next instance (docs/topology.md, "Faults of a fleet").
+            raise StopIteration("stopping")
         super().handle_request(listener_name, req, sock, addr)
         if not self.alive:
             # The worker began stopping during this response: nothing more is read from this
