@@ -1,7 +1,7 @@
 """``python -m loadtests run --instances 2``: a real run through real NGINX in front of two real
 instances sharing a real Redis; the report has each instance's figures and totals that add up.
 
-One short run for the module (a 3 s warm-up, so the warm-up's end reads both instances too).
+One short run for the module (a 2 s warm-up, so the warm-up's end reads both instances too).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def fleet_run(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
     nginx_binary() or require_binary("nginx", "nginx")
     require_binary("redis-server", "redis-server")
     return short_run(tmp_path_factory.mktemp("runs"), instances=2, users=6, spawn_rate=6.0,
-                     duration_s=8, warmup_s=3)
+                     duration_s=6, warmup_s=2)
 
 
 def test_both_instances_served_and_the_totals_are_their_sums(fleet_run: RunResult) -> None:

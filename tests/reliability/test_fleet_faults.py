@@ -145,7 +145,7 @@ def test_a_killed_instance_cuts_its_streams_visibly_and_loses_the_fleet_nothing(
     assert all(o.done for o in cached)
     dead = fleet.urls[1].removeprefix("http://")
     with SteadyLoad(proxy.url) as load:
-        time.sleep(2.5)  # streams open on both instances
+        time.sleep(1.5)  # streams open on both instances
         killed_at = time.monotonic()
         fleet.kill(1)
         time.sleep(FAIL_TIMEOUT_SECONDS - 0.5)  # all of it within one fail_timeout
