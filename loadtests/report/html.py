@@ -36,6 +36,7 @@ RUN_FILES: tuple[tuple[str, str], ...] = (
     ("gate.md", "the gate's verdict (after make gate)"),
     ("junit.xml", "the gate's test report"),
     ("rss.jsonl", "the soak's memory readings"),
+    ("prometheus/", "with --prometheus: its scrape config and data"),
     ("logs/", "logs of every process the run started"),
 )
 

@@ -76,6 +76,7 @@ class RunConfig:
     service_workers: int = 1
     # Service instances started behind NGINX (loadtests/nginx.py); 1: one service, no proxy.
     instances: int = 1
+    prometheus: bool = False  # --prometheus: scrape every instance during the run
     stop_timeout_s: int = 20
     strict: bool = False  # an inconclusive target (too few samples) fails the run too
     client_metrics_port: int | None = None  # serve the client TTFT for Prometheus here
@@ -175,6 +176,10 @@ def _parser(soak: bool, environ: Mapping[str, str]) -> argparse.ArgumentParser:
                             "(Debian package nginx) driven by Locust; the report shows each "
                             f"instance's figures and the totals (default {d.instances}: one "
                             "service, no proxy)")
+    p.add_argument("--prometheus", action="store_true",
+                   help="start Prometheus (Debian package prometheus) scraping every started "
+                        "instance (and --client-metrics-port) during the run, with the alert "
+                        "rules; its config and data stay in the run folder (prometheus/)")
     p.add_argument("--stop-timeout", type=int, default=d.stop_timeout_s, dest="stop_timeout_s",
                    help="seconds users get to finish their request at the end")
     p.add_argument("--client-metrics-port", type=int, default=None, metavar="PORT",

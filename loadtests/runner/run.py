@@ -32,7 +32,7 @@ from loadtests.runner.config import RunConfig
 from loadtests.runner.locust_process import LocustFailed, LocustFiles, run_locust
 from loadtests.runner.rss import RssSampler, read_rss
 from loadtests.runner.service_stats import fleet_snapshot, wait_ready
-from loadtests.runner.stack import Stack, start_stack
+from loadtests.runner.stack import Stack, start_scraper, start_stack
 from loadtests.summary import (
     aborted_checks,
     build_summary,
@@ -179,6 +179,11 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
             try:
                 stack_info = start_stack(config, stack, processes, f"chatperf-run-{run_dir.name}")
                 out.write(f"chatperf load: {stack_info.describe()}\n")
+                if config.prometheus:
+                    scraper = start_scraper(stack_info, run_dir / "prometheus", stack, processes,
+                                            config.client_metrics_port)
+                    out.write(f"prometheus: {scraper.url} (scraping each instance; data in "
+                              f"{run_dir / 'prometheus'})\n")
                 for host in stack_info.stats_hosts:
                     wait_ready(host)
                 at_start = fleet_snapshot(stack_info.stats_hosts)

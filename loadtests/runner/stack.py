@@ -14,21 +14,26 @@ import urllib.error
 import urllib.request
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 from loadtests.fleet import start_fleet
 from loadtests.nginx import start_nginx
 from loadtests.processes import (
+    LOOPBACK,
     ManagedProcess,
     ProcessFailed,
     redis_server_available,
+    start_prometheus,
     start_redis,
     start_service,
     start_simulator,
 )
+from loadtests.prometheus_config import write_scrape_config
 from loadtests.runner.config import RunConfig
+from otel.rules import RULES_PATH
 from service.settings import Settings
 
-__all__ = ["Stack", "check_upstream", "start_stack"]
+__all__ = ["Stack", "check_upstream", "start_scraper", "start_stack"]
 
 
 @dataclass
@@ -147,3 +152,18 @@ def start_stack(config: RunConfig, stack: ExitStack, processes: list[ManagedProc
     _started(stack, proxy, processes)
     return Stack(proxy.url, upstream, backend, upstream_kind, kind, namespace_used, None, pack,
                  tuple(fleet.urls), tuple(instance.pid for instance in fleet.instances))
+
+
+def start_scraper(stack_info: Stack, folder: Path, stack: ExitStack,
+                  processes: list[ManagedProcess],
+                  client_metrics_port: int | None = None) -> ManagedProcess:
+    """Prometheus scraping every instance (and the load client's TTFT endpoint, when served)
+    with the generated config and the alert rules; its config and data stay in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    targets = [url.removeprefix("http://") for url in stack_info.stats_hosts]
+    client = f"{LOOPBACK}:{client_metrics_port}" if client_metrics_port else None
+    config = write_scrape_config(folder / "prometheus.yml", targets, client_metrics=client,
+                                 rule_files=[RULES_PATH])
+    proc = start_prometheus(config, folder / "data")
+    _started(stack, proc, processes)
+    return proc

@@ -19,25 +19,12 @@ from pathlib import Path
 from typing import TextIO
 
 from loadtests.cli import HelpFormatter
-from loadtests.processes import ManagedProcess, ProcessFailed, start_prometheus
-from loadtests.prometheus_config import write_scrape_config
+from loadtests.processes import ManagedProcess, ProcessFailed
 from loadtests.runner.config import RunConfig
-from loadtests.runner.stack import Stack, start_stack
+from loadtests.runner.stack import start_scraper, start_stack
 from loadtests.simulator.profiles import PROFILES
-from otel.rules import RULES_PATH
 
 __all__ = ["main", "serve_topology"]
-
-
-def _prometheus(stack_info: Stack, stack: ExitStack,
-                processes: list[ManagedProcess]) -> ManagedProcess:
-    folder = Path(tempfile.mkdtemp(prefix="chatperf-prometheus-"))
-    targets = [url.removeprefix("http://") for url in stack_info.stats_hosts]
-    config = write_scrape_config(folder / "prometheus.yml", targets, rule_files=[RULES_PATH])
-    proc = start_prometheus(config, folder / "data")
-    processes.append(proc)
-    stack.callback(proc.stop)
-    return proc
 
 
 def serve_topology(config: RunConfig, stop: threading.Event, out: TextIO = sys.stdout,
@@ -53,8 +40,10 @@ def serve_topology(config: RunConfig, stop: threading.Event, out: TextIO = sys.s
                   for i, url in enumerate(stack_info.instances)]
         if prometheus:
             try:
-                lines.append(f"  prometheus: {_prometheus(stack_info, stack, processes).url}"
-                             " (one target per instance, label instance)")
+                folder = Path(tempfile.mkdtemp(prefix="chatperf-prometheus-"))
+                scraper = start_scraper(stack_info, folder, stack, processes)
+                lines.append(f"  prometheus: {scraper.url} (one target per instance, label "
+                             "instance)")
             except ProcessFailed as exc:
                 lines.append(f"  prometheus: not started ({exc})")
         lines.append("Ctrl-C stops everything.")

@@ -1,5 +1,6 @@
-"""``python -m loadtests run --instances 2``: a real run through real NGINX in front of two real
-instances sharing a real Redis; the report has each instance's figures and totals that add up.
+"""``python -m loadtests run --instances 2 --prometheus``: a real run through real NGINX in front
+of two real instances sharing a real Redis, scraped by a real Prometheus; the report has each
+instance's figures and totals that add up.
 
 One short run for the module (a 2 s warm-up, so the warm-up's end reads both instances too).
 """
@@ -10,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from loadtests.nginx import nginx_binary
 from loadtests.runner import RunResult
@@ -26,8 +28,9 @@ COUNTS = ("requests", "cache_lookups", "cache_hits", "upstream_calls")
 def fleet_run(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
     nginx_binary() or require_binary("nginx", "nginx")
     require_binary("redis-server", "redis-server")
+    require_binary("prometheus", "prometheus")
     return short_run(tmp_path_factory.mktemp("runs"), instances=2, users=6, spawn_rate=6.0,
-                     duration_s=6, warmup_s=2)
+                     duration_s=6, warmup_s=2, prometheus=True)
 
 
 def test_both_instances_served_and_the_totals_are_their_sums(fleet_run: RunResult) -> None:
@@ -61,9 +64,18 @@ def test_the_report_shows_each_instance_and_the_totals(fleet_run: RunResult) -> 
     assert summary["instances"] == fleet_run.summary["instances"]
 
 
+def test_prometheus_scraped_each_instance_under_its_own_label(fleet_run: RunResult) -> None:
+    config = yaml.safe_load((fleet_run.run_dir / "prometheus" / "prometheus.yml").read_text())
+    [job] = [job for job in config["scrape_configs"] if job["job_name"] == "chatperf"]
+    names = [row["instance"] for row in fleet_run.summary["instances"]["instances"]]
+    assert [(sc["targets"], sc["labels"]["instance"]) for sc in job["static_configs"]] == [
+        ([name], name) for name in names]
+    assert any((fleet_run.run_dir / "prometheus" / "data").iterdir())
+
+
 def test_every_process_left_its_log_and_stopped(fleet_run: RunResult) -> None:
     logs = {path.name for path in Path(fleet_run.run_dir / "logs").iterdir()}
-    assert {"service.log", "service-2.log", "nginx.log", "redis.log"} <= logs
+    assert {"service.log", "service-2.log", "nginx.log", "redis.log", "prometheus.log"} <= logs
     assert not [pid for pid in fleet_run.pids if pid_alive(pid)]
 
 
