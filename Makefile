@@ -63,7 +63,7 @@ load: setup ## the main job: start everything, run the reference load, print the
 
 INSTANCES ?= 2
 stack: setup ## the topology to poke at until Ctrl-C: simulator, Redis, INSTANCES instances (default 2) behind NGINX, Prometheus; prints the URLs
-	@$(PY) -m loadtests stack --instances $(INSTANCES) || $(EXPLAIN)
+	$(PY) -m loadtests stack --instances $(INSTANCES)
 
 gate: setup ## judge the newest complete run in runs/ (or RUN_DIR=runs/...) against targets.yaml
 	@$(PY) -m loadtests gate $(RUN_DIR) $(GATE_ARGS) || $(EXPLAIN)

@@ -18,13 +18,19 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TextIO
 
-from loadtests.cli import HelpFormatter
+from loadtests.cli import HelpFormatter, exit_codes_epilog
 from loadtests.processes import ManagedProcess, ProcessFailed
 from loadtests.runner.config import RunConfig
 from loadtests.runner.stack import start_scraper, start_stack
 from loadtests.simulator.profiles import PROFILES
 
-__all__ = ["main", "serve_topology"]
+__all__ = ["EXIT_CODES", "main", "serve_topology"]
+
+EXIT_CODES = {
+    0: "stopped when asked (Ctrl-C or SIGTERM); everything it started was stopped",
+    1: "a part could not be started (named on stderr); what had started was stopped",
+    2: "bad options",
+}
 
 
 def serve_topology(config: RunConfig, stop: threading.Event, out: TextIO = sys.stdout,
@@ -56,7 +62,8 @@ def serve_topology(config: RunConfig, stop: threading.Event, out: TextIO = sys.s
 def _parser() -> argparse.ArgumentParser:
     d = RunConfig(instances=2)
     p = argparse.ArgumentParser(prog="python -m loadtests stack", formatter_class=HelpFormatter,
-                                description=__doc__.split("\n\n", 1)[1] if __doc__ else None)
+                                description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+                                epilog=exit_codes_epilog(EXIT_CODES))
     p.add_argument("--instances", type=int, default=d.instances, metavar="N",
                    help="service instances behind NGINX (1: one service, no proxy)")
     p.add_argument("--service-workers", type=int, default=d.service_workers,
@@ -64,7 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=list(PROFILES), default=d.profile,
                    help="simulator latency profile")
     p.add_argument("--no-prometheus", action="store_false", dest="prometheus",
-                   help="do not start Prometheus even when it is installed")
+                   help="do not start Prometheus even when it is installed (default: start "
+                        "it when installed)")
     return p
 
 
@@ -82,5 +90,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nstopped: everything the stack started has been stopped", file=sys.stderr)
     except ProcessFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 1
     return 0
