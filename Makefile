@@ -24,7 +24,7 @@ EXPLAIN = { code=$$?; case $$code in 1) what="a target, threshold or baseline mi
 	echo "make $@: the command exited $$code ($$what); make itself exits 2 on any failure, so a script \
 	that needs the code runs the command without make" >&2; exit $$code; }
 
-.PHONY: help setup test test-fast lint bench serve sim load gate embeddings-model cache-eval cache-calibrate cache-judge soak rules dashboards up down load-up clean constraints
+.PHONY: help setup test test-fast lint bench serve sim load stack gate embeddings-model cache-eval cache-calibrate cache-judge soak rules dashboards up down load-up clean constraints
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}' \
@@ -60,6 +60,10 @@ sim: setup ## run the simulated OpenAI-compatible upstream on $(SIM_PORT)
 
 load: setup ## the main job: start everything, run the reference load, print the verdict (the simulator unless UPSTREAM=env)
 	@$(PY) -m loadtests run --upstream $(UPSTREAM) $(LOAD_ARGS) || $(EXPLAIN)
+
+INSTANCES ?= 2
+stack: setup ## the topology to poke at until Ctrl-C: simulator, Redis, INSTANCES instances (default 2) behind NGINX, Prometheus; prints the URLs
+	$(PY) -m loadtests stack --instances $(INSTANCES)
 
 gate: setup ## judge the newest complete run in runs/ (or RUN_DIR=runs/...) against targets.yaml
 	@$(PY) -m loadtests gate $(RUN_DIR) $(GATE_ARGS) || $(EXPLAIN)

@@ -21,6 +21,7 @@ HARNESS_LIBRARIES = ("locust", "psutil")
 # name -> module with a ``main(argv) -> int``
 COMMANDS = {
     "run": "loadtests.runner.cli",
+    "stack": "loadtests.runner.topology",
     "gate": "loadtests.gate",
     "overhead": "loadtests.overhead.cli",
     "soak": "loadtests.soak",

@@ -35,7 +35,7 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 from loadtests.client_metrics import ClientMetrics
 from loadtests.confidence import percentile
 from loadtests.measure import Sample
-from loadtests.runner.service_stats import snapshot
+from loadtests.runner.service_stats import fleet_snapshot
 from loadtests.shapes import DEFAULT_SHAPE, SHAPES
 from loadtests.summary import build_summary
 from loadtests.thresholds import Threshold, evaluate_thresholds
@@ -176,6 +176,9 @@ def on_init_command_line_parser(parser: Any, **_kwargs: Any) -> None:
                         help="JSON list of thresholds that stop the run once crossed (k6's "
                              "abortOnFail), checked every second on the measured samples "
                              "(master/local)")
+    parser.add_argument("--service-stats-from", default="", env_var="CHATPERF_SERVICE_STATS_FROM",
+                        help="comma-separated URLs of the instances behind --host (a proxy): "
+                             "the warm-up's end reads and sums their counters (default: --host)")
     parser.add_argument("--warmup-samples-file", default="",
                         env_var="CHATPERF_WARMUP_SAMPLES_FILE",
                         help="append one JSON line per warm-up request here (master/local)")
@@ -249,7 +252,9 @@ def _end_warmup(environment: Any) -> None:
     """
     global _measure_from
     reading = time.time()
-    service = snapshot(environment.host.rstrip("/")) if environment.host else None
+    hosts = [h for h in environment.parsed_options.service_stats_from.split(",") if h] or (
+        [environment.host.rstrip("/")] if environment.host else [])
+    service = fleet_snapshot(hosts) if hosts else None
     _measure_from = time.time()
     environment.runner.stats.reset_all()
     if isinstance(environment.runner, MasterRunner):

@@ -33,6 +33,7 @@ __all__ = [
     "ProcessFailed",
     "free_port",
     "redis_server_available",
+    "start_prometheus",
     "start_redis",
     "start_service",
     "start_simulator",
@@ -94,3 +95,17 @@ def running(proc: ManagedProcess) -> Iterator[ManagedProcess]:
         yield proc
     finally:
         proc.stop()
+
+
+def start_prometheus(config_file: Path, data_dir: Path, port: int | None = None) -> ManagedProcess:
+    """A throwaway Prometheus (Debian package ``prometheus``) with ``config_file``, ready
+    (``/-/ready``) on return; its data stays in ``data_dir``."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise ProcessFailed("prometheus is not installed (Debian package prometheus)")
+    port = port or free_port()
+    proc = ManagedProcess("prometheus", [
+        binary, f"--config.file={config_file}", f"--storage.tsdb.path={data_dir}",
+        f"--web.listen-address={LOOPBACK}:{port}"], port).start()
+    wait_for_http(f"{proc.url}/-/ready", 30, proc)
+    return proc

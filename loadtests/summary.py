@@ -20,6 +20,7 @@ import yaml
 
 from loadtests.breakdown import breakdown, ttft_histogram
 from loadtests.confidence import mean_interval, percentile, proportion_interval, quantile_interval
+from loadtests.instances import instance_figures
 from loadtests.memory import rss_figures
 from loadtests.thresholds import Threshold, evaluate_thresholds, figure_names, parse_thresholds
 
@@ -52,7 +53,8 @@ STREAM_KINDS = ("chat", "openai")
 ENDPOINTS: Mapping[str, str] = {"chat": "POST /api/chat/stream",
                                 "openai": "POST /v1/chat/completions",
                                 "quick": "POST /api/chat/quick"}
-_BLOCKS = ("schema", "warmup", "rss", "rss_mb")  # None in an empty summary, but not figures
+# None in an empty summary, but not figures
+_BLOCKS = ("schema", "warmup", "rss", "rss_mb", "instances")
 THRESHOLDS_KEY = "thresholds"  # the targets file's section of extra k6-style thresholds
 _DEFAULT_TTFT_TARGET_S = 1.0  # goodput's bound when a targets file has no TTFT target
 _HIT_RATE_AGREEMENT = 0.01  # samples and the service may differ by rounding, no more
@@ -531,6 +533,8 @@ def build_summary(
         "rss": rss,
         "rss_growth_pct": rss["growth_pct"] if rss else None,
         "rss_mb": rss_mb,
+        # Behind a proxy (--instances N): each instance's share; the figures above are totals.
+        "instances": instance_figures(service_before, service_after),
         **browser,
     }
     lookups = service["cache_lookups_service"] or len(looked_up)

@@ -15,8 +15,11 @@ out with a 120 s keep-alive), and one idle connection holds a shutdown. This wor
   ``CHAT_MAX_CONNECTIONS_PER_WORKER``, the one that has waited longest for a request (silent
   since accept, or idle between keep-alive requests) is closed to make room, as HAProxy and
   nginx shed idle connections; connections with a request in progress are never shed;
-- on stop, closes every connection waiting for a request at once, as nginx does; a request in
-  flight, or already sent, is answered, and its connection closes after the response;
+- on stop, closes every connection waiting for a request at once, as nginx does, and every
+  connection accepted after it unread (gunicorn stops accepting up to a second later); a
+  request in flight is answered, and its connection closes after the response; one read after
+  the stop began is answered 503 (draining) — or, behind a proxy (``CHAT_PROXY_HOPS``), its
+  connection is closed unanswered, which the proxy retries on another instance;
 - honours an answer's ``Connection: close`` (gunicorn drops the header and keeps the connection
   alive), so a 408 or a 400 for broken framing says "close" and closes.
 """
@@ -110,6 +113,7 @@ class ChatWorker(GeventWorker):
         settings = Settings.from_env()
         self._header_timeout = settings.header_timeout_seconds
         self._keepalive = float(settings.keepalive_seconds)
+        self._behind_proxy = settings.proxy_hops > 0
         self._connections: dict[Any, _Connection] = {}  # by the greenlet serving it
         # Connections waiting for a request, longest waiting first (dicts keep order).
         self._waiting: dict[socket.socket, None] = {}
@@ -141,6 +145,13 @@ class ChatWorker(GeventWorker):
         if self._deferred and not _pending(client):
             client.close()  # the kernel held it silent for the whole header deadline
             return
+        if not self.alive:
+            # Stopping: gunicorn closes the listener only at its next tick (up to a second
+            # later). A connection accepted meanwhile is closed unread, as if the listener were
+            # gone: a proxy tries the next instance (nothing was answered), where the draining
+            # 503 would have reached its client (a proxy does not retry a 503: docs/topology.md).
+            client.close()
+            return
         self._make_room()
         self._connections[gevent.getcurrent()] = _Connection(client)
         self._waiting[client] = None
@@ -154,6 +165,12 @@ class ChatWorker(GeventWorker):
     def handle_request(self, listener_name: Any, req: Any, sock: socket.socket,
                        addr: Any) -> None:
         self._waiting.pop(sock, None)
+        if not self.alive and self._behind_proxy:
+            # A request read after the stop began (it was already on its way when the worker
+            # closed its idle connections): a direct client is told 503 with Retry-After, but a
+            # proxy passes a 503 on, while a connection closed unanswered it retries on the
+            # next instance (docs/topology.md, "Faults of a fleet").
+            raise StopIteration("stopping")
         super().handle_request(listener_name, req, sock, addr)
         if not self.alive:
             # The worker began stopping during this response: nothing more is read from this

@@ -36,6 +36,7 @@ RUN_FILES: tuple[tuple[str, str], ...] = (
     ("gate.md", "the gate's verdict (after make gate)"),
     ("junit.xml", "the gate's test report"),
     ("rss.jsonl", "the soak's memory readings"),
+    ("prometheus/", "with --prometheus: its scrape config and data"),
     ("logs/", "logs of every process the run started"),
 )
 
@@ -52,6 +53,8 @@ def _fmt(value: float | None, unit: str) -> str:
         return _NONE
     if unit == "rps":
         return format_rate(value)
+    if unit == "MB":
+        return f"{value:.1f} MB"
     if unit == "tok/s":
         return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
     if unit == "ms":
@@ -240,6 +243,7 @@ def render_html(summary: Mapping[str, Any], baseline: Mapping[str, Any] | None =
         inconclusive=any(t["result"] == "inconclusive" for t in summary["targets"]),
         cards=_cards(summary), breakdown=summary.get("breakdown") or {},
         endpoints=summary.get("endpoints") or {}, aborted=summary["run"].get("aborted"),
+        fleet=summary.get("instances"),
         outage=summary.get("cache_backend_errors"),
         settings_differ=summary.get("baseline_settings_differ") or [],
         quantiles=[f"p{round(q * 100)}" for q in QUANTILES],

@@ -70,6 +70,20 @@ def _endpoint_table(endpoints: Mapping[str, Mapping[str, Any]]) -> list[str]:
                   for row in rows), ""]
 
 
+def _instance_table(fleet: Mapping[str, Any] | None) -> list[str]:
+    """Behind a proxy: what each instance did over the run, then the totals judged above."""
+    if not fleet:
+        return []
+    rows = [("instance", "requests", "cache hit rate", "lookups", "upstream calls", "RSS")]
+    for name, f in [*((i["instance"], i) for i in fleet["instances"]), ("total", fleet["total"])]:
+        rss = "no data" if f["rss_mb"] is None else f"{f['rss_mb']:.1f} MB"
+        rows.append((name, str(f["requests"]), format_value(f["cache_hit_rate"], "ratio"),
+                     str(f["cache_lookups"]), str(f["upstream_calls"]), rss))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["", *("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                  for row in rows), ""]
+
+
 def _overhead(summary: Mapping[str, Any]) -> str:
     overhead = summary.get("service_overhead_ms")
     if overhead is None:
@@ -111,6 +125,7 @@ def _extras(summary: Mapping[str, Any]) -> list[str]:
         f"{format_value(summary.get('tpot_p99_ms'), 'ms')} over {summary.get('tpot_samples')}",
     ]
     lines += _endpoint_table(summary.get("endpoints") or {})
+    lines += _instance_table(summary.get("instances"))
     if summary.get("browser_answers"):
         lines.append(
             f"browser first paint p50 {format_value(summary['browser_first_paint_p50_s'], 's')} · "

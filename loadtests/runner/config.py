@@ -74,6 +74,9 @@ class RunConfig:
     host: str | None = None
     workers: int = 0
     service_workers: int = 1
+    # Service instances started behind NGINX (loadtests/nginx.py); 1: one service, no proxy.
+    instances: int = 1
+    prometheus: bool = False  # --prometheus: scrape every instance during the run
     stop_timeout_s: int = 20
     strict: bool = False  # an inconclusive target (too few samples) fails the run too
     client_metrics_port: int | None = None  # serve the client TTFT for Prometheus here
@@ -166,7 +169,17 @@ def _parser(soak: bool, environ: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=d.workers,
                    help="Locust worker processes (0: one local process; N: master + N workers)")
     p.add_argument("--service-workers", type=int, default=d.service_workers,
-                   help="gunicorn workers of the started service")
+                   help="gunicorn workers of the started service (of each instance)")
+    if not soak:  # a soak samples the memory of one service
+        p.add_argument("--instances", type=int, default=d.instances, metavar="N",
+                       help="service instances sharing one Redis, with NGINX in front of them "
+                            "(Debian package nginx) driven by Locust; the report shows each "
+                            f"instance's figures and the totals (default {d.instances}: one "
+                            "service, no proxy)")
+    p.add_argument("--prometheus", action="store_true",
+                   help="start Prometheus (Debian package prometheus) scraping every started "
+                        "instance (and --client-metrics-port) during the run, with the alert "
+                        "rules; its config and data stay in the run folder (prometheus/)")
     p.add_argument("--stop-timeout", type=int, default=d.stop_timeout_s, dest="stop_timeout_s",
                    help="seconds users get to finish their request at the end")
     p.add_argument("--client-metrics-port", type=int, default=None, metavar="PORT",
@@ -201,6 +214,10 @@ def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
                      f"({'--host' if args.get('host') else '--upstream env'})")
     if args["upstream"] == "env" and not env.get("OPENAI_BASE_URL") and not args.get("host"):
         parser.error("--upstream env needs OPENAI_BASE_URL (the upstream's /v1 URL)")
+    if args.get("instances", 1) < 1:
+        parser.error("--instances must be 1 or more")
+    if args.get("instances", 1) > 1 and args.get("host"):
+        parser.error("--instances starts its own instances; --host loads a running service")
     args["profile"] = args["profile"] or RunConfig.profile
     args["duration_s"] = args.pop("duration")
     args["sim_args"] = tuple(args["sim_args"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TextIO
@@ -54,7 +55,8 @@ def _chatperf_options(config: RunConfig) -> list[str]:
             "--loglevel", "WARNING"]
 
 
-def _master_argv(config: RunConfig, host: str, files: LocustFiles, port: int) -> list[str]:
+def _master_argv(config: RunConfig, host: str, files: LocustFiles, port: int,
+                 stats_hosts: Sequence[str] = ()) -> list[str]:
     argv = [sys.executable, "-m", "locust", *_chatperf_options(config), "--headless",
             "--host", host, "--users", str(config.users), "--spawn-rate", str(config.spawn_rate),
             "--run-time", f"{config.warmup_s + config.duration_s}s",
@@ -65,6 +67,8 @@ def _master_argv(config: RunConfig, host: str, files: LocustFiles, port: int) ->
             "--progress-file", str(files.progress), "--phases-file", str(files.phases)]
     if config.client_metrics_port:
         argv += ["--client-metrics-port", str(config.client_metrics_port)]
+    if stats_hosts:  # behind a proxy: the warm-up's end reads each instance's counters
+        argv += ["--service-stats-from", ",".join(stats_hosts)]
     if files.abort_thresholds.exists():
         argv += ["--abort-thresholds-file", str(files.abort_thresholds)]
     if config.workers:
@@ -95,14 +99,16 @@ def progress_line(files: LocustFiles, config: RunConfig) -> str:
 
 
 def run_locust(config: RunConfig, host: str, files: LocustFiles, stack: ExitStack,
-               processes: list[ManagedProcess], out: TextIO = sys.stderr) -> int:
+               processes: list[ManagedProcess], out: TextIO = sys.stderr,
+               stats_hosts: Sequence[str] = ()) -> int:
     """Run Locust to the end; returns its exit code (1 means some requests failed).
 
     The Locust processes are appended to ``processes`` and stopped by ``stack``.
+    ``stats_hosts``: the instances behind ``host`` (a proxy), whose counters are read.
     """
     files.logs.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    master = ManagedProcess("locust", _master_argv(config, host, files, port), port,
+    master = ManagedProcess("locust", _master_argv(config, host, files, port, stats_hosts), port,
                             log_path=files.logs / "locust.log").start()
     processes.append(master)
     stack.callback(master.stop)

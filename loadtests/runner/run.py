@@ -30,9 +30,9 @@ from loadtests.processes import ManagedProcess, ProcessFailed
 from loadtests.report import render_html, verdict_table
 from loadtests.runner.config import RunConfig
 from loadtests.runner.locust_process import LocustFailed, LocustFiles, run_locust
-from loadtests.runner.rss import RssSampler
-from loadtests.runner.service_stats import snapshot, wait_ready
-from loadtests.runner.stack import start_stack
+from loadtests.runner.rss import RssSampler, read_rss
+from loadtests.runner.service_stats import fleet_snapshot, wait_ready
+from loadtests.runner.stack import Stack, start_scraper, start_stack
 from loadtests.summary import (
     aborted_checks,
     build_summary,
@@ -122,10 +122,25 @@ def _annotate(config: RunConfig, summary: dict[str, Any], out: TextIO) -> None:
 
 
 def _keep_logs(processes: list[ManagedProcess], logs: Path) -> None:
-    """Copy the logs of the processes started outside the run folder into it."""
+    """Copy the logs of the processes started outside the run folder into it (several
+    instances of one name: ``service.log``, ``service-2.log``…)."""
+    seen: dict[str, int] = {}
     for proc in processes:
         if proc.log_path and proc.log_path.exists() and proc.log_path.parent != logs:
-            shutil.copy(proc.log_path, logs / f"{proc.name}.log")
+            seen[proc.name] = seen.get(proc.name, 0) + 1
+            suffix = f"-{seen[proc.name]}" if seen[proc.name] > 1 else ""
+            shutil.copy(proc.log_path, logs / f"{proc.name}{suffix}.log")
+
+
+def _with_memory(after: dict[str, Any] | None, stack_info: Stack) -> dict[str, Any] | None:
+    """Each instance's resident memory (gunicorn master and workers) beside its counters."""
+    for url, pid in zip(stack_info.instances, stack_info.instance_pids, strict=True):
+        reading = read_rss(pid)
+        instance = ((after or {}).get("instances") or {}).get(url.removeprefix("http://"))
+        if reading and instance is not None:
+            instance["rss_bytes"] = reading["master_bytes"] + sum(
+                reading["workers_bytes"].values())
+    return after
 
 
 def _raise_on_sigterm(signum: int, frame: object) -> None:
@@ -164,8 +179,14 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
             try:
                 stack_info = start_stack(config, stack, processes, f"chatperf-run-{run_dir.name}")
                 out.write(f"chatperf load: {stack_info.describe()}\n")
-                wait_ready(stack_info.host)
-                at_start = snapshot(stack_info.host)
+                if config.prometheus:
+                    scraper = start_scraper(stack_info, run_dir / "prometheus", stack, processes,
+                                            config.client_metrics_port)
+                    out.write(f"prometheus: {scraper.url} (scraping each instance; data in "
+                              f"{run_dir / 'prometheus'})\n")
+                for host in stack_info.stats_hosts:
+                    wait_ready(host)
+                at_start = fleet_snapshot(stack_info.stats_hosts)
                 warmup = (f"after a {config.warmup_s}s warm-up (not counted)" if config.warmup_s
                           else "from a cold start (no warm-up)")
                 out.write(f"running {config.users} users ({config.shape}, mix {config.mix}) for "
@@ -180,9 +201,10 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
                                            files.logs, config.workload_seed, config.think_time,
                                            stack, processes)
                 locust_started = time.time()
-                run_locust(config, stack_info.host, files, stack, processes, out)
+                run_locust(config, stack_info.host, files, stack, processes, out,
+                           stats_hosts=stack_info.instances)
                 finished = time.time()
-                after = snapshot(stack_info.host)
+                after = _with_memory(fleet_snapshot(stack_info.stats_hosts), stack_info)
                 rss_readings = sampler.stop() if sampler else None
             except (ProcessFailed, LocustFailed) as exc:
                 raise HarnessError(str(exc)) from exc
@@ -222,6 +244,7 @@ def run_load(config: RunConfig, out: TextIO = sys.stderr) -> RunResult:
         # Which pack answered, as the service says (it may have been started elsewhere).
         "cache_pack": ((after or {}).get("cache") or {}).get("pack", {}).get("name"),
         "service_workers": None if config.host else config.service_workers,
+        "instances": len(stack_info.instances) or 1,
         "targets_file": str(config.targets), "browsers": config.browsers,
         "options": {k: str(v) for k, v in asdict(config).items() if "token" not in k},
         "machine": {**box, "load_average_after": [round(v, 2) for v in os.getloadavg()]},

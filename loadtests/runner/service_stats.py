@@ -13,6 +13,8 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -20,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from loadtests.processes import ProcessFailed
 from otel import semconv
 
-__all__ = ["histogram_totals", "not_ready_because", "snapshot", "wait_ready"]
+__all__ = ["fleet_snapshot", "histogram_totals", "not_ready_because", "snapshot", "wait_ready"]
 
 ORIGIN_REQUEST = "request"  # upstream calls a client waited for (semconv.LABEL_ORIGIN)
 
@@ -72,6 +74,56 @@ def snapshot(host: str) -> dict[str, Any] | None:
         return {"metrics": metrics, "openai": openai, "cache": _get(f"{host}/api/cache/stats")}
     except (urllib.error.URLError, OSError, ValueError):
         return None
+
+
+def _summed(parts: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> dict[str, Any]:
+    """Counts under ``keys`` added up over ``parts``; mappings of counts added key by key."""
+    total: dict[str, Any] = {}
+    for key in keys:
+        values = [part.get(key) for part in parts if part.get(key) is not None]
+        if values and all(isinstance(v, Mapping) for v in values):
+            merged: Counter[str] = Counter()
+            for value in values:
+                merged.update(value)
+            total[key] = dict(merged)
+        elif values:
+            total[key] = sum(values)
+    return total
+
+
+def _histograms(parts: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float] | None]:
+    totals: dict[str, dict[str, float] | None] = {}
+    for key in {k for part in parts for k in part}:
+        present = [part[key] for part in parts if part.get(key)]
+        totals[key] = {"count": sum(h["count"] for h in present),
+                       "sum": sum(h["sum"] for h in present)} if present else None
+    return totals
+
+
+def fleet_snapshot(hosts: Sequence[str]) -> dict[str, Any] | None:
+    """``snapshot`` of one host; of several, their counters summed (the figures the summary
+    reads: lookups, hits, upstream calls, requests, histogram counts and sums), the rest (pack,
+    backend) the first's, and every instance's own under ``instances``, keyed ``host:port``.
+    ``None`` when any instance does not answer: totals without one would be wrong."""
+    if len(hosts) == 1:
+        return snapshot(hosts[0])
+    each = {host.removeprefix("http://"): snapshot(host) for host in hosts}
+    parts = [part for part in each.values() if part is not None]
+    if len(parts) < len(hosts):
+        return None
+    caches, openais = [p["cache"] for p in parts], [p["openai"] for p in parts]
+    cache = {**caches[0], **_summed(caches, ("lookups", "hits", "misses", "hits_by_tier",
+                                             "backend_errors", "prewarm"))}
+    cache["hit_rate"] = round(cache["hits"] / cache["lookups"], 4) if cache["lookups"] else None
+    # Only counts add up; latency figures stay per instance (the summary takes them from the
+    # client's samples and the summed histograms).
+    openai = {"upstream": openais[0].get("upstream"),
+              **_summed(openais, ("requests", "requests_by_outcome", "requests_by_route",
+                                  "errors", "upstream_errors", "tokens"))}
+    openai["error_rate"] = (round(openai["errors"] / openai["requests"], 4)
+                            if openai.get("requests") else None)
+    return {"metrics": _histograms([p["metrics"] for p in parts]), "openai": openai,
+            "cache": cache, "instances": each}
 
 
 def not_ready_because(body: bytes) -> str:

@@ -1,7 +1,10 @@
 """Start the parts a load run needs and is not given: simulator, redis-server, the service.
 
-Everything started goes on the caller's ``ExitStack``, so it is stopped (process group and all)
-however the run ends — finished, failed, Ctrl-C or SIGTERM.
+With ``--instances N`` (N > 1) the service is N instances sharing the one Redis
+(``loadtests.fleet``) with NGINX in front (``loadtests.nginx``, the deployed config): the load
+goes to NGINX, the counters are read from each instance. Everything started goes on the
+caller's ``ExitStack``, so it is stopped (process group and all) however the run ends —
+finished, failed, Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -11,24 +14,33 @@ import urllib.error
 import urllib.request
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
+from loadtests.fleet import start_fleet
+from loadtests.nginx import start_nginx
 from loadtests.processes import (
+    LOOPBACK,
     ManagedProcess,
     ProcessFailed,
     redis_server_available,
+    start_prometheus,
     start_redis,
     start_service,
     start_simulator,
 )
+from loadtests.prometheus_config import write_scrape_config
 from loadtests.runner.config import RunConfig
+from otel.rules import RULES_PATH
+from service.settings import Settings
 
-__all__ = ["Stack", "check_upstream", "start_stack"]
+__all__ = ["Stack", "check_upstream", "start_scraper", "start_stack"]
 
 
 @dataclass
 class Stack:
-    """Where the service is and what backs it (a later ``--instances N`` adds a proxy in front
-    of N services here: ``host`` is then the proxy's, ``service_pid`` a list)."""
+    """Where the service is and what backs it. Behind a proxy, ``host`` is NGINX's,
+    ``instances`` the instances' own URLs (whose counters the run reads) and ``service_pid``
+    ``None`` (``instance_pids`` has each gunicorn master)."""
 
     host: str
     upstream: str
@@ -38,10 +50,19 @@ class Stack:
     cache_namespace: str | None = None  # the started service's Redis key prefix
     service_pid: int | None = None  # the gunicorn master, when the service was started here
     cache_pack: str = "as configured on that service"
+    instances: tuple[str, ...] = ()  # behind a proxy: each instance's URL
+    instance_pids: tuple[int, ...] = ()
+
+    @property
+    def stats_hosts(self) -> tuple[str, ...]:
+        """Where the service's counters are read: each instance, else the one service."""
+        return self.instances or (self.host,)
 
     def describe(self) -> str:
         namespace = f" · cache namespace {self.cache_namespace}" if self.cache_namespace else ""
-        return (f"service {self.host} · upstream {self.upstream} · "
+        service = (f"NGINX {self.host} in front of {len(self.instances)} instances "
+                   f"({', '.join(self.instances)})" if self.instances else self.host)
+        return (f"service {service} · upstream {self.upstream} · "
                 f"cache backend {self.cache_backend}{namespace} · cache pack {self.cache_pack}")
 
 
@@ -112,8 +133,37 @@ def start_stack(config: RunConfig, stack: ExitStack, processes: list[ManagedProc
         env.pop("CHAT_CACHE_PACK", None)
     else:
         env["CHAT_CACHE_PACK"] = config.pack
-    service = start_service(env, workers=config.service_workers)
-    _started(stack, service, processes)
-    return Stack(service.url, upstream, backend, upstream_kind, kind,
-                 cache_namespace if kind == "redis" else None, service.pid,
-                 "none (English alone)" if config.pack == "none" else config.pack)
+    pack = "none (English alone)" if config.pack == "none" else config.pack
+    namespace_used = cache_namespace if kind == "redis" else None
+    if config.instances == 1:
+        service = start_service(env, workers=config.service_workers)
+        _started(stack, service, processes)
+        return Stack(service.url, upstream, backend, upstream_kind, kind, namespace_used,
+                     service.pid, pack)
+    if kind != "redis":  # each instance would keep its own cache: not the topology to measure
+        raise ProcessFailed("--instances needs Redis (REDIS_URL or a redis-server binary): "
+                            "instances share their cache there")
+    env["CHAT_PROXY_HOPS"] = "1"  # NGINX in front: the client's address is its X-Forwarded-For
+    fleet = start_fleet(config.instances, env, workers=config.service_workers)
+    processes.extend(fleet.instances)
+    stack.callback(fleet.stop)
+    backends = [url.removeprefix("http://") for url in fleet.urls]
+    proxy = start_nginx(backends, Settings.from_env(env))
+    _started(stack, proxy, processes)
+    return Stack(proxy.url, upstream, backend, upstream_kind, kind, namespace_used, None, pack,
+                 tuple(fleet.urls), tuple(instance.pid for instance in fleet.instances))
+
+
+def start_scraper(stack_info: Stack, folder: Path, stack: ExitStack,
+                  processes: list[ManagedProcess],
+                  client_metrics_port: int | None = None) -> ManagedProcess:
+    """Prometheus scraping every instance (and the load client's TTFT endpoint, when served)
+    with the generated config and the alert rules; its config and data stay in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    targets = [url.removeprefix("http://") for url in stack_info.stats_hosts]
+    client = f"{LOOPBACK}:{client_metrics_port}" if client_metrics_port else None
+    config = write_scrape_config(folder / "prometheus.yml", targets, client_metrics=client,
+                                 rule_files=[RULES_PATH])
+    proc = start_prometheus(config, folder / "data")
+    _started(stack, proc, processes)
+    return proc

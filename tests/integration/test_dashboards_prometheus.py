@@ -1,9 +1,12 @@
 """Every dashboard query and recording rule returns data from a real Prometheus.
 
-A real Prometheus (Debian package) scrapes a real service (2 gunicorn workers, simulator profile
-``fast``) every second with the generated rules loaded; after ~100 streamed chat requests, every
-PromQL expression in ``dashboards/json`` (template variables substituted) and every recording
-rule must return at least one finite sample, and every template variable must have values.
+A real Prometheus (Debian package) scrapes two real instances of the service (one with 2
+gunicorn workers, one with 1; simulator profile ``fast``) every second, from the scrape config
+the harness generates (one target and ``instance`` label each), with the generated rules loaded;
+after ~100 streamed chat requests spread over both, every PromQL expression in
+``dashboards/json`` (template variables substituted) and every recording rule must return at
+least one finite sample, no panel may show a series per instance (each sums across them), and
+every template variable must have values.
 A short real Locust run (the load runner, ``--client-metrics-port``) then puts the TTFT users
 see into the same Prometheus, next to the service's own.
 """
@@ -28,10 +31,11 @@ from loadtests.processes import (
     LOOPBACK,
     ManagedProcess,
     free_port,
+    start_prometheus,
     start_service,
     start_simulator,
-    wait_for_http,
 )
+from loadtests.prometheus_config import write_scrape_config
 from loadtests.runner import RunConfig, run_load
 from loadtests.workload import PACK_FILE
 from otel import semconv
@@ -68,29 +72,18 @@ def stack(prometheus_binary: str, tmp_path_factory: pytest.TempPathFactory) -> I
                CHAT_CACHE_PACK=str(PACK_FILE))
     processes: list[ManagedProcess] = [simulator]
     try:
-        service = start_service(env, workers=2)
-        processes.append(service)
+        services = []
+        for workers in (2, 1):
+            services.append(start_service(env, workers=workers))
+            processes.append(services[-1])
         client_port = free_port()
-        config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(RULES_PATH)],
-            "scrape_configs": [
-                {"job_name": "chatperf",
-                 "static_configs": [{"targets": [f"{LOOPBACK}:{service.port}"]}]},
-                {"job_name": "chatperf-load-client",
-                 "static_configs": [{"targets": [f"{LOOPBACK}:{client_port}"]}]},
-            ],
-        }
-        (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
-        port = free_port()
-        prometheus = ManagedProcess("prometheus", [
-            prometheus_binary, f"--config.file={tmp / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address={LOOPBACK}:{port}",
-        ], port).start()
+        config = write_scrape_config(
+            tmp / "prometheus.yml", [f"{LOOPBACK}:{service.port}" for service in services],
+            client_metrics=f"{LOOPBACK}:{client_port}", rule_files=[RULES_PATH], interval="1s")
+        prometheus = start_prometheus(config, tmp / "data")
         processes.append(prometheus)
-        wait_for_http(f"{prometheus.url}/-/ready", 30, prometheus)
-        yield {"service": service.url, "prometheus": prometheus.url, "client_port": client_port,
-               "runs": tmp / "runs"}
+        yield {"service": services[0].url, "services": [service.url for service in services],
+               "prometheus": prometheus.url, "client_port": client_port, "runs": tmp / "runs"}
     finally:
         for process in reversed(processes):
             process.stop()
@@ -136,9 +129,11 @@ def loaded(stack: dict) -> dict:
     # the load; then the load paced over ~10 s, with a new question every tenth request so that
     # misses (and upstream calls) keep coming, and the 1 s scrapes see every counter grow
     # (rate() of a counter that never moved is 0, and a ratio of two such rates is NaN).
-    _stream(stack["service"], QUESTIONS[0])
+    for service in stack["services"]:
+        _stream(service, QUESTIONS[0])
     deadline = time.monotonic() + 30
-    while not _query(stack["prometheus"], "chat_requests_total") and time.monotonic() < deadline:
+    while (len(_query(stack["prometheus"], "chat_requests_total")) < len(stack["services"])
+           and time.monotonic() < deadline):
         time.sleep(0.2)
     messages = [
         f"{QUESTIONS[0]} (variant {i})" if i % 10 == 0 else QUESTIONS[i % len(QUESTIONS)]
@@ -147,9 +142,10 @@ def loaded(stack: dict) -> dict:
 
     def paced(index_message: tuple[int, str]) -> str:
         time.sleep(index_message[0] * PACE_SECONDS)
-        body = _stream(stack["service"], index_message[1])
-        if index_message[0] % 2 == 0:  # what the chat page reports for the answers it shows
-            httpx.post(f"{stack['service']}/api/client/timings", timeout=10, json={
+        service = stack["services"][index_message[0] % len(stack["services"])]  # as NGINX would
+        body = _stream(service, index_message[1])
+        if index_message[0] % 4 < 2:  # what the chat page reports for the answers it shows
+            httpx.post(f"{service}/api/client/timings", timeout=10, json={
                 "first_paint_ms": 40.0 + index_message[0], "last_paint_ms": 400.0,
                 "cache": "miss"}).raise_for_status()
         return body
@@ -161,7 +157,7 @@ def loaded(stack: dict) -> dict:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         total = _query(stack["prometheus"], 'sum(chat_requests_total{route="stream"})')
-        if total and float(total[0]["value"][1]) >= REQUESTS:
+        if total and float(total[0]["value"][1]) >= REQUESTS + 1:
             break
         time.sleep(0.5)
     # The load client's own view, from a real Locust run against the same service.
@@ -189,7 +185,7 @@ def test_the_ttft_users_see_reached_prometheus(loaded: dict) -> None:
 
 def test_load_was_scraped(loaded: dict) -> None:
     [total] = _query(loaded["prometheus"], 'sum(chat_requests_total{route="stream"})')
-    assert float(total["value"][1]) == REQUESTS + loaded["run_requests"]
+    assert float(total["value"][1]) == REQUESTS + 1 + loaded["run_requests"]
     [hits] = _query(loaded["prometheus"], 'sum(chat_cache_lookups_total{result="hit"})')
     assert float(hits["value"][1]) > 0, "repeated questions must hit the cache"
 
@@ -199,6 +195,16 @@ def test_load_was_scraped(loaded: dict) -> None:
 def test_dashboard_query_returns_data(loaded: dict, where: str, expr: str) -> None:
     result = _query(loaded["prometheus"], expr)
     assert result and _finite(result), f"{where}: no finite sample for {expr}: {result}"
+    # With $instance at "All", a panel shows the fleet: summed across instances, not a line each.
+    assert not [s["metric"] for s in result if "instance" in s["metric"]], (where, result)
+
+
+def test_each_instance_is_scraped_under_its_own_label(loaded: dict) -> None:
+    scraped = _query(loaded["prometheus"],
+                     'sum by (instance) (chat_requests_total{route="stream"})')
+    assert {s["metric"]["instance"] for s in scraped} == {
+        url.removeprefix("http://") for url in loaded["services"]}
+    assert all(float(s["value"][1]) > 0 for s in scraped)
 
 
 def _template_queries() -> list[tuple[str, str, str]]:

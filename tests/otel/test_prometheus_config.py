@@ -1,4 +1,5 @@
-"""otel/prometheus.yml: valid, loads the generated rules, scrapes what compose runs."""
+"""otel/prometheus.yml: valid, loads the generated rules, scrapes what compose runs; the config
+the harness generates for processes on loopback scrapes each instance under its own label."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from loadtests.prometheus_config import write_scrape_config
 from otel.rules import RULES_PATH
 from tests.support import require_binary
 
@@ -47,3 +49,18 @@ def test_promtool_check_config() -> None:
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 rule files found" in result.stdout + result.stderr
+
+
+def test_the_generated_config_scrapes_each_instance_under_its_own_label(tmp_path: Path) -> None:
+    """What `make stack` and the dashboard test start Prometheus with."""
+    promtool = require_binary("promtool", "prometheus")
+    instances = ["127.0.0.1:8000", "127.0.0.1:8002"]
+    path = write_scrape_config(tmp_path / "prometheus.yml", instances,
+                               client_metrics="127.0.0.1:9646", rule_files=[RULES_PATH])
+    generated = yaml.safe_load(path.read_text())
+    [service] = [job for job in generated["scrape_configs"] if job["job_name"] == "chatperf"]
+    assert [(sc["targets"], sc["labels"]["instance"]) for sc in service["static_configs"]] == [
+        ([address], address) for address in instances]
+    result = subprocess.run([promtool, "check", "config", str(path)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
