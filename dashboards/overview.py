@@ -194,6 +194,8 @@ def _cache_row(t: Targets) -> list:
                                  by=semconv.LABEL_TIER, matchers=[INSTANCE])
     prewarm = promql.sum_rate(semconv.PROM_CACHE_PREWARM, RATE, by=semconv.LABEL_OUTCOME,
                               matchers=[INSTANCE])
+    variants = promql.sum_rate(semconv.PROM_CACHE_VARIANTS, RATE, by=semconv.LABEL_OUTCOME,
+                               matchers=[INSTANCE])
     return [
         time_series(
             "Hit rate by tier",
@@ -201,7 +203,7 @@ def _cache_row(t: Targets) -> list:
             f" rate (dashed line: the {t.cache_hit_rate_min:.0%} target).",
             [(promql.hit_ratio(RATE, by="", split=semconv.LABEL_TIER, matchers=[INSTANCE]),
               f"{{{{{semconv.LABEL_TIER}}}}}")],
-            "percentunit", target=(t.cache_hit_rate_min, True), stacked=True,
+            "percentunit", target=(t.cache_hit_rate_min, True), stacked=True, span=6,
         ),
         time_series(
             "Cache lookup latency p95 by tier",
@@ -212,6 +214,12 @@ def _cache_row(t: Targets) -> list:
             "Predictive pre-warm",
             "Follow-up answers pre-computed (made) and later served from the cache (used).",
             [(prewarm, f"{{{{{semconv.LABEL_OUTCOME}}}}}")], "ops", span=6,
+        ),
+        time_series(
+            "Answer variants",
+            "Further answers of often-hit questions generated in the background (made), and hits"
+            " that served one of them rather than the first answer (served).",
+            [(variants, f"{{{{{semconv.LABEL_OUTCOME}}}}}")], "ops", span=6,
         ),
     ]
 
