@@ -95,7 +95,8 @@ class PointTallies:
 
 
 def _cpu(stack: Stack, side: Side) -> dict[str, float]:
-    reading = {"upstream": tree_cpu_seconds(stack.upstream_pid), "client": time.process_time()}
+    upstream_pid = stack.upstream_pid if side.upstream_pid is None else side.upstream_pid
+    reading = {"upstream": tree_cpu_seconds(upstream_pid), "client": time.process_time()}
     if side.server_pid is not None:
         reading["server"] = tree_cpu_seconds(side.server_pid)
     return reading
@@ -103,10 +104,10 @@ def _cpu(stack: Stack, side: Side) -> dict[str, float]:
 
 async def _measured_round(
     stack: Stack, side: Side, streams: int, seconds: float, body: Callable[[], bytes],
-    ramp_s: float, timeout_s: float,
+    ramp_s: float, timeout_s: float, burst: bool,
 ) -> tuple[RoundResult, dict[str, float]]:
     before = _cpu(stack, side)
-    result = await run_round(side.endpoint, streams, seconds, body, ramp_s, timeout_s)
+    result = await run_round(side.endpoint, streams, seconds, body, ramp_s, timeout_s, burst)
     await asyncio.sleep(stack.settle_s)
     after = _cpu(stack, side)
     return result, {name: after[name] - before[name] for name in after}
@@ -142,7 +143,7 @@ async def measure_point(
         order = stack.sides if number % 2 == 0 else tuple(reversed(stack.sides))
         for side in order:
             result, cpu = await _measured_round(stack, side, point.streams, round_s, prompts.new,
-                                                ramp_s, config.timeout_s)
+                                                ramp_s, config.timeout_s, point.burst)
             misses[side.name].add(result, cpu)
             _log_round(out, point, side.name, "miss", result)
     hits: dict[str, Tally] = {}
@@ -156,7 +157,7 @@ async def measure_point(
                 continue
             result, cpu = await _measured_round(stack, side, point.streams, round_s,
                                                 lambda body=repeated: body, ramp_s,
-                                                config.timeout_s)
+                                                config.timeout_s, point.burst)
             hits[side.name] = Tally()
             hits[side.name].add(result, cpu)
             _log_round(out, point, side.name, "hit", result)

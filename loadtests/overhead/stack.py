@@ -22,6 +22,7 @@ from .client import Endpoint
 from .config import (
     DIRECT,
     PEER,
+    SHORT,
     TELEMETRY_OFF,
     TELEMETRY_ON,
     THROUGH,
@@ -48,6 +49,7 @@ class Side:
     endpoint: Endpoint
     server_pid: int | None  # root of the process tree doing this side's own work (None: direct)
     cached: bool  # answers from a cache, so cache hits are measured too
+    upstream_pid: int | None = None  # its own upstream (``SHORT``); None: the stack's
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,13 @@ def _start(processes: list[ManagedProcess], proc: ManagedProcess) -> ManagedProc
     return proc
 
 
+def _simulator(config: OverheadConfig, upstream: Upstream, port: int | None) -> ManagedProcess:
+    return start_simulator(
+        upstream.profile, port=port,
+        extra_args=["--ttft-ms", str(upstream.ttft_ms), "--itl-ms", str(upstream.itl_ms),
+                    "--output-tokens", str(upstream.tokens), "--log-level", "WARNING"])
+
+
 @contextlib.contextmanager
 def running_stack(config: OverheadConfig, upstream: Upstream) -> Iterator[Stack]:
     """Start the upstream and the sides for ``upstream``; stop them all when the block ends."""
@@ -131,10 +140,7 @@ def running_stack(config: OverheadConfig, upstream: Upstream) -> Iterator[Stack]
     spans: dict[str, int] = {}
     try:
         with contextlib.ExitStack() as exits:
-            sim = _start(processes, start_simulator(
-                upstream.profile, port=config.sim_port,
-                extra_args=["--ttft-ms", str(upstream.ttft_ms), "--itl-ms", str(upstream.itl_ms),
-                            "--output-tokens", str(upstream.tokens), "--log-level", "WARNING"]))
+            sim = _start(processes, _simulator(config, upstream, config.sim_port))
             sides = [Side(DIRECT, Endpoint.from_url(sim.url), None, False)]
             env: Mapping[str, str]
             if config.compare == "telemetry":
@@ -161,6 +167,14 @@ def running_stack(config: OverheadConfig, upstream: Upstream) -> Iterator[Stack]
                 if config.peer is not None:
                     sides.append(Side(PEER, Endpoint.from_url(config.peer), config.peer_pid,
                                       False))
+                short = config.short if upstream == config.fixed else None
+                if short is not None:
+                    # The same service before shorter answers: the second answer length.
+                    short_sim = _start(processes, _simulator(config, short, None))
+                    service = _start(processes, start_service(
+                        service_env(config, short_sim.url), workers=config.workers))
+                    sides.append(Side(SHORT, Endpoint.from_url(service.url), service.pid, False,
+                                      short_sim.pid))
             settle_s = _SETTLE_S if config.compare == "telemetry" else 0.0
             stack = Stack(upstream, sim.pid, tuple(sides), spans, settle_s)
             try:
