@@ -71,7 +71,7 @@ def init_app(app: Flask, settings: Settings) -> None:
 
     @app.before_request
     def _bind() -> None:
-        g.timings = StreamTimings()
+        g.timings = StreamTimings.from_environ(request.environ)
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if _ID_PATTERN.match(incoming) else uuid.uuid4().hex
         tenant_header = request.headers.get("X-Tenant", "")

@@ -18,13 +18,17 @@ out with a 120 s keep-alive), and one idle connection holds a shutdown. This wor
 - on stop, closes every connection waiting for a request at once, as nginx does; a request in
   flight, or already sent, is answered, and its connection closes after the response;
 - honours an answer's ``Connection: close`` (gunicorn drops the header and keeps the connection
-  alive), so a 408 or a 400 for broken framing says "close" and closes.
+  alive), so a 408 or a 400 for broken framing says "close" and closes;
+- stamps each request's arrival (``ARRIVED``) as it hands the parsed head to the app, before
+  Flask, its instrumentation or the body read run, so a request's timings start when the
+  server has it, not when the route does.
 """
 
 from __future__ import annotations
 
 import math
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +38,7 @@ from gevent.socket import wait_read
 from gunicorn.workers.ggevent import GeventWorker
 
 from service.settings import Settings
+from service.timings import ARRIVED
 
 __all__ = ["ChatWorker"]
 
@@ -85,7 +90,8 @@ class _NextRequest:
 class _HonourClose:
     """The WSGI app, whose ``Connection: close`` gunicorn then honours: gunicorn drops the
     header and decides keep-alive itself, so an answer that must end its connection (a 408,
-    broken framing) would say keep-alive. Other attributes are the app's."""
+    broken framing) would say keep-alive. Other attributes are the app's. It is the first
+    code a request meets, so it also stamps the request's arrival."""
 
     def __init__(self, app: Any) -> None:
         self._app = app
@@ -94,6 +100,8 @@ class _HonourClose:
         return getattr(self._app, name)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        environ[ARRIVED] = (time.monotonic(), time.time_ns())
+
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             if any(k.lower() == "connection" and v.lower() == "close" for k, v in headers):
                 start_response.__self__.force_close()  # the bound method's gunicorn Response
