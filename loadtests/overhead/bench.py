@@ -98,7 +98,10 @@ def _cpu(stack: Stack, side: Side) -> dict[str, float]:
     upstream_pid = stack.upstream_pid if side.upstream_pid is None else side.upstream_pid
     reading = {"upstream": tree_cpu_seconds(upstream_pid), "client": time.process_time()}
     if side.server_pid is not None:
-        reading["server"] = tree_cpu_seconds(side.server_pid)
+        own = tree_cpu_seconds(side.server_pid)
+        reading["server"] = own + sum(tree_cpu_seconds(pid) for pid in side.backend_pids)
+        if side.backend_pids:
+            reading["proxy"] = own
     return reading
 
 

@@ -64,6 +64,16 @@ def _points(text: str) -> str:
     return text
 
 
+def _instances(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(n) for n in text.split(",") if n.strip())
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"not instance counts: {text!r} (e.g. 1,2)")
+    return tuple(dict.fromkeys(counts))
+
+
 def _arrivals(text: str) -> tuple[str, ...]:
     try:
         return parse_arrivals(text)
@@ -106,6 +116,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="proxy: direct vs through the service (default); telemetry: direct vs "
                         "the service with telemetry off and on (OTLP export); transport: direct "
                         "vs the service on the httpx and on the lean upstream transport")
+    p.add_argument("--instances", type=_instances, default=(), metavar="N[,N]",
+                   help="also through NGINX (deploy/nginx) in front of N instances of the "
+                        "service, one side per count, e.g. 1,2; the instances are started "
+                        "with --workers each, the first is also measured directly")
     p.add_argument("--peer", metavar="URL", default=None,
                    help="another OpenAI-compatible proxy in front of the same upstream (see "
                         "--sim-port), measured as a third side")
@@ -152,7 +166,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[OverheadConfig, argpa
             duration_s=args.duration or (_GATE_DURATION_S if gating else defaults.duration_s),
             rounds=args.rounds or (_GATE_ROUNDS if gating else defaults.rounds),
             warmup_s=args.warmup, workers=args.workers, compare=args.compare, peer=args.peer,
-            peer_pid=args.peer_pid, sim_port=args.sim_port,
+            peer_pid=args.peer_pid, sim_port=args.sim_port, instances=args.instances,
             fixed=replace(defaults.fixed, ttft_ms=args.ttft_ms, itl_ms=args.itl_ms,
                           tokens=args.tokens),
             hits=not args.no_hits, short_tokens=0 if gating else (

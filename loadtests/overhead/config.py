@@ -27,6 +27,7 @@ __all__ = [
     "OverheadConfig",
     "Point",
     "Upstream",
+    "nginx_side",
     "parse_arrivals",
     "parse_points",
 ]
@@ -41,6 +42,11 @@ DIRECT, THROUGH, PEER = "direct", "through", "peer"
 # The same service in front of an upstream giving shorter answers: with ``THROUGH``, two answer
 # lengths, from which the per-request (fixed) part of a miss's CPU is read.
 SHORT = "through short"
+
+
+def nginx_side(instances: int) -> str:
+    """The side through NGINX in front of ``instances`` instances of the service."""
+    return f"nginx x{instances}"
 TELEMETRY_OFF, TELEMETRY_ON = "telemetry off", "telemetry on"
 TRANSPORT_HTTPX, TRANSPORT_LEAN = "httpx transport", "lean transport"
 
@@ -138,6 +144,8 @@ class OverheadConfig:
     # Tokens of the ``SHORT`` side's answers (0: no such side); with the fixed upstream's
     # length it gives the per-request part of a miss's CPU.
     short_tokens: int = 32
+    # NGINX in front of this many instances, one side each (e.g. (1, 2)); () for none.
+    instances: tuple[int, ...] = ()
     model: str = "gpt-4o-mini"
     timeout_s: float = 120.0
     max_streams_per_worker: int = 2500
@@ -150,6 +158,9 @@ class OverheadConfig:
             raise ValueError("need at least one round and a positive duration")
         if self.peer is not None and self.compare != "proxy":
             raise ValueError("--peer compares proxies; it does not combine with --compare")
+        if self.instances and (self.compare != "proxy" or min(self.instances) < 1):
+            raise ValueError("--instances takes instance counts of 1 or more, and goes with "
+                             "--compare proxy only")
         if self.short_tokens and not 0 < self.short_tokens < self.fixed.tokens:
             raise ValueError(f"--short-tokens must be below --tokens ({self.fixed.tokens}), "
                              "or 0 for none")

@@ -16,7 +16,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-from loadtests.processes import ManagedProcess, start_service, start_simulator
+from loadtests.fleet import start_fleet
+from loadtests.nginx import start_nginx
+from loadtests.processes import LOOPBACK, ManagedProcess, start_service, start_simulator
+from service.settings import Settings
 
 from .client import Endpoint
 from .config import (
@@ -30,6 +33,7 @@ from .config import (
     TRANSPORT_LEAN,
     OverheadConfig,
     Upstream,
+    nginx_side,
 )
 
 __all__ = ["SPAN_EXPORT_DELAY_MS", "Side", "Stack", "raise_fd_limit", "running_stack",
@@ -50,6 +54,9 @@ class Side:
     server_pid: int | None  # root of the process tree doing this side's own work (None: direct)
     cached: bool  # answers from a cache, so cache hits are measured too
     upstream_pid: int | None = None  # its own upstream (``SHORT``); None: the stack's
+    # The instances behind a proxy side: their CPU is the side's too (``server_pid`` is the
+    # proxy, whose own CPU is also given apart, as "proxy").
+    backend_pids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -160,6 +167,19 @@ def running_stack(config: OverheadConfig, upstream: Upstream) -> Iterator[Stack]
                     env = service_env(config, sim.url, CHAT_UPSTREAM_TRANSPORT=transport)
                     service = _start(processes, start_service(env, workers=config.workers))
                     sides.append(Side(name, Endpoint.from_url(service.url), service.pid, True))
+            elif config.instances:
+                # Direct to the first instance, and through NGINX in front of the first N.
+                env = service_env(config, sim.url)
+                fleet = exits.enter_context(start_fleet(max(config.instances), env,
+                                                        config.workers))
+                first = fleet.instances[0]
+                sides.append(Side(THROUGH, Endpoint.from_url(first.url), first.pid, True))
+                for count in config.instances:
+                    backends = fleet.instances[:count]
+                    proxy = _start(processes, start_nginx(
+                        [f"{LOOPBACK}:{b.port}" for b in backends], Settings.from_env(env)))
+                    sides.append(Side(nginx_side(count), Endpoint.from_url(proxy.url), proxy.pid,
+                                      True, backend_pids=tuple(b.pid for b in backends)))
             else:
                 service = _start(processes, start_service(service_env(config, sim.url),
                                                            workers=config.workers))

@@ -21,6 +21,7 @@ from .config import (
     TRANSPORT_HTTPX,
     TRANSPORT_LEAN,
     OverheadConfig,
+    nginx_side,
 )
 from .stats import per_answer_ms
 
@@ -99,6 +100,12 @@ def derive_point(tallies: PointTallies, config: OverheadConfig) -> dict[str, Any
         hit["cpu_ratio"] = hit_cpu_ratio(hit, sides.get(name))
     if SHORT in sides:
         sides[SHORT]["tokens"] = config.short_tokens
+    through = sides.get(THROUGH)
+    for count in config.instances:
+        proxied = sides.get(nginx_side(count))
+        if proxied is not None and through is not None:
+            proxied["instances"] = count
+            proxied["vs_through"] = _versus(proxied, through)
     fixed = fixed_cost(point, upstream.tokens, config.short_tokens)
     if fixed is not None:
         point["fixed_cost_ms"] = fixed
@@ -125,6 +132,15 @@ def fixed_cost(point: dict[str, Any], tokens: int, short_tokens: int) -> dict[st
         figures.update(miss=round(long_ms - tokens * per_token, 3),
                        per_token=round(per_token, 4), tokens=[tokens, short_tokens])
     return None if figures["hit"] is None and figures["miss"] is None else figures
+
+
+def _versus(side: dict[str, Any], base: dict[str, Any]) -> dict[str, float | None]:
+    """A proxy side against the service reached directly: what the proxy adds."""
+    return {
+        "ttft_p50_ms": _difference(side["ttft_ms"]["p50"], base["ttft_ms"]["p50"]),
+        "ttft_p99_ms": _difference(side["ttft_ms"]["p99"], base["ttft_ms"]["p99"]),
+        "answers_per_s": _ratio(side["answers_per_s"], base["answers_per_s"]),
+    }
 
 
 def _ratio(on: float | None, off: float | None) -> float | None:
