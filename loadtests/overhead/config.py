@@ -141,9 +141,9 @@ class OverheadConfig:
     fixed: Upstream = FIXED
     idle: Upstream = IDLE
     hits: bool = True  # also measure cache hits (a repeated prompt) per non-idle point
-    # Tokens of the ``SHORT`` side's answers (0: no such side); with the fixed upstream's
-    # length it gives the per-request part of a miss's CPU.
-    short_tokens: int = 32
+    # Tokens of the ``SHORT`` side's answers (0: no such side; the command line's default is
+    # half the fixed upstream's); with that length it gives the per-request part of a miss's CPU.
+    short_tokens: int = 0
     # NGINX in front of this many instances, one side each (e.g. (1, 2)); () for none.
     instances: tuple[int, ...] = ()
     model: str = "gpt-4o-mini"

@@ -4,7 +4,6 @@ instances, beside the first instance reached directly, in the same alternating r
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
