@@ -8,9 +8,10 @@ fails when the ratio rises more than ``tolerance`` (25 %) over the committed bas
 
 The fixed cost of a request is gated too: a cache hit's CPU (one write of a stored answer: all
 per-request work, next to no per-token work) over the simulator's CPU per answer of the same
-run (``summary.hit_cpu_ratio``) may rise at most ``hit_tolerance`` (50 %). A hit costs about a
-millisecond, so a change that adds one to every request doubles it and fails, while the
-shorter, single-round hit measurement's noise on a shared CI box stays inside the bound.
+run (``summary.hit_cpu_ratio``) may rise at most ``hit_tolerance`` (35 %). A hit costs 1-2
+milliseconds, so a change that adds one to every request raises it by half or more and fails,
+while the hit rounds, each read against the miss round just before it, moved by about 10 %
+between runs on a shared 2-CPU box.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ __all__ = [
 
 BASELINE_PATH = Path(__file__).with_name("baseline.json")
 DEFAULT_TOLERANCE = 0.25
-DEFAULT_HIT_TOLERANCE = 0.5
+DEFAULT_HIT_TOLERANCE = 0.35
 GATE_SIDE = THROUGH
 
 

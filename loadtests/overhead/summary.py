@@ -60,13 +60,20 @@ def cpu_ratio(rounds: list[dict[str, float | int | None]]) -> float | None:
     return round(statistics.median(ratios), 3) if ratios else None
 
 
-def hit_cpu_ratio(hit: dict[str, Any], misses: dict[str, Any] | None) -> float | None:
-    """The gate's figure for the fixed cost: a cache hit's CPU over the upstream's CPU per
-    answer in the same run's miss rounds (a yardstick of the machine's speed: a hit makes no
-    upstream call of its own)."""
-    served = hit["cpu_ms_per_answer"].get("server")
-    yardstick = misses["cpu_ms_per_answer"].get("upstream") if misses else None
-    return None if served is None or not yardstick else round(served / yardstick, 4)
+def hit_cpu_ratio(hit: Tally, misses: Tally | None) -> float | None:
+    """The gate's figure for the fixed cost: in each round, a cache hit's CPU over the
+    upstream's CPU per answer in the miss round just before it (a yardstick of the machine's
+    speed at that moment: a hit makes no upstream call of its own), the median of the rounds."""
+    if misses is None:
+        return None
+    ratios = []
+    for hit_round, miss_round in zip(hit.rounds, misses.rounds, strict=False):
+        served, upstream = hit_round.get("server_cpu_s"), miss_round.get("upstream_cpu_s")
+        if served is None or not upstream or not hit_round["answers"] or not miss_round["answers"]:
+            continue
+        ratios.append((float(served) / float(hit_round["answers"]))
+                      / (float(upstream) / float(miss_round["answers"])))
+    return round(statistics.median(ratios), 4) if ratios else None
 
 
 def _difference(a: float | None, b: float | None) -> float | None:
@@ -97,7 +104,7 @@ def derive_point(tallies: PointTallies, config: OverheadConfig) -> dict[str, Any
         "hits": {name: side_figures(t) for name, t in tallies.hits.items()},
     }
     for name, hit in point["hits"].items():
-        hit["cpu_ratio"] = hit_cpu_ratio(hit, sides.get(name))
+        hit["cpu_ratio"] = hit_cpu_ratio(tallies.hits[name], tallies.misses.get(name))
     if SHORT in sides:
         sides[SHORT]["tokens"] = config.short_tokens
     through = sides.get(THROUGH)
