@@ -1,10 +1,13 @@
 """``python -m loadtests overhead``: what the service adds to an answer, side by side in one run.
 
 Starts a fixed-delay upstream (the simulator), the service in front of it and a lean asyncio
-client; for each point of the sweep, alternating short rounds direct and through the service (and
-through ``--peer``). Writes ``summary.json``, ``overhead.md`` and ``overhead.html`` into
+client; for each point of the sweep and each arrival (users spread over an answer, or a burst),
+alternating short rounds direct and through the service (and through a second service before
+shorter answers, for the fixed cost of a request; through NGINX with ``--instances``; through
+``--peer``). Writes ``summary.json``, ``overhead.md`` and ``overhead.html`` into
 ``runs/overhead-<time>/`` and prints the table. ``--gate`` runs the CI point and compares its CPU
-ratio with the committed baseline (exit 1 when it rose more than the tolerance).
+ratio, and its cache hits' (the fixed cost), with the committed baseline (exit 1 when either
+rose more than its tolerance).
 """
 
 from __future__ import annotations
