@@ -14,6 +14,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from loadtests.processes import ManagedProcess, start_simulator
 from otel import semconv
+from otel.testing import OtlpReceiver, wait_until
 from tests.support import stream_chat
 
 _BODY_DELAY_S = 0.4
@@ -107,3 +109,29 @@ def test_ttft_is_the_upstream_wire_time_plus_the_overhead(service: ManagedProces
         semconv.PROM_TTFT, semconv.PROM_TTFT_OVERHEAD, semconv.PROM_UPSTREAM_TTFT))
     assert ttft == pytest.approx(overhead + upstream, abs=1e-6)
     assert overhead > 0 and upstream >= 3 * _UPSTREAM_TTFT_MS / 1000
+
+
+def test_the_server_span_starts_at_the_arrival_its_children_are_timed_from(
+    fixed_simulator: ManagedProcess, start_chat_service: Callable[..., ManagedProcess]
+) -> None:
+    # The request's spans are timed from its arrival at the worker, so its server span must
+    # start there too: no child may start before its parent in a trace view.
+    with OtlpReceiver() as receiver:
+        chat = start_chat_service(
+            fixed_simulator.url, CHAT_PREWARM="0", OTEL_TRACES_EXPORTER="otlp",
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY="100")
+        _, events = stream_chat(chat.url, {"message": f"Trace {uuid.uuid4().hex}?"})
+        trace_id = bytes.fromhex(events[-1].json()["trace_id"])
+
+        def spans() -> list[Any]:
+            found = [s for s in receiver.spans() if s.trace_id == trace_id]
+            names = {s.name for s in found}
+            return found if semconv.SPAN_FULL_RESPONSE in names and len(names) >= 5 else []
+
+        found = wait_until(spans, 10)
+    (server,) = [s for s in found if not s.parent_span_id]
+    for span in found:
+        assert server.start_time_unix_nano <= span.start_time_unix_nano, span.name
+    first = next(s for s in found if s.name == semconv.SPAN_FIRST_TOKEN)
+    assert first.start_time_unix_nano == server.start_time_unix_nano
