@@ -76,7 +76,7 @@ OVERHEAD_ARGS ?=
 overhead: setup ## the overhead benchmark: direct vs through the service, one run (OVERHEAD_ARGS="--points 1,16,64")
 	$(PY) -m loadtests overhead $(OVERHEAD_ARGS)
 
-overhead-gate: setup ## CI gate: CPU per answer (ratio to the upstream's) vs loadtests/overhead/baseline.json
+overhead-gate: setup ## CI gate: CPU per answer and per cache hit (ratios to the upstream's) vs loadtests/overhead/baseline.json
 	@$(PY) -m loadtests overhead --gate $(OVERHEAD_ARGS) || $(EXPLAIN)
 
 embeddings-model: setup ## distil the local embedding model once, outside git (~/.cache/chatperf; needs the distill extra)

@@ -25,6 +25,7 @@ from opentelemetry import context, trace
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.flask import (
     _ENVIRON_ACTIVATION_KEY,
+    _ENVIRON_STARTTIME_KEY,
     _ENVIRON_TOKEN,
     FlaskInstrumentor,
 )
@@ -33,7 +34,7 @@ from opentelemetry.trace import TracerProvider
 
 from otel import semconv
 
-__all__ = ["instrument_app", "traceresponse_value"]
+__all__ = ["instrument_app", "start_server_span_at", "traceresponse_value"]
 
 
 def traceresponse_value(span_context: trace.SpanContext) -> str:
@@ -42,6 +43,14 @@ def traceresponse_value(span_context: trace.SpanContext) -> str:
         f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}"
         f"-{int(span_context.trace_flags):02x}"
     )
+
+
+def start_server_span_at(environ: dict[str, Any], epoch_ns: int) -> None:
+    """Start the request's server span at ``epoch_ns`` (its arrival at the WSGI server), not
+    when the instrumentation first saw it: the request's own spans are timed from its arrival,
+    and none may start before its parent. Must run before the instrumentation's
+    ``before_request`` hook (a ``before_request`` registered before ``instrument_app``)."""
+    environ[_ENVIRON_STARTTIME_KEY] = epoch_ns
 
 
 def _end_later(

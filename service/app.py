@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
             x_host=settings.proxy_hops, x_port=0, x_prefix=0)
     errors.init_app(app)
     headers.init_app(app)
-    request_context.init_app(app, settings)
+    request_context.init_app(app, settings)  # before instrument_app: it times the server span
     ratelimit.init_app(app, settings)
     parts = _build_components(settings, telemetry)
     app.extensions["chatperf"] = parts

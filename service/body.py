@@ -62,6 +62,7 @@ def _read_capped(request: Request, limit: int, timeout_seconds: float) -> bytes:
     stream = request.stream
     pieces: list[bytes] = []
     size = 0
+    length = request.content_length  # all of it read: no further read to find the end
     deadline = time.monotonic() + timeout_seconds
     with _deadline(request, timeout_seconds) as sock:
         try:
@@ -76,6 +77,8 @@ def _read_capped(request: Request, limit: int, timeout_seconds: float) -> bytes:
                     break
                 pieces.append(piece)
                 size += len(piece)
+                if length is not None and size >= length:
+                    break
         except RequestEntityTooLarge:
             size = limit + 1
         except ParseException as exc:  # gunicorn read the chunked framing and found it broken

@@ -20,9 +20,10 @@ from flask import Flask, Response, g, has_request_context, request
 from opentelemetry import trace
 
 from otel import semconv
+from otel.flask_tracing import start_server_span_at
 from service.errors import Unauthorized
 from service.settings import Settings
-from service.timings import StreamTimings
+from service.timings import ARRIVED, StreamTimings
 
 __all__ = ["RequestIdFilter", "init_app"]
 
@@ -71,7 +72,9 @@ def init_app(app: Flask, settings: Settings) -> None:
 
     @app.before_request
     def _bind() -> None:
-        g.timings = StreamTimings()
+        g.timings = StreamTimings.from_environ(request.environ)
+        if ARRIVED in request.environ:  # the server span starts where the timings do
+            start_server_span_at(request.environ, g.timings.started_epoch_ns)
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if _ID_PATTERN.match(incoming) else uuid.uuid4().hex
         tenant_header = request.headers.get("X-Tenant", "")

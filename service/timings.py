@@ -8,9 +8,15 @@ client-side measurements all use this record, so every figure means the same eve
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["StreamTimings"]
+__all__ = ["ARRIVED", "StreamTimings"]
+
+# The WSGI environ key under which the server (``service.worker``) stamps a request's arrival:
+# ``(time.monotonic(), time.time_ns())``.
+ARRIVED = "chatperf.arrived"
 
 
 def _ms(start: float | None, end: float | None) -> float | None:
@@ -21,7 +27,8 @@ def _ms(start: float | None, end: float | None) -> float | None:
 
 @dataclass
 class StreamTimings:
-    """Monotonic marks of one request; ``None`` until the moment happened."""
+    """Monotonic marks of one request; ``None`` until the moment happened. ``started`` is the
+    request's arrival at the server (``from_environ``), else this record's creation."""
 
     started: float = field(default_factory=time.monotonic)
     started_epoch_ns: int = field(default_factory=time.time_ns)
@@ -32,6 +39,13 @@ class StreamTimings:
     first_token: float | None = None
     finished: float | None = None
     tokens: int = 0
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, Any]) -> StreamTimings:
+        """Timings starting at the arrival the server stamped (``ARRIVED``), or now when it
+        stamped none (another WSGI server)."""
+        arrived = environ.get(ARRIVED)
+        return cls(*arrived) if arrived is not None else cls()
 
     def mark(self, name: str) -> float:
         """Record ``name`` now (only the first time) and return its mark."""
@@ -54,7 +68,7 @@ class StreamTimings:
 
     @property
     def ttft_ms(self) -> float | None:
-        """Perceived response: request start to the first content token written."""
+        """Perceived response: the request's arrival to the first content token written."""
         return _ms(self.started, self.first_token)
 
     @property
@@ -64,7 +78,9 @@ class StreamTimings:
     @property
     def service_overhead_s(self) -> float | None:
         """What the service added to this request's TTFT beyond its own upstream call's TTFT:
-        never negative, since the upstream's first token arrives before ours is written."""
+        from the request's arrival to the upstream request's bytes on the wire, plus from the
+        bytes holding the upstream's first token read off the wire to ours written; never
+        negative, since the upstream's first token arrives before ours is written."""
         first, sent = self.first_token, self.upstream_sent
         upstream_first = self.upstream_first_token
         if first is None or sent is None or upstream_first is None:

@@ -21,13 +21,17 @@ out with a 120 s keep-alive), and one idle connection holds a shutdown. This wor
   the stop began is answered 503 (draining) — or, behind a proxy (``CHAT_PROXY_HOPS``), its
   connection is closed unanswered, which the proxy retries on another instance;
 - honours an answer's ``Connection: close`` (gunicorn drops the header and keeps the connection
-  alive), so a 408 or a 400 for broken framing says "close" and closes.
+  alive), so a 408 or a 400 for broken framing says "close" and closes;
+- stamps each request's arrival (``ARRIVED``) as it hands the parsed head to the app, before
+  Flask, its instrumentation or the body read run, so a request's timings start when the
+  server has it, not when the route does.
 """
 
 from __future__ import annotations
 
 import math
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +41,7 @@ from gevent.socket import wait_read
 from gunicorn.workers.ggevent import GeventWorker
 
 from service.settings import Settings
+from service.timings import ARRIVED
 
 __all__ = ["ChatWorker"]
 
@@ -88,7 +93,8 @@ class _NextRequest:
 class _HonourClose:
     """The WSGI app, whose ``Connection: close`` gunicorn then honours: gunicorn drops the
     header and decides keep-alive itself, so an answer that must end its connection (a 408,
-    broken framing) would say keep-alive. Other attributes are the app's."""
+    broken framing) would say keep-alive. Other attributes are the app's. It is the first
+    code a request meets, so it also stamps the request's arrival."""
 
     def __init__(self, app: Any) -> None:
         self._app = app
@@ -97,6 +103,8 @@ class _HonourClose:
         return getattr(self._app, name)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        environ[ARRIVED] = (time.monotonic(), time.time_ns())
+
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             if any(k.lower() == "connection" and v.lower() == "close" for k, v in headers):
                 start_response.__self__.force_close()  # the bound method's gunicorn Response

@@ -30,6 +30,8 @@ __all__ = ["PointTallies", "Prompts", "Tally", "measure_point"]
 _IDLE_MIN_ANSWERS_PER_ROUND = 2
 _IDLE_MAX_ROUNDS = 2
 _WARMUP_MAX_STREAMS = 32
+# A hit round is this share of a miss round: hits are fast, thousands fit in a second.
+_HIT_ROUND_SHARE = 0.5
 
 
 class Prompts:
@@ -95,18 +97,22 @@ class PointTallies:
 
 
 def _cpu(stack: Stack, side: Side) -> dict[str, float]:
-    reading = {"upstream": tree_cpu_seconds(stack.upstream_pid), "client": time.process_time()}
+    upstream_pid = stack.upstream_pid if side.upstream_pid is None else side.upstream_pid
+    reading = {"upstream": tree_cpu_seconds(upstream_pid), "client": time.process_time()}
     if side.server_pid is not None:
-        reading["server"] = tree_cpu_seconds(side.server_pid)
+        own = tree_cpu_seconds(side.server_pid)
+        reading["server"] = own + sum(tree_cpu_seconds(pid) for pid in side.backend_pids)
+        if side.backend_pids:
+            reading["proxy"] = own
     return reading
 
 
 async def _measured_round(
     stack: Stack, side: Side, streams: int, seconds: float, body: Callable[[], bytes],
-    ramp_s: float, timeout_s: float,
+    ramp_s: float, timeout_s: float, burst: bool,
 ) -> tuple[RoundResult, dict[str, float]]:
     before = _cpu(stack, side)
-    result = await run_round(side.endpoint, streams, seconds, body, ramp_s, timeout_s)
+    result = await run_round(side.endpoint, streams, seconds, body, ramp_s, timeout_s, burst)
     await asyncio.sleep(stack.settle_s)
     after = _cpu(stack, side)
     return result, {name: after[name] - before[name] for name in after}
@@ -124,7 +130,8 @@ def _log_round(out: TextIO, point: Point, side: str, kind: str, result: RoundRes
 async def measure_point(
     stack: Stack, point: Point, config: OverheadConfig, prompts: Prompts, out: TextIO,
 ) -> PointTallies:
-    """Warm up every side, then alternate measured rounds of new questions; then cache hits."""
+    """Warm up every side, then alternate measured rounds of new questions, each cached side's
+    followed by a round of cache hits."""
     upstream = stack.upstream
     if point.idle:
         rounds = min(config.rounds, _IDLE_MAX_ROUNDS)
@@ -137,27 +144,31 @@ async def measure_point(
         await run_round(side.endpoint, min(point.streams, _WARMUP_MAX_STREAMS), config.warmup_s,
                         prompts.new, 0.0, config.timeout_s)
         await asyncio.sleep(stack.settle_s)  # the warm-up's deferred work is not the first round's
+    # Cache hits: each cached side warms one question, then repeats it in a shorter round
+    # right after its miss round, so a hit's CPU is read beside the same moment's misses.
+    repeated: dict[str, bytes] = {}
+    if config.hits and not point.idle:
+        for side in (s for s in stack.sides if s.cached):
+            body = prompts.body(prompts.question())
+            warm: Sample = await ask(side.endpoint, body, config.timeout_s)
+            if warm.error is None:
+                repeated[side.name] = body
+            else:
+                out.write(f"  {point.name:>10} {side.name}: the warm request failed "
+                          f"({warm.error}); hits not measured\n")
     misses = {side.name: Tally() for side in stack.sides}
+    hits = {name: Tally() for name in repeated}
     for number in range(rounds):
         order = stack.sides if number % 2 == 0 else tuple(reversed(stack.sides))
         for side in order:
             result, cpu = await _measured_round(stack, side, point.streams, round_s, prompts.new,
-                                                ramp_s, config.timeout_s)
+                                                ramp_s, config.timeout_s, point.burst)
             misses[side.name].add(result, cpu)
             _log_round(out, point, side.name, "miss", result)
-    hits: dict[str, Tally] = {}
-    if config.hits and not point.idle:
-        for side in (s for s in stack.sides if s.cached):
-            repeated = prompts.body(prompts.question())
-            warm: Sample = await ask(side.endpoint, repeated, config.timeout_s)
-            if warm.error is not None:
-                out.write(f"  {point.name:>10} {side.name}: the warm request failed "
-                          f"({warm.error}); hits not measured\n")
-                continue
-            result, cpu = await _measured_round(stack, side, point.streams, round_s,
-                                                lambda body=repeated: body, ramp_s,
-                                                config.timeout_s)
-            hits[side.name] = Tally()
-            hits[side.name].add(result, cpu)
-            _log_round(out, point, side.name, "hit", result)
+            if side.name in repeated:
+                result, cpu = await _measured_round(
+                    stack, side, point.streams, round_s * _HIT_ROUND_SHARE,
+                    lambda body=repeated[side.name]: body, 0.0, config.timeout_s, point.burst)
+                hits[side.name].add(result, cpu)
+                _log_round(out, point, side.name, "hit", result)
     return PointTallies(point, point.streams, round_s, rounds, misses, hits)

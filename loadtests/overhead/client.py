@@ -298,13 +298,18 @@ async def run_round(
     body: Callable[[], bytes],
     ramp_s: float = 0.0,
     timeout_s: float = 60.0,
+    burst: bool = False,
 ) -> RoundResult:
     """``concurrency`` users, each asking in a loop until ``seconds`` have passed; all answers end.
 
-    Users start evenly spread over ``ramp_s`` so that their answers do not stay in lockstep, and
-    each asks at least once. ``body()`` gives each request's JSON body (a new prompt each time,
-    or a repeated one).
+    Spread (the default): users start evenly spread over ``ramp_s`` so that their answers do not
+    stay in lockstep, and each asks again as soon as its answer ends. ``burst``: every user asks
+    at the same instant, the next wave only once every answer of the last one ended, so every
+    request arrives with all the others (real traffic is not spread). Each user asks at least
+    once. ``body()`` gives each request's JSON body (a new prompt each time, or a repeated one).
     """
+    if burst:
+        return await _waves(endpoint, concurrency, seconds, body, timeout_s)
     deadline = time.perf_counter() + ramp_s + seconds
 
     async def user(index: int) -> list[Sample]:
@@ -321,5 +326,27 @@ async def run_round(
         return samples
 
     per_user = await asyncio.gather(*(user(i) for i in range(concurrency)))
+    return RoundResult(tuple(s for samples in per_user for s in samples),
+                       sum(_user_rate(samples) for samples in per_user))
+
+
+async def _waves(endpoint: Endpoint, concurrency: int, seconds: float,
+                 body: Callable[[], bytes], timeout_s: float) -> RoundResult:
+    """Burst arrivals: waves of ``concurrency`` requests sent together, on kept connections."""
+    deadline = time.perf_counter() + seconds
+    connections = [_Connection(endpoint) for _ in range(concurrency)]
+    per_user: list[list[Sample]] = [[] for _ in range(concurrency)]
+    try:
+        while not per_user[0] or time.perf_counter() < deadline:
+            bodies = [body() for _ in connections]  # built before the wave, not inside it
+            wave = await asyncio.gather(*(conn.answer(b, timeout_s)
+                                          for conn, b in zip(connections, bodies, strict=True)))
+            for samples, sample in zip(per_user, wave, strict=True):
+                samples.append(sample)
+            if any(s.error is not None for s in wave):
+                await asyncio.sleep(_ERROR_PAUSE_S)
+    finally:
+        for conn in connections:
+            conn.close()
     return RoundResult(tuple(s for samples in per_user for s in samples),
                        sum(_user_rate(samples) for samples in per_user))

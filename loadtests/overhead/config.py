@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "ARRIVALS",
     "COMPARES",
+    "DEFAULT_ARRIVALS",
     "DEFAULT_POINTS",
     "DIRECT",
     "GATE_POINTS",
     "PEER",
+    "SHORT",
     "TELEMETRY_OFF",
     "TELEMETRY_ON",
     "THROUGH",
@@ -24,13 +27,26 @@ __all__ = [
     "OverheadConfig",
     "Point",
     "Upstream",
+    "nginx_side",
+    "parse_arrivals",
     "parse_points",
 ]
 
 COMPARES = ("proxy", "telemetry", "transport")
+# How a round's users arrive: spread over one answer's time, or all at the same instant.
+ARRIVALS = ("spread", "burst")
+DEFAULT_ARRIVALS = "spread,burst"
 
 # The sides (columns) a run compares; every figure is also given against ``DIRECT``.
 DIRECT, THROUGH, PEER = "direct", "through", "peer"
+# The same service in front of an upstream giving shorter answers: with ``THROUGH``, two answer
+# lengths, from which the per-request (fixed) part of a miss's CPU is read.
+SHORT = "through short"
+
+
+def nginx_side(instances: int) -> str:
+    """The side through NGINX in front of ``instances`` instances of the service."""
+    return f"nginx x{instances}"
 TELEMETRY_OFF, TELEMETRY_ON = "telemetry off", "telemetry on"
 TRANSPORT_HTTPX, TRANSPORT_LEAN = "httpx transport", "lean transport"
 
@@ -56,31 +72,52 @@ IDLE = Upstream("idle", 50, 2000, 4)
 
 @dataclass(frozen=True)
 class Point:
-    """One point of the sweep: ``streams`` open at once; ``idle`` streams get a token every 2 s."""
+    """One point of the sweep: ``streams`` open at once; ``idle`` streams get a token every 2 s;
+    ``burst``: the users of a round all ask at the same instant, wave after wave."""
 
     streams: int
     idle: bool = False
+    burst: bool = False
 
     @property
     def name(self) -> str:
-        return f"{self.streams} idle" if self.idle else str(self.streams)
+        return " ".join([str(self.streams), *(["idle"] if self.idle else []),
+                         *(["burst"] if self.burst else [])])
+
+    @property
+    def arrival(self) -> str:
+        return "burst" if self.burst else "spread"
 
 
-def parse_points(text: str) -> tuple[Point, ...]:
-    """``"1,16,64,256,1000idle"`` → points; the ``idle`` suffix selects the slow-token upstream."""
-    points = []
+def parse_points(text: str, arrivals: tuple[str, ...] = ("spread",)) -> tuple[Point, ...]:
+    """``"1,16,64,256,1000idle"`` → points, each once per arrival (``spread``, ``burst``); the
+    ``idle`` suffix selects the slow-token upstream, a ``burst`` suffix burst arrivals alone."""
+    points: list[Point] = []
     for raw in text.split(","):
-        item = raw.strip().lower()
-        if not item:
+        words = raw.strip().lower().replace("idle", " idle ").replace("burst", " burst ").split()
+        if not words:
             continue
-        idle = item.endswith("idle")
-        number = item.removesuffix("idle").strip()
-        if not number.isdigit() or int(number) < 1:
+        number, flags = words[0], set(words[1:])
+        if not number.isdigit() or int(number) < 1 or not flags <= {"idle", "burst"}:
             raise ValueError(f"not a point: {raw!r} (a stream count, optionally with 'idle')")
-        points.append(Point(int(number), idle))
+        for arrival in ("burst",) if "burst" in flags else arrivals:
+            if arrival not in ARRIVALS:
+                raise ValueError(f"not an arrival: {arrival!r} (one of {', '.join(ARRIVALS)})")
+            point = Point(int(number), "idle" in flags, arrival == "burst")
+            if point not in points:
+                points.append(point)
     if not points:
         raise ValueError("no points given")
     return tuple(points)
+
+
+def parse_arrivals(text: str) -> tuple[str, ...]:
+    """``"spread,burst"`` → the arrivals measured at every point."""
+    arrivals = tuple(dict.fromkeys(a.strip().lower() for a in text.split(",") if a.strip()))
+    unknown = [a for a in arrivals if a not in ARRIVALS]
+    if unknown or not arrivals:
+        raise ValueError(f"--arrival takes {' and/or '.join(ARRIVALS)}, comma-separated")
+    return arrivals
 
 
 DEFAULT_POINTS = "1,16,64,256,1000idle,2000idle"
@@ -104,6 +141,11 @@ class OverheadConfig:
     fixed: Upstream = FIXED
     idle: Upstream = IDLE
     hits: bool = True  # also measure cache hits (a repeated prompt) per non-idle point
+    # Tokens of the ``SHORT`` side's answers (0: no such side; the command line's default is
+    # half the fixed upstream's); with that length it gives the per-request part of a miss's CPU.
+    short_tokens: int = 0
+    # NGINX in front of this many instances, one side each (e.g. (1, 2)); () for none.
+    instances: tuple[int, ...] = ()
     model: str = "gpt-4o-mini"
     timeout_s: float = 120.0
     max_streams_per_worker: int = 2500
@@ -116,6 +158,20 @@ class OverheadConfig:
             raise ValueError("need at least one round and a positive duration")
         if self.peer is not None and self.compare != "proxy":
             raise ValueError("--peer compares proxies; it does not combine with --compare")
+        if self.instances and (self.compare != "proxy" or min(self.instances) < 1):
+            raise ValueError("--instances takes instance counts of 1 or more, and goes with "
+                             "--compare proxy only")
+        if self.short_tokens and not 0 < self.short_tokens < self.fixed.tokens:
+            raise ValueError(f"--short-tokens must be below --tokens ({self.fixed.tokens}), "
+                             "or 0 for none")
+
+    @property
+    def short(self) -> Upstream | None:
+        """The short-answer upstream of the ``SHORT`` side, when one is measured."""
+        if not self.short_tokens or self.compare != "proxy":
+            return None
+        return Upstream(self.fixed.profile, self.fixed.ttft_ms, self.fixed.itl_ms,
+                        self.short_tokens)
 
     @property
     def round_s(self) -> float:
@@ -124,5 +180,6 @@ class OverheadConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["points"] = [p.name for p in self.points]
+        data["arrivals"] = list(dict.fromkeys(p.arrival for p in self.points))
         data["out"] = str(self.out)
         return data

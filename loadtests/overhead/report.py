@@ -14,7 +14,7 @@ from typing import Any
 from loadtests.report.charts import Chart, line_chart
 from loadtests.report.html import render_page
 
-__all__ = ["render_html", "render_markdown"]
+__all__ = ["fixed_cost_lines", "proxy_lines", "render_html", "render_markdown"]
 
 _P99_MIN_ANSWERS = 100  # fewer, and the top 1 % is less than one answer
 
@@ -67,6 +67,7 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         f"Machine: {machine['cpus']} CPUs, {machine['cpu_model'] or 'unknown CPU'}; "
         f"the client runs on the same machine."
     )
+    rows += [f"\n{line}" for line in fixed_cost_lines(summary) + proxy_lines(summary)]
     for point in summary["points"]:
         for key, label in (("telemetry_on_off", "Telemetry on/off"),
                            ("transport_lean_over_httpx", "Lean/httpx transport")):
@@ -82,16 +83,60 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def fixed_cost_lines(summary: Mapping[str, Any]) -> list[str]:
+    """The per-request (fixed) CPU at each point: a cache hit's, and a miss's less its tokens."""
+    lines = []
+    for point in summary["points"]:
+        fixed = point.get("fixed_cost_ms")
+        if not fixed:
+            continue
+        text = f"Fixed cost at {point['name']} streams: cache hit {_num(fixed['hit'], 2)} ms CPU"
+        if fixed["miss"] is not None:
+            long_tokens, short_tokens = fixed["tokens"]
+            text += (f"; miss {_num(fixed['miss'], 2)} ms CPU besides "
+                     f"{_num(fixed['per_token'] * 1000, 0)} µs a token (from {long_tokens}- and "
+                     f"{short_tokens}-token answers)")
+        lines.append(text + ".")
+    return lines
+
+
+def proxy_lines(summary: Mapping[str, Any]) -> list[str]:
+    """Through NGINX against the first instance reached directly, per point (``--instances``)."""
+    lines = []
+    for point in summary["points"]:
+        parts = []
+        for name, side in point["sides"].items():
+            versus = side.get("vs_through")
+            if versus is None:
+                continue
+            rate = versus["answers_per_s"]
+            parts.append(
+                f"{name} ({side['instances']} instance(s)): TTFT p50 "
+                f"{_num(versus['ttft_p50_ms'], 2)} ms / p99 {_num(versus['ttft_p99_ms'], 1)} ms "
+                f"over one instance reached directly, answers/s "
+                f"{'-' if rate is None else f'{rate:.0%}'} of it, NGINX "
+                f"{_num(side['cpu_ms_per_answer'].get('proxy'), 2)} ms CPU an answer")
+        if parts:
+            lines.append(f"NGINX at {point['name']} streams: " + "; ".join(parts) + ".")
+    return lines
+
+
 _Pick = Callable[[Mapping[str, Any]], list[tuple[str, float | None]]]
 
 
 def _chart(summary: Mapping[str, Any], title: str, pick: _Pick,
            fmt: Callable[[float], str]) -> Chart:
-    """One line per label that ``pick`` finds in each point, over streams open (log scale)."""
-    points = sorted(summary["points"], key=lambda p: p["streams"])
-    xs = [float(p["streams"]) for p in points]
-    labels = list(dict.fromkeys(label for p in points for label, _ in pick(p)))
-    lines = [(label, [dict(pick(p)).get(label) for p in points]) for label in labels]
+    """One line per label that ``pick`` finds in each point, over streams open (log scale);
+    burst points have lines of their own."""
+    streams = sorted({p["streams"] for p in summary["points"]})
+    xs = [float(n) for n in streams]
+    found: dict[tuple[str, int], float | None] = {}
+    for p in summary["points"]:
+        prefix = "burst " if p.get("burst") else ""
+        for label, value in pick(p):
+            found[(prefix + label, p["streams"])] = value
+    labels = list(dict.fromkeys(label for label, _ in found))
+    lines = [(label, [found.get((label, n)) for n in streams]) for label in labels]
     values = [v for _, ys in lines for v in ys if v is not None]
     return line_chart(title, xs, lines, "streams open (log scale)", fmt, log_x=len(set(xs)) > 1,
                       y_min=min([0.0, *values]))
@@ -158,6 +203,9 @@ def _settings(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("load average before / after",
          f"{machine.get('load_average_before')} / {machine.get('load_average_after')}"),
         ("service workers", str(config["workers"])),
+        ("arrivals", ", ".join(config.get("arrivals") or ["spread"])),
+        ("through NGINX", ", ".join(f"{n} instance(s)" for n in config.get("instances") or [])
+         or "-"),
         ("measured", f"{config.get('duration_s')} s a side and point, in "
                      f"{config.get('rounds')} rounds"),
     ]
@@ -177,4 +225,5 @@ def render_html(summary: Mapping[str, Any]) -> str:
                        lambda v: f"{v:.1f} ms"),
                 _chart(summary, "CPU per answer", _cpu, lambda v: f"{v:.2f} ms")],
         rows=rows, few_answers=any(r["few"] for r in rows), comparisons=_comparisons(summary),
+        fixed_costs=fixed_cost_lines(summary), proxy_costs=proxy_lines(summary),
         settings=_settings(summary))

@@ -16,12 +16,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-from loadtests.processes import ManagedProcess, start_service, start_simulator
+from loadtests.fleet import start_fleet
+from loadtests.nginx import start_nginx
+from loadtests.processes import LOOPBACK, ManagedProcess, start_service, start_simulator
+from service.settings import Settings
 
 from .client import Endpoint
 from .config import (
     DIRECT,
     PEER,
+    SHORT,
     TELEMETRY_OFF,
     TELEMETRY_ON,
     THROUGH,
@@ -29,6 +33,7 @@ from .config import (
     TRANSPORT_LEAN,
     OverheadConfig,
     Upstream,
+    nginx_side,
 )
 
 __all__ = ["SPAN_EXPORT_DELAY_MS", "Side", "Stack", "raise_fd_limit", "running_stack",
@@ -48,6 +53,10 @@ class Side:
     endpoint: Endpoint
     server_pid: int | None  # root of the process tree doing this side's own work (None: direct)
     cached: bool  # answers from a cache, so cache hits are measured too
+    upstream_pid: int | None = None  # its own upstream (``SHORT``); None: the stack's
+    # The instances behind a proxy side: their CPU is the side's too (``server_pid`` is the
+    # proxy, whose own CPU is also given apart, as "proxy").
+    backend_pids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,13 @@ def _start(processes: list[ManagedProcess], proc: ManagedProcess) -> ManagedProc
     return proc
 
 
+def _simulator(config: OverheadConfig, upstream: Upstream, port: int | None) -> ManagedProcess:
+    return start_simulator(
+        upstream.profile, port=port,
+        extra_args=["--ttft-ms", str(upstream.ttft_ms), "--itl-ms", str(upstream.itl_ms),
+                    "--output-tokens", str(upstream.tokens), "--log-level", "WARNING"])
+
+
 @contextlib.contextmanager
 def running_stack(config: OverheadConfig, upstream: Upstream) -> Iterator[Stack]:
     """Start the upstream and the sides for ``upstream``; stop them all when the block ends."""
@@ -131,10 +147,7 @@ def running_stack(config: OverheadConfig, upstream: Upstream) -> Iterator[Stack]
     spans: dict[str, int] = {}
     try:
         with contextlib.ExitStack() as exits:
-            sim = _start(processes, start_simulator(
-                upstream.profile, port=config.sim_port,
-                extra_args=["--ttft-ms", str(upstream.ttft_ms), "--itl-ms", str(upstream.itl_ms),
-                            "--output-tokens", str(upstream.tokens), "--log-level", "WARNING"]))
+            sim = _start(processes, _simulator(config, upstream, config.sim_port))
             sides = [Side(DIRECT, Endpoint.from_url(sim.url), None, False)]
             env: Mapping[str, str]
             if config.compare == "telemetry":
@@ -154,6 +167,19 @@ def running_stack(config: OverheadConfig, upstream: Upstream) -> Iterator[Stack]
                     env = service_env(config, sim.url, CHAT_UPSTREAM_TRANSPORT=transport)
                     service = _start(processes, start_service(env, workers=config.workers))
                     sides.append(Side(name, Endpoint.from_url(service.url), service.pid, True))
+            elif config.instances:
+                # Direct to the first instance, and through NGINX in front of the first N.
+                env = service_env(config, sim.url)
+                fleet = exits.enter_context(start_fleet(max(config.instances), env,
+                                                        config.workers))
+                first = fleet.instances[0]
+                sides.append(Side(THROUGH, Endpoint.from_url(first.url), first.pid, True))
+                for count in config.instances:
+                    backends = fleet.instances[:count]
+                    proxy = _start(processes, start_nginx(
+                        [f"{LOOPBACK}:{b.port}" for b in backends], Settings.from_env(env)))
+                    sides.append(Side(nginx_side(count), Endpoint.from_url(proxy.url), proxy.pid,
+                                      True, backend_pids=tuple(b.pid for b in backends)))
             else:
                 service = _start(processes, start_service(service_env(config, sim.url),
                                                            workers=config.workers))
@@ -161,6 +187,14 @@ def running_stack(config: OverheadConfig, upstream: Upstream) -> Iterator[Stack]
                 if config.peer is not None:
                     sides.append(Side(PEER, Endpoint.from_url(config.peer), config.peer_pid,
                                       False))
+                short = config.short if upstream == config.fixed else None
+                if short is not None:
+                    # The same service before shorter answers: the second answer length.
+                    short_sim = _start(processes, _simulator(config, short, None))
+                    service = _start(processes, start_service(
+                        service_env(config, short_sim.url), workers=config.workers))
+                    sides.append(Side(SHORT, Endpoint.from_url(service.url), service.pid, False,
+                                      short_sim.pid))
             settle_s = _SETTLE_S if config.compare == "telemetry" else 0.0
             stack = Stack(upstream, sim.pid, tuple(sides), spans, settle_s)
             try:

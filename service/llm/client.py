@@ -37,7 +37,7 @@ from otel.instruments import ChatInstruments
 from service.errors import UpstreamFailure
 from service.events import Completion, Keepalive, TokenDelta, UpstreamItem
 from service.llm.router import RouteDecision
-from service.llm.transport import LeanTransport
+from service.llm.transport import SENT_AT, LeanTransport
 from service.settings import Settings
 from service.timings import StreamTimings
 
@@ -120,11 +120,20 @@ def _failure_from(
                            retryable=False, http_status=502)
 
 
+def _has_content(chunk: Any) -> bool:
+    """Whether a parsed chunk carries answer text (the first one ends the upstream's TTFT)."""
+    choices = chunk.get("choices") if isinstance(chunk, dict) else None
+    return any((c.get("delta") or {}).get("content") for c in choices or ())
+
+
 class _Reader:
     """Reads one upstream stream in a helper thread and hands parsed chunks over.
 
     ``items`` holds ``("chunk", dict)``, then ``("end", None)`` or ``("error", exception)``;
     ``ready`` is set whenever something was added, so the caller waits without polling.
+    ``sent_at`` and ``first_content_at`` are the wire's side of the upstream's TTFT: the
+    request's bytes sent (as the lean transport saw it; else just before the SDK was asked),
+    and the bytes that held the first content read, before they were parsed and handed over.
     """
 
     def __init__(self, client: openai.OpenAI, body: dict[str, Any],
@@ -138,6 +147,8 @@ class _Reader:
         self._response: Any = None
         self._closed = False
         self._drained = False  # [DONE] seen: what follows is only read to reuse the connection
+        self.sent_at: float | None = None
+        self.first_content_at: float | None = None
         threading.Thread(target=self._run, name="upstream-reader", daemon=True).start()
 
     def _put(self, kind: str, payload: Any) -> None:
@@ -145,6 +156,7 @@ class _Reader:
         self.ready.set()
 
     def _run(self) -> None:
+        asked = time.monotonic()
         try:
             # The SDK's generic ``post`` (its documented way to reach any endpoint): the same
             # auth, base URL, timeouts and status errors as ``chat.completions.create``, without
@@ -159,6 +171,7 @@ class _Reader:
             return
         self._response = response
         self.headers = response.headers
+        self.sent_at = response.request.extensions.get(SENT_AT, asked)
         try:
             if not self._closed:
                 self._read(response)
@@ -175,6 +188,7 @@ class _Reader:
                 continue  # read to the body's end, so the connection goes back to the pool
             if self._closed:
                 return
+            read_at = time.monotonic() if self.first_content_at is None else 0.0
             buffer += raw
             *lines, buffer = buffer.split(b"\n")
             for line in lines:
@@ -189,6 +203,8 @@ class _Reader:
                 if isinstance(chunk, dict) and "error" in chunk:
                     raise openai.APIError("the upstream reported an error mid-answer",
                                           http_response.request, body=chunk)
+                if self.first_content_at is None and _has_content(chunk):
+                    self.first_content_at = read_at
                 self._put("chunk", chunk)
         if not self._drained:
             self._put("end", None)
@@ -428,11 +444,16 @@ class UpstreamClient:
                 if texts:
                     if first:
                         first = False
-                        now = timings.mark("upstream_first_token")
+                        # The upstream's TTFT is the wire's: request bytes sent to the bytes of
+                        # the first token read. The SDK's work and the hand-over count as ours.
+                        timings.upstream_sent = reader.sent_at or sent
+                        timings.upstream_first_token = (reader.first_content_at
+                                                        or time.monotonic())
                         if labels[semconv.LABEL_ORIGIN] != "request":
                             # A client's call is recorded with its request's overhead, by the
                             # recorder, so the two describe the same requests.
-                            self._instruments.upstream_ttft.record(now - sent, labels)
+                            self._instruments.upstream_ttft.record(
+                                timings.upstream_first_token - timings.upstream_sent, labels)
                     deadline = time.monotonic() + settings.upstream_idle_timeout_seconds
                     yield TokenDelta(tuple(texts))
                 if ended is None:

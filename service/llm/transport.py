@@ -33,7 +33,11 @@ import httpx2
 
 from service.sockets import has_input
 
-__all__ = ["LeanTransport"]
+__all__ = ["SENT_AT", "LeanTransport"]
+
+# The request extension this transport sets once the request's bytes are on the wire: the
+# ``time.monotonic()`` after the send, where the upstream's own time begins.
+SENT_AT = "chatperf.sent_at"
 
 _MAX_HEAD = 64 * 1024
 _RECV = 65536
@@ -308,6 +312,7 @@ class LeanTransport(httpx2.BaseTransport):
             connection.sock.settimeout(timeouts.get("write"))
             try:
                 connection.sock.sendall(message)
+                request.extensions[SENT_AT] = time.monotonic()
             except TimeoutError as exc:
                 raise httpx2.WriteTimeout("timed out sending the request",
                                           request=request) from exc

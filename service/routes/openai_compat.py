@@ -74,23 +74,31 @@ class ChunkRenderer:
                 + orjson.dumps(text) + b'},"finish_reason":null}]}\n\n')
 
     def render(self, events: Iterator[PipelineEvent]) -> Iterator[bytes]:
-        yield self._chunk({"role": "assistant", "content": ""})
+        # The role chunk goes out with what follows it, and an answer's end in one piece: the
+        # headers wait for the first token anyway, and every piece yielded is a write.
+        pending = self._chunk({"role": "assistant", "content": ""})
         for event in events:
             if isinstance(event, Tokens):
-                yield b"".join(map(self._content_chunk, event.deltas))
+                yield pending + b"".join(map(self._content_chunk, event.deltas))
             elif isinstance(event, Keepalive):
-                yield format_comment("ping")
+                yield pending + format_comment("ping")
             elif isinstance(event, Done):
-                yield self._chunk({}, event.finish_reason)
+                end = [pending, self._chunk({}, event.finish_reason)]
                 if self._include_usage:
-                    yield format_data({
+                    end.append(format_data({
                         "id": self._id, "object": "chat.completion.chunk",
                         "created": self._created, "model": self._model, "choices": [],
                         "usage": _usage(event),
-                    })
-                yield format_data("[DONE]")
+                    }))
+                end.append(format_data("[DONE]"))
+                yield b"".join(end)
             elif isinstance(event, Failed):
-                yield self.failure(event.failure)
+                yield pending + self.failure(event.failure)
+            else:
+                continue
+            pending = b""
+        if pending:
+            yield pending
 
     def failure(self, failure: UpstreamFailure) -> bytes:
         return format_data(error_body(failure.code, failure.message, "upstream_error"))

@@ -8,6 +8,7 @@ failure by its kind, because that is what the benchmark's columns report.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -127,3 +128,19 @@ def test_a_user_keeps_its_connection_and_every_user_asks() -> None:
     assert connections == 3  # one keep-alive connection per user, however many answers
     assert answers >= 6  # each user asked again while the round lasted
     assert rate > 0
+
+
+def test_burst_arrivals_send_every_user_at_once_wave_after_wave() -> None:
+    async def test(endpoint: Endpoint, server: _Server) -> tuple[list[Sample], int]:
+        result = await run_round(endpoint, concurrency=4, seconds=0.3,
+                                 body=lambda: _body("ok"), timeout_s=30, burst=True)
+        return list(result.samples), server.connections
+
+    samples, connections = asyncio.run(_with_server(test))
+    assert connections == 4 and all(s.error is None for s in samples)
+    assert len(samples) % 4 == 0 and len(samples) >= 8  # whole waves, past the deadline once
+    waves = [sorted(samples, key=lambda s: s.started)[i:i + 4] for i in range(0, len(samples), 4)]
+    for wave, following in itertools.pairwise(waves):
+        # A wave's requests leave together; the next one only after all of them ended.
+        assert wave[-1].started - wave[0].started < 0.05
+        assert min(s.started for s in following) >= max(s.ended for s in wave)

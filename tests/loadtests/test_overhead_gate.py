@@ -31,14 +31,16 @@ def _tally(answers: int, cpu_s: dict[str, float], errors: int = 0, ttft_s: float
     return tally
 
 
-def _summary(service_cpu_s: float, upstream_cpu_s: float = 0.5, errors: int = 0) -> dict[str, Any]:
-    """A run of 100 answers a side: the service's ratio is service_cpu_s / upstream_cpu_s."""
+def _summary(service_cpu_s: float, upstream_cpu_s: float = 0.5, errors: int = 0,
+             hit_cpu_s: float = 0.1) -> dict[str, Any]:
+    """A run of 100 answers a side: the service's ratio is service_cpu_s / upstream_cpu_s; a
+    cache hit costs hit_cpu_s / 100 (1 ms by default)."""
     tallies = PointTallies(
         Point(16), 16, 4.0, 2,
         misses={"direct": _tally(100, {"upstream": upstream_cpu_s, "client": 0.3}, ttft_s=0.05),
                 "through": _tally(100, {"upstream": upstream_cpu_s, "client": 0.3,
                                         "server": service_cpu_s}, errors)},
-        hits={"through": _tally(100, {"upstream": 0.0, "client": 0.1, "server": 0.2})},
+        hits={"through": _tally(100, {"upstream": 0.0, "client": 0.1, "server": hit_cpu_s})},
     )
     return {"kind": "overhead", "started": "2026-12-01T19:00:00+00:00", "commit": "abc1234",
             "machine": {"cpus": 2, "cpu_model": "test"}, "config": _CONFIG.to_dict(),
@@ -59,7 +61,9 @@ def test_derived_figures_are_per_answer_and_against_direct() -> None:
     assert through["cpu_ms_per_answer"]["server"] == pytest.approx(20.0)
     assert through["cpu_ratio"] == pytest.approx(4.0)
     assert through["overhead_ms"]["p50"] == pytest.approx(10.0)
-    assert point["hits"]["through"]["cpu_ms_per_answer"]["server"] == pytest.approx(2.0)
+    assert point["hits"]["through"]["cpu_ms_per_answer"]["server"] == pytest.approx(1.0)
+    # the fixed cost's gate figure: a hit's CPU over the upstream's per answer (5 ms)
+    assert point["hits"]["through"]["cpu_ratio"] == pytest.approx(0.2)
 
 
 def test_baseline_file_round_trips_with_how_it_was_measured(baseline: Path) -> None:
@@ -96,8 +100,9 @@ def test_a_slow_moment_of_the_machine_in_one_round_divides_out(baseline: Path) -
     through.add(_round(50), {"upstream": 0.5, "client": 0.3, "server": 2.0})
     direct = _tally(50, {"upstream": 0.25, "client": 0.15})
     direct.add(_round(50), {"upstream": 0.25, "client": 0.15})
+    hits = {"through": _tally(100, {"upstream": 0.0, "client": 0.1, "server": 0.1})}
     tallies = PointTallies(Point(16), 16, 4.0, 2, misses={"direct": direct, "through": through},
-                           hits={})
+                           hits=hits)
     point = derive_point(tallies, _CONFIG)
     side = point["sides"]["through"]
     assert side["cpu_ms_per_answer"]["server"] == pytest.approx(30.0)  # the totals still show it
@@ -129,3 +134,65 @@ def test_reports_show_the_figures_and_need_no_network() -> None:
     html = render_html(summary)
     assert html.count("<svg") == 2
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_a_millisecond_more_per_request_fails_the_gate(baseline: Path) -> None:
+    # Misses cost 20 ms; one more millisecond each is +5 %, inside their tolerance. A cache
+    # hit, 1 ms, doubles: the fixed cost's own gate catches what the misses' ratio cannot.
+    slower = check(_summary(2.1, hit_cpu_s=0.2), read_baseline(baseline))
+    assert not slower.passed
+    assert slower.message.startswith("the fixed cost of a request rose +100%")
+    assert slower.hit_ratio == pytest.approx(0.4) and slower.hit_limit == pytest.approx(0.27)
+    # Noise of 30 % on the hits, or a machine 40 % slower all over, passes.
+    assert check(_summary(2.0, hit_cpu_s=0.13), read_baseline(baseline)).passed
+    assert check(_summary(2.8, upstream_cpu_s=0.7, hit_cpu_s=0.14),
+                 read_baseline(baseline)).passed
+
+
+def test_the_hits_gate_needs_hits_and_old_baselines_gate_misses_only(
+    baseline: Path, tmp_path: Path
+) -> None:
+    summary = _summary(2.0)
+    summary["points"][0]["hits"] = {}
+    missing = check(summary, read_baseline(baseline))
+    assert not missing.passed and "cache hits were not measured" in missing.message
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({k: v for k, v in read_baseline(baseline).items()
+                               if not k.startswith("hit_")}))
+    assert check(summary, read_baseline(old)).passed
+
+
+def test_fixed_cost_of_a_miss_comes_from_two_answer_lengths() -> None:
+    config = OverheadConfig(points=(Point(16),), duration_s=8, rounds=2, short_tokens=32)
+    tallies = PointTallies(
+        Point(16), 16, 4.0, 2,
+        misses={"direct": _tally(100, {"upstream": 0.5, "client": 0.3}),
+                "through": _tally(100, {"upstream": 0.5, "client": 0.3, "server": 2.0}),
+                "through short": _tally(100, {"upstream": 0.3, "client": 0.3, "server": 1.2})},
+        hits={"through": _tally(100, {"upstream": 0.0, "client": 0.1, "server": 0.1})},
+    )
+    point = derive_point(tallies, config)
+    # 20 ms at 64 tokens, 12 ms at 32: 0.25 ms a token, 4 ms once per request.
+    assert point["fixed_cost_ms"] == {"hit": 1.0, "miss": pytest.approx(4.0),
+                                      "per_token": pytest.approx(0.25), "tokens": [64, 32]}
+    summary = {**_summary(2.0), "config": config.to_dict(), "points": [point]}
+    assert ("Fixed cost at 16 streams: cache hit 1.00 ms CPU; miss 4.00 ms CPU besides 250 µs "
+            "a token (from 64- and 32-token answers).") in render_markdown(summary)
+    assert "Fixed cost per request" in render_html(summary)
+
+
+def test_a_hit_is_read_against_the_upstream_of_the_miss_round_beside_it(baseline: Path) -> None:
+    # Hit rounds follow their side's miss rounds; in the second pair the whole machine ran
+    # twice as slow. Each hit round is divided by the upstream's CPU per answer of the miss
+    # round just before it, so the ratio is the quiet rounds' (1 ms over 5 ms).
+    through = _tally(100, {"upstream": 0.5, "client": 0.3, "server": 2.0})
+    through.add(_round(100), {"upstream": 1.0, "client": 0.6, "server": 4.0})
+    hits = _tally(100, {"upstream": 0.0, "client": 0.1, "server": 0.1})
+    hits.add(_round(100), {"upstream": 0.0, "client": 0.2, "server": 0.2})
+    tallies = PointTallies(Point(16), 16, 4.0, 2,
+                           misses={"direct": _tally(100, {"upstream": 0.5, "client": 0.3}),
+                                   "through": through},
+                           hits={"through": hits})
+    point = derive_point(tallies, _CONFIG)
+    assert point["hits"]["through"]["cpu_ratio"] == pytest.approx(0.2)
+    assert check({**_summary(2.0), "points": [point]}, read_baseline(baseline)).passed

@@ -6,7 +6,7 @@ import pytest
 
 from loadtests.confidence import percentile
 from loadtests.overhead.client import Endpoint
-from loadtests.overhead.config import FIXED, Point, parse_points
+from loadtests.overhead.config import FIXED, Point, parse_arrivals, parse_points
 from loadtests.overhead.stats import per_answer_ms
 
 
@@ -41,6 +41,19 @@ def test_points_parse_counts_and_idle_suffix() -> None:
     for bad in ("", "0", "fast", "-3", "12x"):
         with pytest.raises(ValueError):
             parse_points(bad)
+
+
+def test_every_point_is_measured_once_per_arrival_and_names_round_trip() -> None:
+    points = parse_points("16,1000idle", parse_arrivals("spread,burst"))
+    assert [p.name for p in points] == ["16", "16 burst", "1000 idle", "1000 idle burst"]
+    # A summary's point name parses back to the same point (the gate re-reads its baseline's).
+    assert parse_points(",".join(p.name for p in points)) == points
+    assert parse_points("64burst") == (Point(64, burst=True),)
+    for bad in ("now", "spread,sudden", ""):
+        with pytest.raises(ValueError, match="--arrival"):
+            parse_arrivals(bad)
+    with pytest.raises(ValueError):
+        parse_points("16 fast")
 
 
 def test_endpoint_from_a_base_url_with_or_without_v1() -> None:

@@ -245,3 +245,24 @@ def test_an_http_proxy_in_the_environment_is_honoured(upstream, monkeypatch) -> 
     items = _read(_client(unreachable))
     assert isinstance(items[-1], Completion)
     assert script.seen == 1  # the request went through the proxy, not to the unreachable host
+
+
+def test_the_upstream_ttft_starts_when_the_request_is_on_the_wire(upstream, transport) -> None:
+    # A large request: the SDK's encoding and the send take milliseconds. They are the
+    # service's work, so the service's overhead holds them and the upstream's TTFT does not
+    # (on the lean transport, which sees the bytes leave; on httpx the SDK is asked then).
+    url, _ = upstream(ANSWER)
+    messages = [{"role": "user", "content": "x" * 8_000_000}]
+    started = time.perf_counter()
+    json.dumps({"messages": messages})
+    encoding = time.perf_counter() - started
+    timings = StreamTimings()
+    asked = time.monotonic()
+    assert isinstance(list(_client(url).stream(messages, DECISION, timings))[-1], Completion)
+    assert timings.upstream_sent is not None and timings.upstream_first_token is not None
+    before_the_wire = timings.upstream_sent - asked
+    upstream_ttft = timings.upstream_first_token - timings.upstream_sent
+    if transport == "lean":
+        assert before_the_wire >= encoding / 2 and upstream_ttft < before_the_wire
+    else:  # the SDK's encoding is inside the upstream's time
+        assert upstream_ttft >= encoding / 2
