@@ -56,8 +56,12 @@ __all__ = ["instrument_app", "start_server_span_at", "traceresponse_value"]
 # queries selecting on it keep working.
 _SCOPE = "opentelemetry.instrumentation.flask"
 _SCHEMA_URL = "https://opentelemetry.io/schemas/1.11.0"
+# Per-request state in the environ: the span's start, the span, whether the URL is traced, and
+# whether the span ends with the streamed body instead of at teardown.
 _START = "chatperf.server_span.start_ns"
 _STATE = "chatperf.server_span"
+_TRACED = "chatperf.server_span.traced"
+_STREAMED = "chatperf.server_span.streamed"
 
 
 def traceresponse_value(span_context: trace.SpanContext) -> str:
@@ -177,7 +181,7 @@ class _Telemetry:
 
     def _traced_url(self, environ: dict[str, Any]) -> bool:
         """Whether the request (which may not have reached ``before_request``) is traced."""
-        traced = environ.get(_STATE + ".traced")
+        traced = environ.get(_TRACED)
         if traced is None:
             traced = not self._excluded(request.url)
         return bool(traced)
@@ -185,9 +189,9 @@ class _Telemetry:
     def before_request(self) -> None:
         environ = request.environ
         if self._excluded(request.url):
-            environ[_STATE + ".traced"] = False
+            environ[_TRACED] = False
             return
-        environ[_STATE + ".traced"] = True
+        environ[_TRACED] = True
         rule = request.url_rule
         route = rule.rule if rule is not None else None
         attributes: dict[str, AttributeValue] = span_attributes(environ, route)
@@ -214,7 +218,7 @@ class _Telemetry:
             response.headers[semconv.HEADER_TRACE_RESPONSE] = traceresponse_value(span_context)
         if response.is_streamed:
             # Ended from the body's close, not at teardown (before the body is written).
-            request.environ[_STATE + ".streamed"] = True
+            request.environ[_STREAMED] = True
             response.call_on_close(state.end)
         return response
 
@@ -222,7 +226,7 @@ class _Telemetry:
     def teardown_request(exc: BaseException | None) -> None:
         environ = request.environ
         state: _ServerSpan | None = environ.get(_STATE)
-        if state is not None and not environ.get(_STATE + ".streamed"):
+        if state is not None and not environ.get(_STREAMED):
             state.end(exc)
 
 
