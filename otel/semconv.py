@@ -138,7 +138,7 @@ LABEL_VALUES: dict[str, frozenset[str] | None] = {
     "gen_ai_request_model": None,
     "gen_ai_response_model": None,
 }
-# The HTTP server metrics of the Flask instrumentation keep only these attributes: the Host
+# The HTTP server metrics (otel/flask_tracing.py) keep only these attributes: the Host
 # header, server name and client address would otherwise each become a label.
 HTTP_SERVER_METRIC_ATTRIBUTES = frozenset({
     "http.method", "http.status_code", "http.route",
