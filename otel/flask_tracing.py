@@ -20,8 +20,9 @@ to a golden recorded from the instrumentation):
   server iterates and closes the body in the thread (or greenlet) that ran the view, so the
   span's context stays current for the whole stream.
 
-Requests whose URL matches ``excluded_urls`` (comma-separated regular expressions searched in
-the full URL) get no span and no duration; they are still counted as active.
+Requests whose path matches ``excluded_urls`` (comma-separated regular expressions searched in
+the path, never the query: a client cannot untrace its own request with ``?x=metrics``) get no
+span and no duration; they are still counted as active.
 """
 
 from __future__ import annotations
@@ -183,12 +184,12 @@ class _Telemetry:
         """Whether the request (which may not have reached ``before_request``) is traced."""
         traced = environ.get(_TRACED)
         if traced is None:
-            traced = not self._excluded(request.url)
+            traced = not self._excluded(request.path)
         return bool(traced)
 
     def before_request(self) -> None:
         environ = request.environ
-        if self._excluded(request.url):
+        if self._excluded(request.path):
             environ[_TRACED] = False
             return
         environ[_TRACED] = True

@@ -53,6 +53,8 @@ _REQUESTS: list[tuple[str, str, str, Any, dict[str, str]]] = [
     ("ready", "GET", "/readyz", None, {}),
     ("metrics", "GET", "/metrics", None, {}),
     ("page", "GET", "/ui/", None, {}),
+    # Only the path decides what is untraced: a query naming an untraced path changes nothing.
+    ("query naming an untraced path", "POST", "/api/chat/stream?x=metrics", _CHAT, {}),
 ]
 
 
