@@ -4,6 +4,7 @@ among them (``meta.variant``), and ``temperature`` on ``/v1`` follows GPTCache's
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -73,6 +74,21 @@ def test_a_conversation_never_reads_one_answer_twice_in_a_row(
     seen = [stream_chat(varied_service.url, {"message": QUESTION, "session_id": "ada"})[1][0]
             .json()["variant"] for _ in range(12)]
     assert all(a != b for a, b in itertools.pairwise(seen)), seen
+
+
+def test_clients_without_a_session_draw_by_the_temperature_weights_alone(
+        varied_service: ManagedProcess, three_answers: dict[int, str]) -> None:
+    # Single questions on /v1 belong to no conversation: if they shared one (by their text),
+    # "never twice in a row" would hold across users and the first answer's share would fall
+    # from the softmax's 58 % (three answers, T = 1) to 42 %.
+    draws, expected = 400, math.e / (math.e + 2)
+    body = {"model": "auto", "messages": [{"role": "user", "content": QUESTION}]}
+    with httpx.Client(base_url=varied_service.url, timeout=10) as client:
+        served = [client.post("/v1/chat/completions", json=body).json()
+                  ["choices"][0]["message"]["content"] for _ in range(draws)]
+    share = served.count(three_answers[0]) / draws
+    bound = 3.6 * math.sqrt(expected * (1 - expected) / draws)  # a false alarm 1 run in 3 000
+    assert abs(share - expected) <= bound, (share, expected)
 
 
 def test_the_stats_count_the_variants_and_what_they_cost(
