@@ -109,8 +109,10 @@ if ARGV[5] == '1' then redis.call('SET', entry .. ':pw', '1', 'PX', ttl)
 else redis.call('DEL', entry .. ':pw') end
 redis.call('ZADD', lru, now, entry)
 redis.call('XADD', log, 'MAXLEN', '~', ARGV[8], '*', 's', ARGV[6], 'k', entry, 'q', ARGV[7])
--- members unused for longer than the TTL have expired already
+-- members unused for longer than the TTL have expired already; so have those of the keys
+-- with variants whose expiry is past
 redis.call('ZREMRANGEBYSCORE', lru, '-inf', now - tonumber(ttl) / 1000)
+redis.call('ZREMRANGEBYSCORE', varied, '-inf', now)
 local wasted = 0
 local over = redis.call('ZCARD', lru) - max
 if over > 0 then

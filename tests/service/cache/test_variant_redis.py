@@ -5,6 +5,7 @@ keys with variants) staying bounded and going with their entry. A real Redis, th
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -89,3 +90,15 @@ def test_conversation_markers_stay_bounded_and_go_with_their_entry(
     assert not admin.exists(f"{key}:c")
     backend.close()
 
+
+def test_expired_entries_leave_the_set_of_keys_with_variants(
+        redis_server: ManagedProcess, namespace: str, admin: redis.Redis) -> None:
+    backend = _backend(redis_server, namespace, ttl=0.3)
+    for name in ("x", "y"):
+        _with_variants(backend, f"{namespace}:e:s:{name}", 2)
+    assert admin.zcard(f"{namespace}:vk") == 2
+    time.sleep(0.4)
+    backend.put(f"{namespace}:e:s:z", None, "later", False, RECORD, "d")
+    assert admin.zcard(f"{namespace}:vk") == 0
+    assert backend.variant_keys() == 0
+    backend.close()
