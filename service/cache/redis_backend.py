@@ -251,9 +251,10 @@ class RedisBackend:
             client = self._redis.client()
             entries = int(client.zcard(self._lru))
             sample = cast(list[str], client.zrandmember(self._lru, _BYTES_SAMPLE) or [])
-            # An entry's bytes include the variants its conversations saw last.
-            sizes = [(client.memory_usage(key) or 0) + (client.memory_usage(f"{key}:c") or 0)
-                     for key in sample]
+            # An entry's bytes include the variants its conversations saw last. SAMPLES 0: every
+            # field (by default Redis averages five, and misses a long variant now and then).
+            sizes = [(client.memory_usage(key, samples=0) or 0)
+                     + (client.memory_usage(f"{key}:c", samples=0) or 0) for key in sample]
         except REDIS_ERRORS as exc:
             raise BackendError(f"redis stats: {exc}") from exc
         # Bytes are estimated from a sample: MEMORY USAGE on every key would block Redis.
