@@ -166,7 +166,8 @@ class ChatPipeline:
             if count and cache.variants > 1:
                 first = request.history[0].content if request.history else None
                 draw = Draw.at(_temperature(request),
-                               conversation_id(request.tenant, request.session_id, first))
+                               conversation_id(request.tenant, request.session_id, first),
+                               claim=self._prewarm is not None and self._prewarm.enabled)
             hit = cache.lookup(request.message, self.scopes(request), count=count,
                                accept=self._fits(request), draw=draw)
             if hit is not None and hit.due is not None:

@@ -165,9 +165,10 @@ class MemoryBackend:
         if draw is None:
             return Found(tier, entry_key, entry.payload, first_use)
         count = 1 + len(entry.more)
-        entry.hits += count < self.variants  # a full entry counts no more hits
+        growing = draw.claim and count < self.variants  # a full entry counts no more hits
+        entry.hits += growing
         due = None
-        if (count < self.variants
+        if (growing
                 and entry.hits >= self.variant_after_hits * (count + entry.tries)
                 and entry.claimed_until <= now):
             entry.claimed_until = now + VARIANT_LEASE_SECONDS

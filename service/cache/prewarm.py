@@ -163,9 +163,12 @@ class PrewarmScheduler:
     def vary(self, hit: CacheHit, generate: Callable[[], CachedAnswer | None],
              link: trace.SpanContext | None = None) -> None:
         """Add another answer to the key ``hit`` claimed one for, in the background: ``generate``
-        asks the upstream the same request the first answer came from. Returns at once."""
+        asks the upstream the same request the first answer came from. Returns at once.
+
+        Not admitted (busy traffic, the budget spent, stopped), the claim is kept until its
+        lease ends: given back at once, the very next hit would claim again and be skipped
+        again, a round trip more per hit for as long as traffic stays busy."""
         if not self.enabled or not self._admit():
-            self._cache.add_variant(hit, None, tried=False)
             self._count_variant("skipped")
             return
         self._spawn(self._run_variant, (hit, generate, link), "cache-variant")

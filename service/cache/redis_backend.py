@@ -183,8 +183,9 @@ class RedisBackend:
             draw: Draw | None = None) -> Found | None:
         args: list[object] = [time.time(), "1" if alias_key else "0"]
         if draw is not None:
+            # A draw that may not claim is as for a full entry: nothing counted or claimed.
             args += ["1", draw.conversation, "0" if draw.first_only else repr(draw.weight),
-                     repr(draw.roll), self._variants, self._variant_after_hits,
+                     repr(draw.roll), self._variants if draw.claim else 0, self._variant_after_hits,
                      int(VARIANT_LEASE_SECONDS * 1000), _CONVERSATIONS_PER_ENTRY]
         try:
             result = self._redis.run_script(_LOOKUP, [exact_key, alias_key or exact_key, self._lru],

@@ -75,11 +75,14 @@ class Draw:
     conversation: str  # ``conversation_id``; "" when unknown: no variant is left out
     weight: float  # ``first_weight``
     roll: float  # uniform in [0, 1)
+    # Whether the hit counts toward the key's next answer and may claim its generation: not
+    # when nothing could generate it (pre-warm off), which would only cost a round trip.
+    claim: bool = True
 
     @classmethod
-    def at(cls, temperature: float | None, conversation: str) -> Draw:
+    def at(cls, temperature: float | None, conversation: str, claim: bool = True) -> Draw:
         """A fresh draw for one hit at ``temperature`` (None: as at 1) in ``conversation``."""
-        return cls(conversation, first_weight(temperature), random.random())
+        return cls(conversation, first_weight(temperature), random.random(), claim)
 
     @property
     def first_only(self) -> bool:

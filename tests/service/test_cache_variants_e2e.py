@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 import openai
 import pytest
+import redis
 
-from loadtests.processes import ManagedProcess, start_service
-from tests.support import service_env, stream_chat
+from loadtests.processes import ManagedProcess, start_redis, start_service
+from tests.support import require_binary, service_env, stream_chat
 
 QUESTION = "How do I export my data?"
 
@@ -138,3 +139,29 @@ def test_one_answer_per_key_is_the_cache_as_before(start_chat_service,
     time.sleep(0.3)
     variants = _stats(service)["variants"]
     assert variants["made"] == variants["upstream_calls"] == variants["keys"] == 0
+
+
+def test_without_pre_warm_a_hit_claims_nothing_and_stays_one_round_trip(
+        start_chat_service, simulator: ManagedProcess) -> None:
+    require_binary("redis-server", "redis-server")
+    own = start_redis()  # its command counts are this test's alone
+    try:
+        service = start_chat_service(simulator.url, CHAT_PREWARM="0", CHAT_CACHE_VARIANTS="3",
+                                     CHAT_CACHE_VARIANT_AFTER_HITS="1",
+                                     REDIS_URL=f"redis://127.0.0.1:{own.port}/0")
+        stream_chat(service.url, {"message": QUESTION})
+        admin = redis.Redis("127.0.0.1", own.port, decode_responses=True)
+        admin.config_resetstat()
+        hits = 12
+        for _ in range(hits):
+            _, events = stream_chat(service.url, {"message": QUESTION, "session_id": "ada"})
+            assert events[0].json()["cache"] == "hit"
+        scripts = sum(int(admin.info("commandstats").get(f"cmdstat_{name}", {}).get("calls", 0))
+                      for name in ("evalsha", "eval"))
+        assert scripts <= hits + 2  # a lookup each (a script load at most besides)
+        assert not list(admin.scan_iter("*:vg"))  # no claim taken
+        variants = _stats(service)["variants"]
+        assert variants["skipped"] == variants["made"] == variants["upstream_calls"] == 0
+        admin.close()
+    finally:
+        own.stop()

@@ -58,18 +58,28 @@ def test_made_in_the_background_and_counted_with_its_cost(metrics: Metrics) -> N
             for _ in range(30)} == {"first", "second"}
 
 
-def test_busy_traffic_or_a_spent_budget_skips_and_a_later_hit_claims_again(
+def test_busy_traffic_or_a_spent_budget_skips_and_the_claim_holds_for_its_lease(
         metrics: Metrics) -> None:
-    cache = _cache(metrics)
     asked: list[str] = []
-    busy = PrewarmScheduler(Settings(), cache, lambda q, s: None, metrics.instruments,
-                            busy=lambda: True)
-    busy.vary(_due(cache), lambda: asked.append("busy") or answer("x"))  # type: ignore[func-returns-value]
-    spent = PrewarmScheduler(Settings(prewarm_budget_per_minute=0), cache, lambda q, s: None,
-                             metrics.instruments)
-    spent.vary(_due(cache), lambda: asked.append("spent") or answer("x"))  # type: ignore[func-returns-value]
+    for name, settings, busy in (("busy", Settings(), True),
+                                 ("spent", Settings(prewarm_budget_per_minute=0), False)):
+        cache = _cache(metrics)
+        scheduler = PrewarmScheduler(settings, cache, lambda q, s: None, metrics.instruments,
+                                     busy=lambda busy=busy: busy)  # type: ignore[misc]
+        scheduler.vary(_due(cache), lambda: asked.append(name) or answer("x"))  # type: ignore[func-returns-value]
+        # The next hits do not claim (and skip) again: each stays one backend call.
+        for _ in range(10):
+            hit = cache.lookup(QUESTION, SCOPE, draw=Draw.at(None, ""))
+            assert hit is not None and hit.due is None
     assert asked == [] and metrics.total("chat.cache.variants", outcome="skipped") == 2
-    assert _due(cache).variants == 1  # the claim was given back at once
+
+
+def test_a_draw_that_may_not_claim_counts_no_hit(metrics: Metrics) -> None:
+    cache = _cache(metrics)  # pre-warm off: nothing could generate the next answer
+    for _ in range(10):
+        hit = cache.lookup(QUESTION, SCOPE, draw=Draw.at(None, "", claim=False))
+        assert hit is not None and hit.due is None
+    assert _due(cache).variants == 1  # counting starts with the first draw that may claim
 
 
 def test_shutdown_discards_a_generation_in_flight(metrics: Metrics) -> None:
