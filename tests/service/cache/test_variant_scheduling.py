@@ -61,12 +61,12 @@ def test_made_in_the_background_and_counted_with_its_cost(metrics: Metrics) -> N
 def test_busy_traffic_or_a_spent_budget_skips_and_the_claim_holds_for_its_lease(
         metrics: Metrics) -> None:
     asked: list[str] = []
-    for name, settings, busy in (("busy", Settings(), True),
-                                 ("spent", Settings(prewarm_budget_per_minute=0), False)):
+    for settings, busy in ((Settings(), lambda: True),
+                           (Settings(prewarm_budget_per_minute=0), lambda: False)):
         cache = _cache(metrics)
         scheduler = PrewarmScheduler(settings, cache, lambda q, s: None, metrics.instruments,
-                                     busy=lambda busy=busy: busy)  # type: ignore[misc]
-        scheduler.vary(_due(cache), lambda: asked.append(name) or answer("x"))  # type: ignore[func-returns-value]
+                                     busy=busy)
+        scheduler.vary(_due(cache), lambda: asked.append("asked") or answer("x"))  # type: ignore[func-returns-value]
         # The next hits do not claim (and skip) again: each stays one backend call.
         for _ in range(10):
             hit = cache.lookup(QUESTION, SCOPE, draw=Draw.at(None, ""))
