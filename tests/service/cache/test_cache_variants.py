@@ -173,3 +173,19 @@ def test_the_backend_s_byte_count_includes_every_variant(make_cache: CacheFactor
     before = cache.describe()["bytes"]
     with_variants(cache, "second " * 5_000)
     assert cache.describe()["bytes"] - before >= 30_000  # Redis: MEMORY USAGE of the entry
+
+
+def test_a_drawn_answer_too_long_for_max_tokens_falls_back_to_the_first(
+        make_cache: CacheFactory) -> None:
+    cache = make_cache(cache_variants=2, cache_variant_after_hits=1)
+    cache.store(QUESTION, SCOPE, answer("first"))  # 20 output tokens
+    hit, _ = hit_until_due(cache)
+    assert cache.add_variant(hit, CachedAnswer(QUESTION, "long " * 200, "gpt-4o-mini", "fast",
+                                               10, 200, time.time()))
+    fits = lambda entry: entry.output_tokens <= 50  # noqa: E731 - a request's max_tokens
+    served = [cache.lookup(QUESTION, SCOPE, accept=fits, draw=draw("c" if i % 2 else ""))
+              for i in range(30)]
+    assert all(hit is not None and (hit.entry.answer, hit.variant) == ("first", 0)
+               for hit in served)
+    assert {cache.lookup(QUESTION, SCOPE, draw=draw()).variants  # type: ignore[union-attr]
+            for _ in range(5)} == {2}  # the key kept both answers
