@@ -222,9 +222,11 @@ class ChatCache:
         if hit.due is None or not self.enabled:
             return False
         try:
-            return self.backend.add_variant(
+            added, wasted = self.backend.add_variant(
                 hit.entry_key, hit.due, None if answer is None else answer.to_json(),
                 _digest(answer.answer) if answer is not None else "", tried)
+            self._wasted(wasted)
+            return added
         except BackendError as exc:
             self._failed(exc)
         except Exception:
@@ -249,8 +251,12 @@ class ChatCache:
         except Exception:
             log.exception("cache store failed")
             return
-        if wasted and self._instruments is not None:
-            self._instruments.cache_prewarm.add(wasted, {semconv.LABEL_OUTCOME: "wasted"})
+        self._wasted(wasted)
+
+    def _wasted(self, evicted_unused: int) -> None:
+        """Pre-warmed entries the size bound evicted before any hit used them."""
+        if evicted_unused and self._instruments is not None:
+            self._instruments.cache_prewarm.add(evicted_unused, {semconv.LABEL_OUTCOME: "wasted"})
 
     def contains(self, question: str, scope: CacheScope) -> bool:
         """Whether a lookup would hit, without counting it (pre-warm uses this)."""

@@ -27,7 +27,13 @@ import threading
 import time
 from typing import cast
 
-from service.cache.backend import VARIANT_LEASE_SECONDS, BackendError, Found, LogRecord
+from service.cache.backend import (
+    VARIANT_LEASE_SECONDS,
+    BackendError,
+    Found,
+    LogRecord,
+    VariantAdded,
+)
 from service.cache.variants import Draw
 from service.redis_connect import REDIS_ERRORS, LazyRedis
 
@@ -199,14 +205,14 @@ class RedisBackend:
                      due if isinstance(due, str) else None)
 
     def add_variant(self, entry_key: str, due: str, payload: str | None, digest: str,
-                    tried: bool = True) -> bool:
+                    tried: bool = True) -> VariantAdded:
         try:
             added = self._redis.run_script(
                 _ADD_VARIANT, [entry_key, self._varied],
                 [due, payload or "", digest, self._variants, time.time(), "1" if tried else "0"])
         except REDIS_ERRORS as exc:
             raise BackendError(f"redis variant: {exc}") from exc
-        return bool(added)
+        return VariantAdded(bool(added))  # an entry grows in place: nothing is evicted
 
     def variant_keys(self) -> int:
         try:

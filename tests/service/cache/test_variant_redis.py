@@ -43,7 +43,7 @@ def _with_variants(backend: RedisBackend, key: str, count: int = 3) -> None:
     for index in range(1, count):
         found = backend.get(key, None, Draw("", 1.0, 0.0))
         assert found is not None and found.due is not None
-        assert backend.add_variant(key, found.due, f"a{index}", f"d{index}")
+        assert backend.add_variant(key, found.due, f"a{index}", f"d{index}").added
 
 
 def _keys(admin: redis.Redis, namespace: str) -> set[str]:
