@@ -9,6 +9,7 @@ import time
 
 from service.cache import CachedAnswer, CacheHit, CacheScope, ChatCache, PrewarmScheduler
 from service.cache.backend import MemoryBackend
+from service.cache.model import UnfinishedAnswer
 from service.cache.variants import Draw
 from service.settings import Settings
 from tests.service.cache.conftest import Metrics, reference_analyzer
@@ -111,3 +112,18 @@ def test_a_repeat_of_an_answer_the_key_has_is_wasted(metrics: Metrics) -> None:
     _settle(metrics, 1)
     assert metrics.total("chat.cache.variants", outcome="wasted") == 1
     assert metrics.total("chat.cache.variant.tokens", **TOKENS_IN) == 7  # it cost
+
+
+def test_an_answer_cut_at_the_token_limit_is_wasted_and_its_tokens_count(
+        metrics: Metrics) -> None:
+    cache = _cache(metrics)
+    scheduler = PrewarmScheduler(Settings(), cache, lambda q, s: None, metrics.instruments)
+
+    def cut() -> CachedAnswer:
+        raise UnfinishedAnswer(7, 256)  # as background_answer on finish_reason "length"
+
+    scheduler.vary(_due(cache), cut)
+    _settle(metrics, 1)
+    assert metrics.total("chat.cache.variants", outcome="wasted") == 1
+    assert metrics.total("chat.cache.variant.tokens", **TOKENS_OUT) == 256
+    assert metrics.total("chat.cache.variant.tokens", **TOKENS_IN) == 7
