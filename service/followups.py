@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from service.cache import CachedAnswer, CacheScope
+from service.cache.model import UnfinishedAnswer
 from service.events import Completion, TokenDelta
 from service.llm.client import UpstreamClient
 from service.llm.router import ModelRouter, RouteDecision
@@ -24,8 +25,9 @@ __all__ = ["FollowUpAnswerer", "background_answer"]
 def background_answer(upstream: UpstreamClient, question: str,
                       messages: Sequence[dict[str, str]], decision: RouteDecision,
                       sampling: dict[str, Any] | None = None) -> CachedAnswer | None:
-    """One complete upstream answer to ``messages`` (None if it did not end with ``stop``),
-    counted as a background (``prewarm``) call."""
+    """One complete upstream answer to ``messages``, counted as a background (``prewarm``) call.
+    None if the upstream gave no answer; ``UnfinishedAnswer`` (with its tokens) if the answer did
+    not end with ``stop``."""
     text: list[str] = []
     completion: Completion | None = None
     for item in upstream.stream(messages, decision, StreamTimings(), None, sampling,
@@ -34,8 +36,10 @@ def background_answer(upstream: UpstreamClient, question: str,
             text.extend(item.texts)
         elif isinstance(item, Completion):
             completion = item
-    if completion is None or completion.finish_reason != "stop":
+    if completion is None:
         return None
+    if completion.finish_reason != "stop":
+        raise UnfinishedAnswer(completion.input_tokens, completion.output_tokens)
     return CachedAnswer(
         question=question, answer="".join(text), model=completion.response_model,
         model_tier=decision.tier, input_tokens=completion.input_tokens,
@@ -61,4 +65,7 @@ class FollowUpAnswerer:
             {"role": "system", "content": self._system_prompt},
             {"role": "user", "content": question},
         ]
-        return background_answer(self._upstream, question, messages, decision)
+        try:
+            return background_answer(self._upstream, question, messages, decision)
+        except UnfinishedAnswer:
+            return None  # not worth storing; pre-warm counts it wasted

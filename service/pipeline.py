@@ -164,9 +164,10 @@ class ChatPipeline:
         with self._tracer.start_as_current_span(semconv.SPAN_CACHE_LOOKUP) as span:
             draw = None
             if count and cache.variants > 1:
-                first = request.history[0].content if request.history else request.message
+                first = request.history[0].content if request.history else None
                 draw = Draw.at(_temperature(request),
-                               conversation_id(request.tenant, request.session_id, first))
+                               conversation_id(request.tenant, request.session_id, first),
+                               claim=self._prewarm is not None and self._prewarm.enabled)
             hit = cache.lookup(request.message, self.scopes(request), count=count,
                                accept=self._fits(request), draw=draw)
             if hit is not None and hit.due is not None:

@@ -153,11 +153,12 @@ class ChatWorker(GeventWorker):
         if self._deferred and not _pending(client):
             client.close()  # the kernel held it silent for the whole header deadline
             return
-        if not self.alive:
+        if not self.alive and self._behind_proxy:
             # Stopping: gunicorn closes the listener only at its next tick (up to a second
-            # later). A connection accepted meanwhile is closed unread, as if the listener were
-            # gone: a proxy tries the next instance (nothing was answered), where the draining
-            # 503 would have reached its client (a proxy does not retry a 503: docs/topology.md).
+            # later). Behind a proxy, a connection accepted meanwhile is closed unread, as if the
+            # listener were gone: the proxy tries the next instance (nothing was answered), where
+            # the draining 503 would have reached its client (a proxy does not retry a 503:
+            # docs/topology.md). A client straight on the instance gets that 503 with Retry-After.
             client.close()
             return
         self._make_room()

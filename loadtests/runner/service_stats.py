@@ -22,7 +22,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from loadtests.processes import ProcessFailed
 from otel import semconv
 
-__all__ = ["fleet_snapshot", "histogram_totals", "not_ready_because", "snapshot", "wait_ready"]
+__all__ = ["fleet_snapshot", "histogram_totals", "merged", "not_ready_because", "snapshot",
+           "wait_ready"]
 
 ORIGIN_REQUEST = "request"  # upstream calls a client waited for (semconv.LABEL_ORIGIN)
 
@@ -101,20 +102,32 @@ def _histograms(parts: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float
 
 
 def fleet_snapshot(hosts: Sequence[str]) -> dict[str, Any] | None:
-    """``snapshot`` of one host; of several, their counters summed (the figures the summary
-    reads: lookups, hits, upstream calls, requests, histogram counts and sums), the rest (pack,
-    backend) the first's, and every instance's own under ``instances``, keyed ``host:port``.
-    ``None`` when any instance does not answer: totals without one would be wrong."""
+    """``snapshot`` of one host; of several, ``merged``. ``None`` when any instance does not
+    answer: totals without one would be wrong."""
     if len(hosts) == 1:
         return snapshot(hosts[0])
     each = {host.removeprefix("http://"): snapshot(host) for host in hosts}
-    parts = [part for part in each.values() if part is not None]
-    if len(parts) < len(hosts):
+    if any(part is None for part in each.values()):
         return None
+    return merged({name: part for name, part in each.items() if part is not None})
+
+
+_VARIANT_COUNTS = ("made", "served", "skipped", "wasted", "upstream_calls", "upstream_tokens")
+
+
+def merged(each: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Several instances' snapshots as one: their counters summed (the figures the summary
+    reads: lookups, hits, variants, upstream calls, requests, histogram counts and sums), the
+    rest (pack, backend, the shared cache's entries and keys: summing would count them once
+    per instance) the first's, and every instance's own under ``instances``."""
+    parts = list(each.values())
     caches, openais = [p["cache"] for p in parts], [p["openai"] for p in parts]
     cache = {**caches[0], **_summed(caches, ("lookups", "hits", "misses", "hits_by_tier",
                                              "backend_errors", "prewarm"))}
     cache["hit_rate"] = round(cache["hits"] / cache["lookups"], 4) if cache["lookups"] else None
+    if caches[0].get("variants") is not None:
+        cache["variants"] = {**caches[0]["variants"], **_summed(
+            [c["variants"] for c in caches if c.get("variants")], _VARIANT_COUNTS)}
     # Only counts add up; latency figures stay per instance (the summary takes them from the
     # client's samples and the summed histograms).
     openai = {"upstream": openais[0].get("upstream"),
@@ -123,7 +136,7 @@ def fleet_snapshot(hosts: Sequence[str]) -> dict[str, Any] | None:
     openai["error_rate"] = (round(openai["errors"] / openai["requests"], 4)
                             if openai.get("requests") else None)
     return {"metrics": _histograms([p["metrics"] for p in parts]), "openai": openai,
-            "cache": cache, "instances": each}
+            "cache": cache, "instances": dict(each)}
 
 
 def not_ready_because(body: bytes) -> str:

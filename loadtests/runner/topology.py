@@ -46,7 +46,9 @@ def serve_topology(config: RunConfig, stop: threading.Event, out: TextIO = sys.s
                   for i, url in enumerate(stack_info.instances)]
         if prometheus:
             try:
-                folder = Path(tempfile.mkdtemp(prefix="chatperf-prometheus-"))
+                # Removed once Prometheus has stopped (the stack stops in reverse order).
+                folder = Path(stack.enter_context(
+                    tempfile.TemporaryDirectory(prefix="chatperf-prometheus-")))
                 scraper = start_scraper(stack_info, folder, stack, processes)
                 lines.append(f"  prometheus: {scraper.url} (one target per instance, label "
                              "instance)")

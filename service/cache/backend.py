@@ -23,12 +23,12 @@ import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from service.cache.variants import Draw, pick
 
 __all__ = ["VARIANT_LEASE_SECONDS", "Backend", "BackendError", "Found", "LogRecord",
-           "MemoryBackend"]
+           "MemoryBackend", "VariantAdded"]
 
 # How long a claimed variant generation keeps others from claiming the same entry's.
 VARIANT_LEASE_SECONDS = 60.0
@@ -51,6 +51,14 @@ class Found:
     # Set when this hit made another variant due and claimed its generation: the entry's
     # identity, handed back to ``add_variant`` (with the answer, or None to give the claim up).
     due: str | None = None
+
+
+class VariantAdded(NamedTuple):
+    """What ``add_variant`` did: whether the answer was added, and how many unused pre-warmed
+    entries the size bound evicted to make room for it (counted as pre-warm's waste)."""
+
+    added: bool
+    wasted: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,7 +86,7 @@ class Backend(Protocol):
         entries the size bound evicted. A stored entry starts again with one answer."""
         ...
     def add_variant(self, entry_key: str, due: str, payload: str | None, digest: str,
-                    tried: bool = True) -> bool:
+                    tried: bool = True) -> VariantAdded:
         """Append an answer to the entry a ``Found.due`` named, unless the entry changed or
         went, is full, or has that text (``digest``) already; None only gives the claim up.
         A try that added nothing (``tried``) puts the next one ``variant_after_hits`` further."""
@@ -165,9 +173,10 @@ class MemoryBackend:
         if draw is None:
             return Found(tier, entry_key, entry.payload, first_use)
         count = 1 + len(entry.more)
-        entry.hits += count < self.variants  # a full entry counts no more hits
+        growing = draw.claim and count < self.variants  # a full entry counts no more hits
+        entry.hits += growing
         due = None
-        if (count < self.variants
+        if (growing
                 and entry.hits >= self.variant_after_hits * (count + entry.tries)
                 and entry.claimed_until <= now):
             entry.claimed_until = now + VARIANT_LEASE_SECONDS
@@ -198,23 +207,22 @@ class MemoryBackend:
         return None
 
     def add_variant(self, entry_key: str, due: str, payload: str | None, digest: str,
-                    tried: bool = True) -> bool:
+                    tried: bool = True) -> VariantAdded:
         with self._lock:
             entry = self._live(entry_key, time.time())
             if entry is None or entry.generation != due:
-                return False
+                return VariantAdded(False)
             entry.claimed_until = 0.0
             if (payload is None or 1 + len(entry.more) >= self.variants
                     or digest in entry.digests):
                 entry.tries += tried
-                return False
+                return VariantAdded(False)
             entry.more.append(payload)
             entry.digests.append(digest)
             grown = _VARIANT_OVERHEAD + sys.getsizeof(payload)
             entry.size += grown
             self._entry_bytes += grown
-            self._shrink()
-            return True
+            return VariantAdded(True, self._shrink())
 
     def variant_keys(self) -> int:
         with self._lock:

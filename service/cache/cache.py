@@ -168,11 +168,8 @@ class ChatCache:
         exact_key, alias_key = self._keys(scope_key, analysis)
         found = self.backend.get(exact_key, alias_key, draw)
         if found is not None:
-            hit = self._hit(found, found.tier, 1.0, analysis, count, scope=scope)
-            if accept is None or accept(hit.entry):
-                return hit
-            self._refused(hit)
-            return None
+            return self._usable(self._hit(found, found.tier, 1.0, analysis, count, scope=scope),
+                                accept)
         if "semantic" not in self.tiers or not analysis.matchable:
             return None
         self._sync()
@@ -183,11 +180,10 @@ class ChatCache:
         for match in matches:
             found = self.backend.get(match.entry_key, None, draw)
             if found is not None:
-                hit = self._hit(found, "semantic", round(match.score, 4), analysis, count,
-                                match.confidence, scope)
-                if accept is None or accept(hit.entry):
+                hit = self._usable(self._hit(found, "semantic", round(match.score, 4), analysis,
+                                             count, match.confidence, scope), accept)
+                if hit is not None:
                     return hit
-                self._refused(hit)
                 continue
             self.index.remove(scope_key, match.entry_key)  # expired or evicted meanwhile
         return None
@@ -200,10 +196,22 @@ class ChatCache:
         return CacheHit(entry, tier, score, analysis.category, confidence, found.variant,
                         found.variants, found.entry_key, scope, found.due)
 
-    def _refused(self, hit: CacheHit) -> None:
-        """A hit the request could not use gives up the variant generation it claimed."""
+    def _usable(self, hit: CacheHit, accept: Accept | None) -> CacheHit | None:
+        """``hit`` if the request can use it; a drawn later answer it cannot (too long for its
+        ``max_tokens``) falls back to the key's first, so a hit does not turn into a miss (whose
+        store would replace the key's answers). A hit the request cannot use at all gives up
+        the variant generation it claimed."""
+        if accept is None or accept(hit.entry):
+            return hit
+        if hit.variant > 0:
+            first = self.backend.get(hit.entry_key, None)
+            if first is not None:
+                entry = CachedAnswer.from_json(first.payload)
+                if accept(entry):
+                    return dataclasses.replace(hit, entry=entry, variant=0)
         if hit.due is not None:
             self.add_variant(hit, None, tried=False)
+        return None
 
     def add_variant(self, hit: CacheHit, answer: CachedAnswer | None, tried: bool = True) -> bool:
         """Append ``answer`` to the key ``hit`` came from, whose generation it claimed (None
@@ -214,9 +222,11 @@ class ChatCache:
         if hit.due is None or not self.enabled:
             return False
         try:
-            return self.backend.add_variant(
+            added, wasted = self.backend.add_variant(
                 hit.entry_key, hit.due, None if answer is None else answer.to_json(),
                 _digest(answer.answer) if answer is not None else "", tried)
+            self._wasted(wasted)
+            return added
         except BackendError as exc:
             self._failed(exc)
         except Exception:
@@ -241,8 +251,12 @@ class ChatCache:
         except Exception:
             log.exception("cache store failed")
             return
-        if wasted and self._instruments is not None:
-            self._instruments.cache_prewarm.add(wasted, {semconv.LABEL_OUTCOME: "wasted"})
+        self._wasted(wasted)
+
+    def _wasted(self, evicted_unused: int) -> None:
+        """Pre-warmed entries the size bound evicted before any hit used them."""
+        if evicted_unused and self._instruments is not None:
+            self._instruments.cache_prewarm.add(evicted_unused, {semconv.LABEL_OUTCOME: "wasted"})
 
     def contains(self, question: str, scope: CacheScope) -> bool:
         """Whether a lookup would hit, without counting it (pre-warm uses this)."""

@@ -10,7 +10,17 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-__all__ = ["CacheHit", "CacheScope", "CachedAnswer"]
+__all__ = ["CacheHit", "CacheScope", "CachedAnswer", "UnfinishedAnswer"]
+
+
+class UnfinishedAnswer(Exception):
+    """Raised by a background generation whose answer did not end with ``stop`` (cut at the
+    token limit): there is nothing to store, but its upstream tokens were spent and count."""
+
+    def __init__(self, input_tokens: int, output_tokens: int) -> None:
+        super().__init__(f"the answer was cut after {output_tokens} tokens")
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from opentelemetry import trace
 from otel import semconv
 from otel.instruments import ChatInstruments
 from service.cache.cache import ChatCache
-from service.cache.model import CachedAnswer, CacheHit, CacheScope
+from service.cache.model import CachedAnswer, CacheHit, CacheScope, UnfinishedAnswer
 from service.cache.transitions import Transitions, meaning_id
 from service.settings import Settings
 
@@ -151,21 +151,25 @@ class PrewarmScheduler:
             self._done()
 
     # --- variants -------------------------------------------------------------------------------
-    def _count_variant(self, outcome: str, answer: CachedAnswer | None = None) -> None:
+    def _count_variant(self, outcome: str, spent: tuple[int, int] | None = None) -> None:
+        """``outcome``, and ``spent``: the (input, output) upstream tokens it cost."""
         if self._instruments is None:
             return
-        if answer is not None:  # the cost first: whoever sees the outcome sees what it cost
+        if spent is not None:  # the cost first: whoever sees the outcome sees what it cost
             tokens = self._instruments.cache_variant_tokens
-            tokens.add(answer.input_tokens, {semconv.GEN_AI_TOKEN_TYPE: "input"})
-            tokens.add(answer.output_tokens, {semconv.GEN_AI_TOKEN_TYPE: "output"})
+            tokens.add(spent[0], {semconv.GEN_AI_TOKEN_TYPE: "input"})
+            tokens.add(spent[1], {semconv.GEN_AI_TOKEN_TYPE: "output"})
         self._instruments.cache_variants.add(1, {semconv.LABEL_OUTCOME: outcome})
 
     def vary(self, hit: CacheHit, generate: Callable[[], CachedAnswer | None],
              link: trace.SpanContext | None = None) -> None:
         """Add another answer to the key ``hit`` claimed one for, in the background: ``generate``
-        asks the upstream the same request the first answer came from. Returns at once."""
+        asks the upstream the same request the first answer came from. Returns at once.
+
+        Not admitted (busy traffic, the budget spent, stopped), the claim is kept until its
+        lease ends: given back at once, the very next hit would claim again and be skipped
+        again, a round trip more per hit for as long as traffic stays busy."""
         if not self.enabled or not self._admit():
-            self._cache.add_variant(hit, None, tried=False)
             self._count_variant("skipped")
             return
         self._spawn(self._run_variant, (hit, generate, link), "cache-variant")
@@ -173,6 +177,7 @@ class PrewarmScheduler:
     def _run_variant(self, hit: CacheHit, generate: Callable[[], CachedAnswer | None],
                      link: trace.SpanContext | None) -> None:
         answer: CachedAnswer | None = None
+        spent: tuple[int, int] | None = None
         added = False
         try:
             links = [trace.Link(link)] if link is not None and link.is_valid else []
@@ -180,14 +185,18 @@ class PrewarmScheduler:
                 semconv.SPAN_CACHE_VARIANT, context=otel_context.Context(), links=links
             ):
                 answer = generate()
-            if answer is not None and not self._stopped.is_set():
-                added = self._cache.add_variant(hit, answer)
+            if answer is not None:
+                spent = (answer.input_tokens, answer.output_tokens)
+                if not self._stopped.is_set():
+                    added = self._cache.add_variant(hit, answer)
+        except UnfinishedAnswer as cut:  # cut at the token limit: nothing to add, still paid
+            spent = (cut.input_tokens, cut.output_tokens)
         except Exception:
             log.exception("generating another answer for a cached question failed")
         finally:
             if not added and (answer is None or self._stopped.is_set()):
                 self._cache.add_variant(hit, None)  # give the claim up for a later hit
-            self._count_variant("made" if added else "wasted", answer)
+            self._count_variant("made" if added else "wasted", spent)
             self._done()
 
     def shutdown(self, timeout_seconds: float = 2.0) -> None:

@@ -7,8 +7,10 @@ pre-warmed entry is unused; ``ns:lru`` a sorted set of entry keys by last use, t
 index tails. Variants (``variants.py``) live in the entry's hash: ``p`` is the first answer,
 ``v1``… the others, ``n`` their count, ``d0``… their texts' digests, ``h`` the counted hits,
 ``r`` the tries that added nothing and ``t`` the store's identity; ``<entry>:vg`` claims the
-next variant's generation, ``<entry>:c:<conversation>`` is the variant that conversation saw
-last (expiring after ``_CONVERSATION_TTL_MS``), and ``ns:vk`` a sorted set of entries with
+next variant's generation, ``<entry>:c`` a hash of the variant each conversation saw last
+(expiring with the entry, deleted with it, and emptied when it would hold more than
+``_CONVERSATIONS_PER_ENTRY``: a client sending a fresh session id per request costs at most
+that many small fields per entry with variants), and ``ns:vk`` a sorted set of entries with
 variants by expiry. Lookup and store are Lua scripts, so each is one round trip. Every call is
 time-boxed by socket time-outs and never retried here: the circuit breaker decides when to try
 again.
@@ -25,14 +27,22 @@ import threading
 import time
 from typing import cast
 
-from service.cache.backend import VARIANT_LEASE_SECONDS, BackendError, Found, LogRecord
+from service.cache.backend import (
+    VARIANT_LEASE_SECONDS,
+    BackendError,
+    Found,
+    LogRecord,
+    VariantAdded,
+)
 from service.cache.variants import Draw
 from service.redis_connect import REDIS_ERRORS, LazyRedis
 
 __all__ = ["RedisBackend"]
 
 # ARGV[3] = '1': a counted hit that draws a variant (ARGV[4] conversation, ARGV[5] the first's
-# weight, '0' for the first always, ARGV[6] the roll), the rule of ``variants.pick``.
+# weight, '0' for the first always, ARGV[6] the roll), the rule of ``variants.pick``; ARGV[7]
+# the answers a key may hold, ARGV[8] hits per answer before the next, ARGV[9] the claim's
+# lease in ms, ARGV[10] the conversations an entry remembers.
 _LOOKUP = """
 local function draw(n, last)
   if ARGV[5] == '0' then return 0 end
@@ -67,10 +77,18 @@ local function hit(k, tier)
   end
   local chosen = 0
   if n > 1 then
-    local seen = ARGV[4] ~= '' and (k .. ':c:' .. ARGV[4]) or nil
-    local last = seen and tonumber(redis.call('GET', seen) or '-1') or -1
+    local seen, who = k .. ':c', ARGV[4]
+    local last = who ~= '' and tonumber(redis.call('HGET', seen, who) or '-1') or -1
     chosen = draw(n, last)
-    if seen then redis.call('SET', seen, chosen, 'PX', ARGV[10]) end
+    if who ~= '' then
+      if redis.call('HSET', seen, who, chosen) == 1
+          and redis.call('HLEN', seen) > tonumber(ARGV[10]) then
+        redis.call('DEL', seen)  -- the bound: every conversation starts afresh
+        redis.call('HSET', seen, who, chosen)
+      end
+      local left = redis.call('PTTL', k)
+      if left > 0 then redis.call('PEXPIRE', seen, left) end
+    end
     if chosen > 0 then p = redis.call('HGET', k, 'v' .. chosen) or p end
   end
   return {tier, k, p, first, chosen, n, due}
@@ -88,7 +106,7 @@ _STORE = """
 local entry, lru, log, varied = KEYS[1], KEYS[3], KEYS[4], KEYS[5]
 local alias = ARGV[9] == '1' and KEYS[2] or ''
 local ttl, now, max = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-redis.call('DEL', entry, entry .. ':vg')
+redis.call('DEL', entry, entry .. ':vg', entry .. ':c')
 redis.call('ZREM', varied, entry)
 redis.call('HSET', entry, 'p', ARGV[1], 'a', alias, 'd0', ARGV[10], 't', ARGV[3])
 redis.call('PEXPIRE', entry, ttl)
@@ -97,8 +115,10 @@ if ARGV[5] == '1' then redis.call('SET', entry .. ':pw', '1', 'PX', ttl)
 else redis.call('DEL', entry .. ':pw') end
 redis.call('ZADD', lru, now, entry)
 redis.call('XADD', log, 'MAXLEN', '~', ARGV[8], '*', 's', ARGV[6], 'k', entry, 'q', ARGV[7])
--- members unused for longer than the TTL have expired already
+-- members unused for longer than the TTL have expired already; so have those of the keys
+-- with variants whose expiry is past
 redis.call('ZREMRANGEBYSCORE', lru, '-inf', now - tonumber(ttl) / 1000)
+redis.call('ZREMRANGEBYSCORE', varied, '-inf', now)
 local wasted = 0
 local over = redis.call('ZCARD', lru) - max
 if over > 0 then
@@ -108,7 +128,7 @@ if over > 0 then
     local a = redis.call('HGET', k, 'a')
     if a and a ~= '' and redis.call('GET', a) == k then redis.call('DEL', a) end
     wasted = wasted + redis.call('DEL', k .. ':pw')
-    redis.call('DEL', k, k .. ':vg')
+    redis.call('DEL', k, k .. ':vg', k .. ':c')
     redis.call('ZREM', varied, k)
   end
 end
@@ -134,7 +154,9 @@ redis.call('ZADD', varied, tonumber(ARGV[5]) + redis.call('PTTL', k) / 1000, k)
 return 1
 """
 
-_CONVERSATION_TTL_MS = 30 * 60 * 1000  # a conversation's pause longer than this starts afresh
+# Conversations an entry remembers the last variant of; past it, the hash starts again. 128
+# keeps it in Redis's compact listpack encoding (hash-max-listpack-entries), ~4 KB at most.
+_CONVERSATIONS_PER_ENTRY = 128
 _TAIL_BATCH = 2_000
 _TAIL_BATCHES = 5  # per call; a worker that starts late catches up over a few lookups
 _BYTES_SAMPLE = 20
@@ -167,9 +189,10 @@ class RedisBackend:
             draw: Draw | None = None) -> Found | None:
         args: list[object] = [time.time(), "1" if alias_key else "0"]
         if draw is not None:
+            # A draw that may not claim is as for a full entry: nothing counted or claimed.
             args += ["1", draw.conversation, "0" if draw.first_only else repr(draw.weight),
-                     repr(draw.roll), self._variants, self._variant_after_hits,
-                     int(VARIANT_LEASE_SECONDS * 1000), _CONVERSATION_TTL_MS]
+                     repr(draw.roll), self._variants if draw.claim else 0, self._variant_after_hits,
+                     int(VARIANT_LEASE_SECONDS * 1000), _CONVERSATIONS_PER_ENTRY]
         try:
             result = self._redis.run_script(_LOOKUP, [exact_key, alias_key or exact_key, self._lru],
                                             args)
@@ -182,14 +205,14 @@ class RedisBackend:
                      due if isinstance(due, str) else None)
 
     def add_variant(self, entry_key: str, due: str, payload: str | None, digest: str,
-                    tried: bool = True) -> bool:
+                    tried: bool = True) -> VariantAdded:
         try:
             added = self._redis.run_script(
                 _ADD_VARIANT, [entry_key, self._varied],
                 [due, payload or "", digest, self._variants, time.time(), "1" if tried else "0"])
         except REDIS_ERRORS as exc:
             raise BackendError(f"redis variant: {exc}") from exc
-        return bool(added)
+        return VariantAdded(bool(added))  # an entry grows in place: nothing is evicted
 
     def variant_keys(self) -> int:
         try:
@@ -235,7 +258,10 @@ class RedisBackend:
             client = self._redis.client()
             entries = int(client.zcard(self._lru))
             sample = cast(list[str], client.zrandmember(self._lru, _BYTES_SAMPLE) or [])
-            sizes = [client.memory_usage(key) or 0 for key in sample]
+            # An entry's bytes include the variants its conversations saw last. SAMPLES 0: every
+            # field (by default Redis averages five, and misses a long variant now and then).
+            sizes = [(client.memory_usage(key, samples=0) or 0)
+                     + (client.memory_usage(f"{key}:c", samples=0) or 0) for key in sample]
         except REDIS_ERRORS as exc:
             raise BackendError(f"redis stats: {exc}") from exc
         # Bytes are estimated from a sample: MEMORY USAGE on every key would block Redis.

@@ -17,7 +17,11 @@ variants rather than search results:
   default.
 - within one conversation, the variant served last for that key is left out of the draw when
   there is another, so nobody reads the same answer twice in a row (``T`` = 0 excepted: it
-  asks for the first answer, always).
+  asks for the first answer, always). A conversation is the client's ``session_id``, else, for
+  a stateless client that resends the conversation every turn, its first message; a request
+  with neither (a single question) belongs to no conversation and draws from the softmax alone:
+  identifying it by its question would make every client asking it one conversation, and the
+  repeat rule would override the weights (two answers would strictly alternate).
 
 ``Draw`` carries one request's numbers to a backend; ``pick`` is the draw itself (the Redis
 backend runs the same rule in its lookup script, so a lookup stays one round trip).
@@ -54,9 +58,12 @@ def first_weight(temperature: float | None) -> float:
     return math.inf if t < _ARGMAX_BELOW else math.exp(1.0 / t)
 
 
-def conversation_id(tenant: str, session_id: str | None, first_message: str) -> str:
+def conversation_id(tenant: str, session_id: str | None, first_message: str | None) -> str:
     """Who must not see one answer twice in a row: the client's session id, else the
-    conversation's first message (a stateless client resends it every turn); within a tenant."""
+    conversation's first message (a stateless client resends it every turn with its history);
+    within a tenant. "" (no conversation) for a request with neither."""
+    if not session_id and first_message is None:
+        return ""
     raw = f"{tenant}\x1f{'s' if session_id else 'm'}\x1f{session_id or first_message}"
     return hashlib.blake2b(raw.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
 
@@ -68,10 +75,14 @@ class Draw:
     conversation: str  # ``conversation_id``; "" when unknown: no variant is left out
     weight: float  # ``first_weight``
     roll: float  # uniform in [0, 1)
+    # Whether the hit counts toward the key's next answer and may claim its generation: not
+    # when nothing could generate it (pre-warm off), which would only cost a round trip.
+    claim: bool = True
 
     @classmethod
-    def at(cls, temperature: float | None, conversation: str) -> Draw:
-        return cls(conversation, first_weight(temperature), random.random())
+    def at(cls, temperature: float | None, conversation: str, claim: bool = True) -> Draw:
+        """A fresh draw for one hit at ``temperature`` (None: as at 1) in ``conversation``."""
+        return cls(conversation, first_weight(temperature), random.random(), claim)
 
     @property
     def first_only(self) -> bool:

@@ -20,6 +20,8 @@
   const sendButton = $("send");
   const stopButton = $("stop");
   const hint = $("hint");
+  const status = $("status"); // one live region for the wait: a new one's text is not announced
+  const { readEvents } = window.chatperfSSE;
   const keyForm = $("key-form");
   const keyInput = $("key-input");
   const keyHelp = $("key-help");
@@ -136,13 +138,13 @@
     return page.scrollHeight - (window.scrollY + window.innerHeight) < 80;
   }
 
-  // --- typing indicator: from the send to the first token (role=status: read out politely) ---
+  // --- typing indicator: from the send to the first token; the page's status region (always
+  // there, so screen readers announce each change politely) says the same words ---
 
   function showTyping(item) {
     const line = document.createElement("p");
     line.className = "typing";
-    line.setAttribute("role", "status");
-    line.setAttribute("aria-live", "polite");
+    line.setAttribute("aria-hidden", "true"); // the status region reads it out, once
     const dots = document.createElement("span");
     dots.className = "dots";
     dots.setAttribute("aria-hidden", "true");
@@ -150,12 +152,13 @@
       document.createElement("span"));
     const label = document.createElement("span");
     label.className = "label";
-    label.textContent = "chatperf is typing…";
+    const say = (text) => { label.textContent = text; status.textContent = text; };
+    say("chatperf is typing…");
     line.append(dots, label);
     item.querySelector(".text").after(line);
     return {
-      stillWorking() { label.textContent = "Still working on it…"; },
-      remove() { line.remove(); },
+      stillWorking() { say("Still working on it…"); },
+      remove() { line.remove(); status.textContent = ""; },
     };
   }
 
@@ -163,46 +166,6 @@
     sendButton.disabled = busy;
     stopButton.disabled = !busy;
     conversation.setAttribute("aria-busy", String(busy));
-  }
-
-  // --- Server-Sent Events over a fetch body ---
-
-  function parseEvent(block) {
-    let name = "message";
-    const data = [];
-    let comment = null;
-    for (const line of block.split("\n")) {
-      if (line.startsWith(":")) comment = line.slice(1).trim(); // ": ping" keep-alives
-      if (!line || line.startsWith(":")) continue;
-      const colon = line.indexOf(":");
-      const field = colon < 0 ? line : line.slice(0, colon);
-      let value = colon < 0 ? "" : line.slice(colon + 1);
-      if (value.startsWith(" ")) value = value.slice(1);
-      if (field === "event") name = value;
-      else if (field === "data") data.push(value);
-    }
-    if (!data.length) return comment === null ? null : { name: ":comment", data: comment };
-    try {
-      return { name, data: JSON.parse(data.join("\n")) };
-    } catch {
-      return null;
-    }
-  }
-
-  async function* readEvents(body) {
-    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buffer += value.replace(/\r/g, "");
-      let end;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const event = parseEvent(buffer.slice(0, end));
-        buffer = buffer.slice(end + 2);
-        if (event) yield event;
-      }
-    }
   }
 
   async function errorOf(response) {

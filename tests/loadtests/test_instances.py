@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -16,6 +17,7 @@ import yaml
 from loadtests.nginx import nginx_binary
 from loadtests.runner import RunResult
 from loadtests.runner.config import parse_args
+from loadtests.runner.service_stats import merged
 from tests.loadtests.conftest import short_run
 from tests.support import pid_alive, require_binary
 
@@ -92,3 +94,29 @@ def test_instances_refused_when_they_cannot_be(argv: list[str], problem: str,
 
 def test_one_instance_is_todays_path() -> None:
     assert parse_args([], environ={}).instances == 1
+
+
+def _instance(lookups: int, made: int, served: int, output_tokens: int) -> dict[str, Any]:
+    """One instance's snapshot, shaped as ``service_stats.snapshot`` reads it."""
+    return {
+        "metrics": {"overhead": {"count": lookups, "sum": 0.1}, "upstream_ttft": None},
+        "openai": {"upstream": "simulator", "requests": lookups, "errors": 0},
+        "cache": {"backend": "redis", "entries": 40, "lookups": lookups, "hits": served * 2,
+                  "misses": lookups - served * 2, "prewarm": {"made": 1},
+                  "variants": {"per_key": 3, "after_hits": 3, "keys": 5, "made": made,
+                               "served": served, "skipped": 1, "wasted": 2,
+                               "upstream_calls": made + 2,
+                               "upstream_tokens": {"input": 10 * made,
+                                                   "output": output_tokens}}},
+    }
+
+
+def test_the_fleet_s_variant_counts_are_each_instance_s_summed() -> None:
+    fleet = merged({"a:1": _instance(100, 3, 20, 300), "b:2": _instance(60, 1, 10, 90)})
+    variants = fleet["cache"]["variants"]
+    assert (variants["made"], variants["served"], variants["skipped"], variants["wasted"],
+            variants["upstream_calls"]) == (4, 30, 2, 4, 8)
+    assert variants["upstream_tokens"] == {"input": 40, "output": 390}
+    # The shared cache's own figures and the settings are one, not one per instance.
+    assert (variants["per_key"], variants["after_hits"], variants["keys"]) == (3, 3, 5)
+    assert fleet["cache"]["entries"] == 40 and fleet["cache"]["lookups"] == 160

@@ -9,6 +9,7 @@ import io
 import re
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -60,3 +61,7 @@ def test_the_stack_serves_through_nginx_with_each_instance_scraped() -> None:
     assert not thread.is_alive()
     assert {p.name for p in started} >= {"service", "nginx", "redis", "prometheus"}
     assert not [p.pid for p in started if pid_alive(p.pid)]
+    [scraper] = [p for p in started if p.name == "prometheus"]
+    folders = {Path(arg.removeprefix("--config.file=")).parent for arg in scraper.argv
+               if arg.startswith("--config.file=")}
+    assert folders and not any(folder.exists() for folder in folders)  # its config and data

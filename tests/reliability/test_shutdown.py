@@ -5,11 +5,14 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections import Counter
 
 import httpx
+import pytest
 
 from loadtests.processes import ManagedProcess
 from service.sse import iter_events
+from tests.support import stream_chat
 
 
 def test_sigterm_finishes_open_streams_then_ends_the_rest(
@@ -70,3 +73,49 @@ def test_sigterm_closes_idle_keep_alive_connections_at_once(simulator, start_cha
         assert service.popen.wait(timeout=15) == 0
     assert service.log_path is not None
     assert "graceful timeout" not in service.log_path.read_text()
+
+
+def _during_the_drain(service: ManagedProcess, question: str) -> Counter[str]:
+    """SIGTERM, then fresh connections back to back until the listener is gone: what each got."""
+    seen: Counter[str] = Counter()
+    assert service.popen is not None
+    service.popen.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.post(f"{service.url}/api/chat/stream", json={"message": question},
+                                  timeout=5)
+        except httpx.ConnectError:
+            seen["refused"] += 1
+            break
+        except httpx.TransportError:
+            seen["closed unread"] += 1
+            continue
+        if response.status_code == 503 and response.headers.get("retry-after"):
+            seen["503 retry-after"] += 1
+        else:
+            seen[str(response.status_code)] += 1
+    return seen
+
+
+@pytest.mark.parametrize(("hops", "expected"), [("0", "503 retry-after"), ("1", "closed unread")])
+def test_a_connection_in_the_last_second_gets_the_503_unless_behind_a_proxy(
+        simulator: ManagedProcess, start_chat_service, hops: str, expected: str) -> None:
+    # gunicorn closes the listener at its next one-second tick after SIGTERM; a connection
+    # accepted before then is answered 503 + Retry-After (a client straight on the instance can
+    # act on it), or behind a proxy closed unread, so the proxy retries the next instance.
+    question = "How do I reset my password?"
+    for _ in range(3):  # the window is 0-1 s long: a try that missed it proves nothing
+        service = start_chat_service(simulator.url, CHAT_PROXY_HOPS=hops,
+                                     CHAT_SHUTDOWN_GRACE_SECONDS="1")
+        stream_chat(service.url, {"message": question})  # cached: later answers are quick
+        seen = _during_the_drain(service, question)
+        assert service.popen is not None and service.popen.wait(timeout=20) == 0
+        assert set(seen) <= {"200", "503 retry-after", "closed unread", "refused"}, seen
+        if hops == "0":  # one may be cut as the listener closes: queued, never accepted
+            assert seen["closed unread"] <= 1, seen
+        else:
+            assert seen["503 retry-after"] == 0, seen
+        if seen[expected]:
+            break
+    assert seen[expected] > 0, seen

@@ -4,6 +4,7 @@ among them (``meta.variant``), and ``temperature`` on ``/v1`` follows GPTCache's
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -11,9 +12,10 @@ from typing import Any
 import httpx
 import openai
 import pytest
+import redis
 
-from loadtests.processes import ManagedProcess, start_service
-from tests.support import service_env, stream_chat
+from loadtests.processes import ManagedProcess, start_redis, start_service
+from tests.support import require_binary, service_env, stream_chat
 
 QUESTION = "How do I export my data?"
 
@@ -75,6 +77,21 @@ def test_a_conversation_never_reads_one_answer_twice_in_a_row(
     assert all(a != b for a, b in itertools.pairwise(seen)), seen
 
 
+def test_clients_without_a_session_draw_by_the_temperature_weights_alone(
+        varied_service: ManagedProcess, three_answers: dict[int, str]) -> None:
+    # Single questions on /v1 belong to no conversation: if they shared one (by their text),
+    # "never twice in a row" would hold across users and the first answer's share would fall
+    # from the softmax's 58 % (three answers, T = 1) to 42 %.
+    draws, expected = 400, math.e / (math.e + 2)
+    body = {"model": "auto", "messages": [{"role": "user", "content": QUESTION}]}
+    with httpx.Client(base_url=varied_service.url, timeout=10) as client:
+        served = [client.post("/v1/chat/completions", json=body).json()
+                  ["choices"][0]["message"]["content"] for _ in range(draws)]
+    share = served.count(three_answers[0]) / draws
+    bound = 3.6 * math.sqrt(expected * (1 - expected) / draws)  # a false alarm 1 run in 3 000
+    assert abs(share - expected) <= bound, (share, expected)
+
+
 def test_the_stats_count_the_variants_and_what_they_cost(
         varied_service: ManagedProcess, three_answers: dict[int, str]) -> None:
     variants = _stats(varied_service)["variants"]
@@ -122,3 +139,29 @@ def test_one_answer_per_key_is_the_cache_as_before(start_chat_service,
     time.sleep(0.3)
     variants = _stats(service)["variants"]
     assert variants["made"] == variants["upstream_calls"] == variants["keys"] == 0
+
+
+def test_without_pre_warm_a_hit_claims_nothing_and_stays_one_round_trip(
+        start_chat_service, simulator: ManagedProcess) -> None:
+    require_binary("redis-server", "redis-server")
+    own = start_redis()  # its command counts are this test's alone
+    try:
+        service = start_chat_service(simulator.url, CHAT_PREWARM="0", CHAT_CACHE_VARIANTS="3",
+                                     CHAT_CACHE_VARIANT_AFTER_HITS="1",
+                                     REDIS_URL=f"redis://127.0.0.1:{own.port}/0")
+        stream_chat(service.url, {"message": QUESTION})
+        admin = redis.Redis("127.0.0.1", own.port, decode_responses=True)
+        admin.config_resetstat()
+        hits = 12
+        for _ in range(hits):
+            _, events = stream_chat(service.url, {"message": QUESTION, "session_id": "ada"})
+            assert events[0].json()["cache"] == "hit"
+        scripts = sum(int(admin.info("commandstats").get(f"cmdstat_{name}", {}).get("calls", 0))
+                      for name in ("evalsha", "eval"))
+        assert scripts <= hits + 2  # a lookup each (a script load at most besides)
+        assert not list(admin.scan_iter("*:vg"))  # no claim taken
+        variants = _stats(service)["variants"]
+        assert variants["skipped"] == variants["made"] == variants["upstream_calls"] == 0
+        admin.close()
+    finally:
+        own.stop()

@@ -40,7 +40,8 @@ def test_the_page_and_its_files_are_served(chat_service: ManagedProcess) -> None
     assert page.headers["content-type"].startswith("text/html")
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert '<script src="/ui/app.js"' in page.text and 'data-auth="none"' in page.text
-    for name, kind in (("app.js", "javascript"), ("app.css", "text/css")):
+    for name, kind in (("sse.js", "javascript"), ("app.js", "javascript"),
+                       ("app.css", "text/css")):
         asset = httpx.get(f"{chat_service.url}/ui/{name}", timeout=10)
         assert asset.status_code == 200 and kind in asset.headers["content-type"]
     # Nothing from another origin: the page must work offline.

@@ -3,6 +3,7 @@ chooses, what one conversation sees, scopes, byte bounds and the backend's count
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import time
@@ -13,7 +14,7 @@ import pytest
 from service.cache import CachedAnswer, CacheHit, CacheScope, ChatCache
 from service.cache.backend import LogRecord, MemoryBackend
 from service.cache.variants import Draw, first_weight, pick, skip_probability
-from tests.service.cache.conftest import CacheFactory
+from tests.service.cache.conftest import CacheFactory, Metrics, reference_analyzer
 
 SCOPE = CacheScope("public", "v1", "auto", "")
 QUESTION = "How do I reset my password?"
@@ -136,12 +137,12 @@ def test_every_variant_counts_toward_the_byte_bound() -> None:
     _, before = backend.stats()
     found = backend.get("key", None, draw())
     assert found is not None and found.due is not None
-    assert backend.add_variant("key", found.due, "z" * 60_000, "d1")
+    assert backend.add_variant("key", found.due, "z" * 60_000, "d1").added
     _, after = backend.stats()
     assert after - before >= 60_000
     found = backend.get("key", None, draw())
     assert found is not None and found.due is not None
-    assert backend.add_variant("key", found.due, "w" * 120_000, "d2")  # over the bound now
+    assert backend.add_variant("key", found.due, "w" * 120_000, "d2").added  # over the bound
     assert backend.get("old", None) is None  # the least recently used entry made room
     assert backend.stats()[1] <= 200_000
     assert backend.variant_keys() == 1
@@ -173,3 +174,32 @@ def test_the_backend_s_byte_count_includes_every_variant(make_cache: CacheFactor
     before = cache.describe()["bytes"]
     with_variants(cache, "second " * 5_000)
     assert cache.describe()["bytes"] - before >= 30_000  # Redis: MEMORY USAGE of the entry
+
+
+def test_a_drawn_answer_too_long_for_max_tokens_falls_back_to_the_first(
+        make_cache: CacheFactory) -> None:
+    cache = make_cache(cache_variants=2, cache_variant_after_hits=1)
+    cache.store(QUESTION, SCOPE, answer("first"))  # 20 output tokens
+    hit, _ = hit_until_due(cache)
+    assert cache.add_variant(hit, CachedAnswer(QUESTION, "long " * 200, "gpt-4o-mini", "fast",
+                                               10, 200, time.time()))
+    fits = lambda entry: entry.output_tokens <= 50  # noqa: E731 - a request's max_tokens
+    served = [cache.lookup(QUESTION, SCOPE, accept=fits, draw=draw("c" if i % 2 else ""))
+              for i in range(30)]
+    assert all(hit is not None and (hit.entry.answer, hit.variant) == ("first", 0)
+               for hit in served)
+    assert {cache.lookup(QUESTION, SCOPE, draw=draw()).variants  # type: ignore[union-attr]
+            for _ in range(5)} == {2}  # the key kept both answers
+
+
+def test_a_pre_warmed_entry_evicted_unused_for_a_variant_counts_as_wasted(
+        metrics: Metrics) -> None:
+    backend = MemoryBackend(60, 1000, max_bytes=100_000, variants=2, variant_after_hits=1)
+    cache = ChatCache(backend, instruments=metrics.instruments, analyzer=reference_analyzer(),
+                      variants=2, variant_after_hits=1)
+    cache.store("What does the Pro plan cost?", SCOPE, dataclasses.replace(
+        answer("x" * 20_000), question="What does the Pro plan cost?", prewarmed=True))
+    cache.store(QUESTION, SCOPE, answer("first"))
+    hit, _ = hit_until_due(cache)
+    assert cache.add_variant(hit, answer("y" * 85_000))  # room only without the pre-warmed
+    assert metrics.total("chat.cache.prewarm", outcome="wasted") == 1

@@ -9,6 +9,7 @@ import time
 
 from service.cache import CachedAnswer, CacheHit, CacheScope, ChatCache, PrewarmScheduler
 from service.cache.backend import MemoryBackend
+from service.cache.model import UnfinishedAnswer
 from service.cache.variants import Draw
 from service.settings import Settings
 from tests.service.cache.conftest import Metrics, reference_analyzer
@@ -58,18 +59,28 @@ def test_made_in_the_background_and_counted_with_its_cost(metrics: Metrics) -> N
             for _ in range(30)} == {"first", "second"}
 
 
-def test_busy_traffic_or_a_spent_budget_skips_and_a_later_hit_claims_again(
+def test_busy_traffic_or_a_spent_budget_skips_and_the_claim_holds_for_its_lease(
         metrics: Metrics) -> None:
-    cache = _cache(metrics)
     asked: list[str] = []
-    busy = PrewarmScheduler(Settings(), cache, lambda q, s: None, metrics.instruments,
-                            busy=lambda: True)
-    busy.vary(_due(cache), lambda: asked.append("busy") or answer("x"))  # type: ignore[func-returns-value]
-    spent = PrewarmScheduler(Settings(prewarm_budget_per_minute=0), cache, lambda q, s: None,
-                             metrics.instruments)
-    spent.vary(_due(cache), lambda: asked.append("spent") or answer("x"))  # type: ignore[func-returns-value]
+    for settings, busy in ((Settings(), lambda: True),
+                           (Settings(prewarm_budget_per_minute=0), lambda: False)):
+        cache = _cache(metrics)
+        scheduler = PrewarmScheduler(settings, cache, lambda q, s: None, metrics.instruments,
+                                     busy=busy)
+        scheduler.vary(_due(cache), lambda: asked.append("asked") or answer("x"))  # type: ignore[func-returns-value]
+        # The next hits do not claim (and skip) again: each stays one backend call.
+        for _ in range(10):
+            hit = cache.lookup(QUESTION, SCOPE, draw=Draw.at(None, ""))
+            assert hit is not None and hit.due is None
     assert asked == [] and metrics.total("chat.cache.variants", outcome="skipped") == 2
-    assert _due(cache).variants == 1  # the claim was given back at once
+
+
+def test_a_draw_that_may_not_claim_counts_no_hit(metrics: Metrics) -> None:
+    cache = _cache(metrics)  # pre-warm off: nothing could generate the next answer
+    for _ in range(10):
+        hit = cache.lookup(QUESTION, SCOPE, draw=Draw.at(None, "", claim=False))
+        assert hit is not None and hit.due is None
+    assert _due(cache).variants == 1  # counting starts with the first draw that may claim
 
 
 def test_shutdown_discards_a_generation_in_flight(metrics: Metrics) -> None:
@@ -101,3 +112,18 @@ def test_a_repeat_of_an_answer_the_key_has_is_wasted(metrics: Metrics) -> None:
     _settle(metrics, 1)
     assert metrics.total("chat.cache.variants", outcome="wasted") == 1
     assert metrics.total("chat.cache.variant.tokens", **TOKENS_IN) == 7  # it cost
+
+
+def test_an_answer_cut_at_the_token_limit_is_wasted_and_its_tokens_count(
+        metrics: Metrics) -> None:
+    cache = _cache(metrics)
+    scheduler = PrewarmScheduler(Settings(), cache, lambda q, s: None, metrics.instruments)
+
+    def cut() -> CachedAnswer:
+        raise UnfinishedAnswer(7, 256)  # as background_answer on finish_reason "length"
+
+    scheduler.vary(_due(cache), cut)
+    _settle(metrics, 1)
+    assert metrics.total("chat.cache.variants", outcome="wasted") == 1
+    assert metrics.total("chat.cache.variant.tokens", **TOKENS_OUT) == 256
+    assert metrics.total("chat.cache.variant.tokens", **TOKENS_IN) == 7
