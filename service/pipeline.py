@@ -276,9 +276,7 @@ class ChatPipeline:
         came from: the scope's system prompt and model choice, and the client's history only
         if the entry's scope is that very conversation (shared entries were made without)."""
         prewarm = self._prewarm
-        if prewarm is None or self._cache is None:
-            if self._cache is not None:
-                self._cache.add_variant(hit, None, tried=False)
+        if prewarm is None:  # never: a hit claims a generation only for pre-warm (Draw.claim)
             return
         question = hit.entry.question
         history = request.history if hit.scope is not None and hit.scope.conversation else ()

@@ -56,19 +56,17 @@ def reference_analyzer() -> Analyzer:
     return Analyzer(REFERENCE_PACK)
 
 
-@pytest.fixture(params=["memory", "redis"])
-def make_cache(request: pytest.FixtureRequest, metrics: Metrics) -> Iterator[CacheFactory]:
-    """Build caches on the parametrised backend; Redis ones share a fresh namespace."""
+def cache_factory(redis_url: str | None, metrics: Metrics,
+                  timeout_ms: int = 200) -> Iterator[CacheFactory]:
+    """Yield a maker of caches sharing a fresh namespace (as a service's workers do), then
+    close every cache it made."""
     made: list[ChatCache] = []
     namespace = f"t-{uuid.uuid4().hex[:8]}"
-    redis_url = None
-    if request.param == "redis":
-        server = request.getfixturevalue("redis_server")
-        redis_url = f"redis://127.0.0.1:{server.port}/0"
 
     def make(**overrides: object) -> ChatCache:
         settings = Settings(redis_url=redis_url, cache_namespace=namespace,
-                            cache_timeout_ms=200, cache_pack=str(PACK_FILE)).replace(**overrides)
+                            cache_timeout_ms=timeout_ms,
+                            cache_pack=str(PACK_FILE)).replace(**overrides)
         cache = ChatCache.from_settings(settings, metrics.instruments)
         made.append(cache)
         return cache
@@ -76,3 +74,13 @@ def make_cache(request: pytest.FixtureRequest, metrics: Metrics) -> Iterator[Cac
     yield make
     for cache in made:
         cache.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make_cache(request: pytest.FixtureRequest, metrics: Metrics) -> Iterator[CacheFactory]:
+    """Build caches on the parametrised backend; Redis ones share a fresh namespace."""
+    redis_url = None
+    if request.param == "redis":
+        server = request.getfixturevalue("redis_server")
+        redis_url = f"redis://127.0.0.1:{server.port}/0"
+    yield from cache_factory(redis_url, metrics)

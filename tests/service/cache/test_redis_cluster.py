@@ -9,18 +9,15 @@ hash slot.
 from __future__ import annotations
 
 import inspect
-import uuid
 from collections.abc import Iterator
 
 import pytest
 import redis
 
 from loadtests.redis_cluster import RedisClusterProcesses
-from service.cache import ChatCache
-from service.settings import Settings
 from tests.service.cache import test_cache_backends as contract
 from tests.service.cache import test_cache_variants as variants
-from tests.service.cache.conftest import PACK_FILE, CacheFactory, Metrics
+from tests.service.cache.conftest import CacheFactory, Metrics, cache_factory
 
 # The contract's tests, collected here against this module's ``make_cache``.
 globals().update({name: test for name, test in vars(contract).items()
@@ -34,19 +31,7 @@ globals().update({name: test for name, test in vars(variants).items()
 @pytest.fixture
 def make_cache(redis_cluster: RedisClusterProcesses, metrics: Metrics) -> Iterator[CacheFactory]:
     """Caches on the session's cluster, sharing a fresh namespace (as a service's workers do)."""
-    made: list[ChatCache] = []
-    namespace = f"t-{uuid.uuid4().hex[:8]}"
-
-    def make(**overrides: object) -> ChatCache:
-        settings = Settings(redis_url=redis_cluster.url, cache_namespace=namespace,
-                            cache_timeout_ms=500, cache_pack=str(PACK_FILE)).replace(**overrides)
-        cache = ChatCache.from_settings(settings, metrics.instruments)
-        made.append(cache)
-        return cache
-
-    yield make
-    for cache in made:
-        cache.close()
+    yield from cache_factory(redis_cluster.url, metrics, timeout_ms=500)
 
 
 def test_every_cache_key_lives_on_one_master(
