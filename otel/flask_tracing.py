@@ -36,7 +36,7 @@ from typing import Any
 from flask import Flask, Response, request
 from opentelemetry import context, propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.metrics import Histogram, MeterProvider, UpDownCounter
+from opentelemetry.metrics import Histogram, MeterProvider
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Status, StatusCode, TracerProvider
 from opentelemetry.util.types import AttributeValue
@@ -50,6 +50,7 @@ from otel.http_server_attributes import (
     span_name,
     status_code_of,
 )
+from otel.live_count import LiveCount
 
 __all__ = ["instrument_app", "start_server_span_at", "traceresponse_value"]
 
@@ -131,7 +132,7 @@ class _Excluded:
 class _Telemetry:
     """The hooks and the WSGI wrapper, sharing one tracer, two instruments, one exclusion."""
 
-    def __init__(self, tracer: trace.Tracer, active: UpDownCounter, duration: Histogram,
+    def __init__(self, tracer: trace.Tracer, active: LiveCount, duration: Histogram,
                  excluded: _Excluded) -> None:
         self._tracer = tracer
         self._active = active
@@ -253,10 +254,11 @@ def instrument_app(
     meter = meter_provider.get_meter(_SCOPE, schema_url=_SCHEMA_URL)
     telemetry = _Telemetry(
         tracer_provider.get_tracer(_SCOPE, schema_url=_SCHEMA_URL),
-        meter.create_up_down_counter(
-            "http.server.active_requests", unit="requests",
+        LiveCount(
+            meter, "http.server.active_requests", unit="requests",
             description="Measures the number of concurrent HTTP requests that are currently "
-                        "in-flight."),
+                        "in-flight.",
+            keys=semconv.HTTP_SERVER_METRIC_ATTRIBUTES),
         meter.create_histogram(
             "http.server.duration", unit="ms",
             description="Measures the duration of inbound HTTP requests."),

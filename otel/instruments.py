@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from opentelemetry import metrics
-from opentelemetry.metrics import Counter, Histogram, Meter, UpDownCounter
+from opentelemetry.metrics import Histogram, Meter
 
 from otel import semconv
+from otel.live_count import LiveCount
 
 __all__ = ["ChatInstruments"]
 
@@ -31,17 +32,17 @@ class ChatInstruments:
 
     ttft: Histogram
     response_duration: Histogram
-    cache_lookups: Counter
+    cache_lookups: LiveCount
     cache_lookup_duration: Histogram
-    active_streams: UpDownCounter
-    upstream_errors: Counter
+    active_streams: LiveCount
+    upstream_errors: LiveCount
     upstream_ttft: Histogram
     ttft_overhead: Histogram
-    cache_prewarm: Counter
-    cache_variants: Counter
-    cache_variant_tokens: Counter
-    requests: Counter
-    router_decisions: Counter
+    cache_prewarm: LiveCount
+    cache_variants: LiveCount
+    cache_variant_tokens: LiveCount
+    requests: LiveCount
+    router_decisions: LiveCount
     genai_operation_duration: Histogram
     genai_token_usage: Histogram
     client_first_paint: Histogram
@@ -62,8 +63,8 @@ class ChatInstruments:
                 description="Request start to the end of the answer (done or error written)",
                 explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS_S),
             ),
-            cache_lookups=meter.create_counter(
-                semconv.METRIC_CACHE_LOOKUPS, unit="{lookup}",
+            cache_lookups=LiveCount(
+                meter, semconv.METRIC_CACHE_LOOKUPS, monotonic=True, unit="{lookup}",
                 description="Cache lookups by result and matching tier",
             ),
             cache_lookup_duration=meter.create_histogram(
@@ -71,12 +72,12 @@ class ChatInstruments:
                 description="Time one cache lookup took, by result and tier",
                 explicit_bucket_boundaries_advisory=list(semconv.CACHE_LOOKUP_BUCKETS_S),
             ),
-            active_streams=meter.create_up_down_counter(
-                semconv.METRIC_ACTIVE_STREAMS, unit="{stream}",
+            active_streams=LiveCount(
+                meter, semconv.METRIC_ACTIVE_STREAMS, unit="{stream}",
                 description="Answers being streamed right now",
             ),
-            upstream_errors=meter.create_counter(
-                semconv.METRIC_UPSTREAM_ERRORS, unit="{error}",
+            upstream_errors=LiveCount(
+                meter, semconv.METRIC_UPSTREAM_ERRORS, monotonic=True, unit="{error}",
                 description="Failed upstream calls by error type",
             ),
             upstream_ttft=meter.create_histogram(
@@ -89,24 +90,24 @@ class ChatInstruments:
                 description="What the service adds to a miss's TTFT beyond its upstream's own",
                 explicit_bucket_boundaries_advisory=list(semconv.OVERHEAD_BUCKETS_S),
             ),
-            cache_prewarm=meter.create_counter(
-                semconv.METRIC_CACHE_PREWARM, unit="{prediction}",
+            cache_prewarm=LiveCount(
+                meter, semconv.METRIC_CACHE_PREWARM, monotonic=True, unit="{prediction}",
                 description="Predictive pre-warm of follow-ups by outcome",
             ),
-            cache_variants=meter.create_counter(
-                semconv.METRIC_CACHE_VARIANTS, unit="{answer}",
+            cache_variants=LiveCount(
+                meter, semconv.METRIC_CACHE_VARIANTS, monotonic=True, unit="{answer}",
                 description="Further answers of cached questions by outcome, and hits serving one",
             ),
-            cache_variant_tokens=meter.create_counter(
-                semconv.METRIC_CACHE_VARIANT_TOKENS, unit="{token}",
+            cache_variant_tokens=LiveCount(
+                meter, semconv.METRIC_CACHE_VARIANT_TOKENS, monotonic=True, unit="{token}",
                 description="Upstream tokens spent generating further answers of cached questions",
             ),
-            requests=meter.create_counter(
-                semconv.METRIC_REQUESTS, unit="{request}",
+            requests=LiveCount(
+                meter, semconv.METRIC_REQUESTS, monotonic=True, unit="{request}",
                 description="Chat requests by route and outcome",
             ),
-            router_decisions=meter.create_counter(
-                semconv.METRIC_ROUTER_DECISIONS, unit="{decision}",
+            router_decisions=LiveCount(
+                meter, semconv.METRIC_ROUTER_DECISIONS, monotonic=True, unit="{decision}",
                 description="Model routing decisions by tier and reason",
             ),
             genai_operation_duration=meter.create_histogram(

@@ -7,6 +7,10 @@ the ``traceresponse`` header, which URLs are untraced, and the ``http.server.*``
 their attributes, units, buckets and counts. Values that differ by run (ports, trace ids, the
 user agent's version, durations) are normalised; what they must equal is asserted first.
 
+One deliberate difference since: ``http.server.active_requests`` carries no exemplars. It is an
+observable count now (``otel.live_count``, issue 26), and a trace sampled at a request's +1 or
+-1 said nothing about how many were in flight.
+
 Refresh the golden (only when the telemetry is meant to change) with
 ``python -m tests.otel.test_server_telemetry``.
 """
