@@ -28,9 +28,11 @@ EDGE_CASES = (
     "Как сбросить пароль?", "如何重置密码", "क्या मैं पासवर्ड बदल सकता हूँ?",
     "How Do I End My Subscription?", "Connect it to Make", "how much storage do I get",
     "Can't I export to C++ or C# in 1.5 seconds?", "whats the price, im asking",
-    "Don’t you support `webhooks`?", "I was wondering, can you tell me how to reset it please",
+    "Don\u2019t you support `webhooks`?", "I was wondering, can you tell me how to reset it please",
     "Sync Asana with Jira", "Sync Jira with Asana", "export my data to Slack",
-    "and for teams?", "Which providers?", "Ｆｕｌｌ ｗｉｄｔｈ ｐｒｏ ｐｌａｎ",
+    "and for teams?", "Which providers?",
+    "\uff26\uff55\uff4c\uff4c \uff57\uff49\uff44\uff54\uff48"
+    " \uff50\uff52\uff4f \uff50\uff4c\uff41\uff4e",
 )
 
 
