@@ -18,7 +18,7 @@ import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from service.cache.normalize import latin_share, normalize, words
+from service.cache.normalize import latin_share, normalize_words, words
 from service.cache.pack import ENGLISH, DomainPack, stem
 
 __all__ = ["FUZZY_MAX_CHARS", "Analysis", "Analyzer", "footprint"]
@@ -115,6 +115,9 @@ class Analyzer:
         synonyms = pack.synonyms
         self._canonical = {tuple(synonyms.get(stem(w), stem(w)) for w in phrase): result
                            for phrase, result in pack.phrases.items() if len(phrase) > 1}
+        # Where a phrase can start: most words start none, and are read without trying any.
+        self._phrase_starts = frozenset(phrase[0] for phrase in pack.phrases)
+        self._canonical_starts = frozenset(key[0] for key in self._canonical)
         self._skip = pack.stopwords | frozenset(pack.intents)
         # Words nobody capitalises inside a sentence unless writing in title case.
         self._function_words = pack.stopwords | {"the", "an"}
@@ -176,8 +179,14 @@ class Analyzer:
         stems = [stem(t) for t in tokens]
         mapped = [s in synonyms for s in stems]
         out: list[tuple[str, str]] = []
+        starts, canonical_starts = self._phrase_starts, self._canonical_starts
         i = 0
         while i < len(tokens):
+            read = synonyms.get(stems[i], stems[i])
+            if tokens[i] not in starts and read not in canonical_starts:
+                out.append((tokens[i], read))
+                i += 1
+                continue
             for size in range(min(pack.longest, len(tokens) - i), 0, -1):
                 replacement = pack.phrases.get(tuple(tokens[i : i + size]))
                 if replacement is None and any(mapped[i : i + size]):
@@ -258,12 +267,12 @@ class Analyzer:
         return i + 1 == len(tokens) or tokens[i + 1][0] in self._skip
 
     def _analyse(self, question: str) -> Analysis:
-        normalized = normalize(question)
+        raw_words = words(question)
+        normalized = normalize_words(raw_words, question)
         if len(normalized) > FUZZY_MAX_CHARS:
             return Analysis(normalized, "none", frozenset(), frozenset(), (), frozenset(), (),
                             (), None, refers_back=False, matchable=False, source=question)
         pack = self.pack
-        raw_words = words(question)
         # No words at all ("👍"): the normalised text is the whole text, not words to compare.
         tokens = self._rewrite(normalized.split()) if raw_words else []
         names = self._capitalised(unicodedata.normalize("NFKC", question))
