@@ -47,12 +47,17 @@ def _trigrams(word: str) -> set[str]:
     return {padded[i : i + 3] for i in range(len(padded) - 2)}
 
 
+@functools.lru_cache(maxsize=4096)
+def _term_features(term: str) -> tuple[str, ...]:
+    """A term's features: the word, then its character trigrams. Terms recur from question to
+    question, so each is spelt out once (and its strings are shared by the documents)."""
+    return ("w:" + term, *("c:" + gram for gram in _trigrams(term)))
+
+
 def _features(analysis: Analysis) -> Counter[str]:
     features: Counter[str] = Counter()
     for term in analysis.terms:
-        features["w:" + term] += 1
-        for gram in _trigrams(term):
-            features["c:" + gram] += 1
+        features.update(_term_features(term))
     return features
 
 
@@ -65,6 +70,9 @@ class _Idf:
 
     def add(self, features: Counter[str], sign: int) -> None:
         self.docs += sign
+        if sign > 0:
+            self.df.update(features.keys())  # each feature once: a document counts once
+            return
         for feature in features:
             self.df[feature] += sign
             if not self.df[feature]:
@@ -90,6 +98,23 @@ def similarity(a: Analysis, b: Analysis, idf: _Idf | None = None) -> float:
     va, na = _vector(_features(a), idf)
     vb, nb = _vector(_features(b), idf)
     return sum(w * vb.get(f, 0.0) for f, w in va.items()) / (na * nb)
+
+
+class _QueryVector:
+    """The query's TF-IDF vector and norm, made when a candidate first passed the guards: on a
+    miss none usually does, and the vector is never needed."""
+
+    __slots__ = ("_idf", "_query", "_vector")
+
+    def __init__(self, query: Analysis, idf: _Idf) -> None:
+        self._query = query
+        self._idf = idf
+        self._vector: tuple[dict[str, float], float] | None = None
+
+    def __call__(self) -> tuple[dict[str, float], float]:
+        if self._vector is None:
+            self._vector = _vector(_features(self._query), self._idf)
+        return self._vector
 
 
 @dataclass
@@ -219,7 +244,8 @@ class SemanticIndex:
                 if not postings.slots:
                     del self._postings[(doc.scope, term)]
 
-    def _cosine(self, q_vector: dict[str, float], q_norm: float, doc: _Doc) -> float:
+    def _cosine(self, query_vector: _QueryVector, doc: _Doc) -> float:
+        q_vector, q_norm = query_vector()
         d_vector, d_norm = _vector(doc.features, self._idf)
         return sum(w * d_vector.get(f, 0.0) for f, w in q_vector.items()) / (q_norm * d_norm)
 
@@ -237,14 +263,14 @@ class SemanticIndex:
                 return []
             shortlist = min(_SHORTLIST, found)
             best = np.argpartition(-overlap, shortlist - 1)[:shortlist]
-            q_vector, q_norm = _vector(_features(query), self._idf)
+            query_vector = _QueryVector(query, self._idf)
             words = WordStats(lambda word: self._idf.df.get("w:" + word, 0), self._idf.docs)
             matches = []
             for slot in best[np.argsort(-overlap[best])]:
                 doc = self._docs[int(slot)]
                 if doc is None:
                     continue
-                score_of = functools.partial(self._cosine, q_vector, q_norm, doc)
+                score_of = functools.partial(self._cosine, query_vector, doc)
                 accepted = self.point.accept(query, doc.analysis, score_of, words, False)
                 if accepted is not None:
                     matches.append(SemanticMatch(doc.entry_key, accepted[0], doc.analysis,

@@ -104,3 +104,12 @@ def reading_record() -> str:
 
 def test_readings_and_matches_are_unchanged() -> None:
     assert reading_record() == RECORDED
+
+
+def test_a_stored_answer_is_the_same_json() -> None:
+    answer = CachedAnswer('Is "Pro" €20?', "Yes.\nPer month.", "m", "fast", 3, 4, 1.5, True)
+    assert answer.to_json() == (
+        '{"question":"Is \\"Pro\\" €20?","answer":"Yes.\\nPer month.","model":"m",'
+        '"model_tier":"fast","input_tokens":3,"output_tokens":4,"created_at":1.5,'
+        '"prewarmed":true}')
+    assert CachedAnswer.from_json(answer.to_json()) == answer
