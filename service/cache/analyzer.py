@@ -16,6 +16,7 @@ import re
 import threading
 import unicodedata
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from service.cache.normalize import latin_share, normalize_words, words
@@ -106,6 +107,14 @@ class _Memo:
                 self.bytes -= dropped
 
 
+def _reach(phrases: Mapping[tuple[str, ...], object]) -> dict[str, int]:
+    """The longest phrase starting with each word, in words."""
+    reach: dict[str, int] = {}
+    for phrase in phrases:
+        reach[phrase[0]] = max(reach.get(phrase[0], 0), len(phrase))
+    return reach
+
+
 class Analyzer:
     """English, a domain pack over it, and a bounded memo of what it read."""
 
@@ -115,9 +124,10 @@ class Analyzer:
         synonyms = pack.synonyms
         self._canonical = {tuple(synonyms.get(stem(w), stem(w)) for w in phrase): result
                            for phrase, result in pack.phrases.items() if len(phrase) > 1}
-        # Where a phrase can start: most words start none, and are read without trying any.
-        self._phrase_starts = frozenset(phrase[0] for phrase in pack.phrases)
-        self._canonical_starts = frozenset(key[0] for key in self._canonical)
+        # How many words a phrase starting with a word can span: most words start none, and
+        # are read without trying any; the others try no longer span than their phrases have.
+        self._phrase_reach = _reach(pack.phrases)
+        self._canonical_reach = _reach(self._canonical)
         self._skip = pack.stopwords | frozenset(pack.intents)
         # Words nobody capitalises inside a sentence unless writing in title case.
         self._function_words = pack.stopwords | {"the", "an"}
@@ -179,15 +189,15 @@ class Analyzer:
         stems = [stem(t) for t in tokens]
         mapped = [s in synonyms for s in stems]
         out: list[tuple[str, str]] = []
-        starts, canonical_starts = self._phrase_starts, self._canonical_starts
         i = 0
         while i < len(tokens):
             read = synonyms.get(stems[i], stems[i])
-            if tokens[i] not in starts and read not in canonical_starts:
+            reach = max(self._phrase_reach.get(tokens[i], 0), self._canonical_reach.get(read, 0))
+            if not reach:
                 out.append((tokens[i], read))
                 i += 1
                 continue
-            for size in range(min(pack.longest, len(tokens) - i), 0, -1):
+            for size in range(min(reach, len(tokens) - i), 0, -1):
                 replacement = pack.phrases.get(tuple(tokens[i : i + size]))
                 if replacement is None and any(mapped[i : i + size]):
                     replacement = self._canonical.get(
@@ -299,7 +309,8 @@ class Analyzer:
             role = None if word in pack.determiners else self._direction(tokens, i)
             if role is not None:
                 bound.append(f"{role}:{token}")
-            if named or token in pack.names or any(c.isdigit() for c in token):
+            if (named or token in pack.names
+                    or (not token.isalpha() and any(c.isdigit() for c in token))):
                 entities.add(token)
                 terms.append(token)
                 continue
