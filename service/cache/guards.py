@@ -91,8 +91,7 @@ def hard_guards(query: Analysis, cached: Analysis, any_form: bool = False) -> bo
         return False
     if not _intents_agree(query.intent, cached.intent, any_form):
         return False
-    q_terms, c_terms = set(query.terms), set(cached.terms)
-    if not (query.entities <= c_terms and cached.entities <= q_terms):
+    if not (query.entities.issubset(cached.terms) and cached.entities.issubset(query.terms)):
         return False
     if not _directions_agree(query, cached):
         return False

@@ -266,8 +266,8 @@ class SemanticIndex:
             query_vector = _QueryVector(query, self._idf)
             words = WordStats(lambda word: self._idf.df.get("w:" + word, 0), self._idf.docs)
             matches = []
-            for slot in best[np.argsort(-overlap[best])]:
-                doc = self._docs[int(slot)]
+            for slot in best[np.argsort(-overlap[best])].tolist():
+                doc = self._docs[slot]
                 if doc is None:
                     continue
                 score_of = functools.partial(self._cosine, query_vector, doc)
