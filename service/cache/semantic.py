@@ -11,6 +11,7 @@ in Pro?". Only then is cosine similarity compared with the calibrated threshold.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import threading
 from collections import Counter, OrderedDict
@@ -55,10 +56,7 @@ def _term_features(term: str) -> tuple[str, ...]:
 
 
 def _features(analysis: Analysis) -> Counter[str]:
-    features: Counter[str] = Counter()
-    for term in analysis.terms:
-        features.update(_term_features(term))
-    return features
+    return Counter(itertools.chain.from_iterable(map(_term_features, analysis.terms)))
 
 
 class _Idf:
@@ -212,7 +210,10 @@ class SemanticIndex:
             self.bytes += doc.size
             self._idf.add(doc.features, +1)
             for term in set(analysis.terms):
-                self._postings.setdefault((scope, term), _Postings()).add(slot)
+                postings = self._postings.get((scope, term))
+                if postings is None:
+                    postings = self._postings[(scope, term)] = _Postings()
+                postings.add(slot)
             while len(self._slots) > self._max_docs or self.bytes > self._max_bytes:
                 self._drop(next(iter(self._slots)))
 
