@@ -138,25 +138,34 @@ def _doc_size(analysis: Analysis, features: Counter[str]) -> int:
 
 
 class _Postings:
-    """Which document slots contain a term, as a set plus a numpy copy rebuilt when it changed."""
+    """Which document slots contain a term: a set, and a numpy copy for the search. A common
+    term's set holds most slots, so the copy is not rebuilt at each store: the next search
+    appends the slots added since (their order in it does not matter); a removal rebuilds it."""
 
-    __slots__ = ("_array", "slots")
+    __slots__ = ("_added", "_array", "slots")
 
     def __init__(self) -> None:
         self.slots: set[int] = set()
         self._array: np.ndarray | None = None
+        self._added: list[int] = []
 
     def add(self, slot: int) -> None:
-        self.slots.add(slot)
-        self._array = None
+        if slot not in self.slots:
+            self.slots.add(slot)
+            if self._array is not None:
+                self._added.append(slot)
 
     def discard(self, slot: int) -> None:
         self.slots.discard(slot)
         self._array = None
+        self._added.clear()
 
     def array(self) -> np.ndarray:
         if self._array is None:
             self._array = np.fromiter(self.slots, dtype=np.int64, count=len(self.slots))
+        elif self._added:
+            self._array = np.concatenate((self._array, np.array(self._added, dtype=np.int64)))
+            self._added.clear()
         return self._array
 
 
