@@ -63,6 +63,9 @@ _MARK = _combining_marks()
 # Keep decimals ("1.5") and c++ / c# / .net style names; everything else non-word is a break.
 _TOKEN = re.compile(
     rf"\d+(?:[.,]\d+)*|{_CJK}|(?:(?!{_CJK})[^\W_]|{_MARK})+(?:\+\+|#)?")
+# The same tokens in ASCII text, which holds no CJK character and no combining mark: the
+# character classes above cost the most of reading a question, and most questions are ASCII.
+_ASCII_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W_]+(?:\+\+|#)?")
 _LATIN_END = 0x250  # Basic Latin up to Latin Extended-B: the lexicon's language
 _FILLER_ANYWHERE = frozenset(
     {"please", "pls", "plz", "kindly", "just", "actually", "basically", "the", "a", "an"}
@@ -89,7 +92,7 @@ def words(text: str) -> list[str]:
     for needed, pattern, replacement in _CONTRACTIONS:
         if needed in text:
             text = pattern.sub(replacement, text)
-    return _TOKEN.findall(text)
+    return (_ASCII_TOKEN if text.isascii() else _TOKEN).findall(text)
 
 
 def _by_first_word(phrases: tuple[tuple[str, ...], ...]) -> dict[str, tuple[tuple[str, ...], ...]]:
