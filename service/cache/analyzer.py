@@ -71,7 +71,7 @@ def footprint(analysis: Analysis) -> int:
     elements = (len(analysis.terms) + len(analysis.content) + len(analysis.entities)
                 + len(analysis.entity_order) + len(analysis.markers) + len(analysis.bound)
                 + 3 * len(analysis.surface))
-    chars = len(analysis.normalized) + 2 * sum(len(t) for t in analysis.terms)
+    chars = len(analysis.normalized) + 2 * sum(map(len, analysis.terms))
     return _BASE + _ELEMENT * elements + chars
 
 

@@ -150,7 +150,11 @@ def term_words(text: str) -> list[str]:
 
 def latin_share(tokens: list[str]) -> float:
     """The share of the tokens' characters in Latin script, the only one the lexicon reads."""
-    total = sum(len(t) for t in tokens)
+    total = sum(map(len, tokens))
+    if not total:
+        return 0.0
+    if all(map(str.isascii, tokens)):  # most questions: every character is Latin
+        return 1.0
     latin = sum(len(t) if t.isascii() else sum(1 for c in t if ord(c) < _LATIN_END)
                 for t in tokens)
-    return latin / total if total else 0.0
+    return latin / total
