@@ -104,9 +104,12 @@ def _by_first_word(phrases: tuple[tuple[str, ...], ...]) -> dict[str, tuple[tupl
 
 
 _PHRASES_BY_START = _by_first_word(_FILLER_PHRASES)
+_PHRASE_STARTS = frozenset(_PHRASES_BY_START)
 
 
 def _drop_phrases(tokens: list[str]) -> list[str]:
+    if _PHRASE_STARTS.isdisjoint(tokens):
+        return list(tokens)
     out: list[str] = []
     i = 0
     while i < len(tokens):

@@ -108,3 +108,30 @@ def test_store_after_a_miss(benchmark, cache: ChatCache) -> None:
 
     benchmark.pedantic(cache.store, setup=next_question, rounds=300)
     assert cache.describe()["entries"] >= len(CACHED)
+
+
+def _look_alike(n: int) -> str:
+    """A question as the overhead benchmark asks them: never repeated, all alike."""
+    return (f"Benchmark run-{n} {n * 7919:012x}: how does plan {n} differ from plan {n + 7}"
+            " in price per seat?")
+
+
+@pytest.mark.benchmark(group="miss")
+def test_lookup_of_a_miss_among_look_alikes(benchmark) -> None:
+    """English only, 2,000 cached questions sharing most words: every search's candidates span
+    the whole index, and each store touches the postings of its common words."""
+    made = ChatCache(MemoryBackend(3600, 50_000))
+    for n in range(2000):
+        made.store(_look_alike(n), SCOPE, _answer(_look_alike(n)))
+    numbers = itertools.count(2000)
+    asked: list[str] = []
+
+    def next_question() -> tuple[tuple[str, CacheScope], dict]:
+        if asked:
+            made.store(asked[-1], SCOPE, _answer(asked[-1]))
+        asked.append(_look_alike(next(numbers)))
+        return (asked[-1], SCOPE), {}
+
+    hit = benchmark.pedantic(made.lookup, setup=next_question, rounds=300)
+    assert hit is None
+    made.close()
