@@ -16,9 +16,10 @@ import re
 import threading
 import unicodedata
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from service.cache.normalize import latin_share, normalize, words
+from service.cache.normalize import latin_share, normalize_words, words
 from service.cache.pack import ENGLISH, DomainPack, stem
 
 __all__ = ["FUZZY_MAX_CHARS", "Analysis", "Analyzer", "footprint"]
@@ -70,7 +71,7 @@ def footprint(analysis: Analysis) -> int:
     elements = (len(analysis.terms) + len(analysis.content) + len(analysis.entities)
                 + len(analysis.entity_order) + len(analysis.markers) + len(analysis.bound)
                 + 3 * len(analysis.surface))
-    chars = len(analysis.normalized) + 2 * sum(len(t) for t in analysis.terms)
+    chars = len(analysis.normalized) + 2 * sum(map(len, analysis.terms))
     return _BASE + _ELEMENT * elements + chars
 
 
@@ -106,6 +107,14 @@ class _Memo:
                 self.bytes -= dropped
 
 
+def _reach(phrases: Mapping[tuple[str, ...], object]) -> dict[str, int]:
+    """The longest phrase starting with each word, in words."""
+    reach: dict[str, int] = {}
+    for phrase in phrases:
+        reach[phrase[0]] = max(reach.get(phrase[0], 0), len(phrase))
+    return reach
+
+
 class Analyzer:
     """English, a domain pack over it, and a bounded memo of what it read."""
 
@@ -115,6 +124,10 @@ class Analyzer:
         synonyms = pack.synonyms
         self._canonical = {tuple(synonyms.get(stem(w), stem(w)) for w in phrase): result
                            for phrase, result in pack.phrases.items() if len(phrase) > 1}
+        # How many words a phrase starting with a word can span: most words start none, and
+        # are read without trying any; the others try no longer span than their phrases have.
+        self._phrase_reach = _reach(pack.phrases)
+        self._canonical_reach = _reach(self._canonical)
         self._skip = pack.stopwords | frozenset(pack.intents)
         # Words nobody capitalises inside a sentence unless writing in title case.
         self._function_words = pack.stopwords | {"the", "an"}
@@ -178,7 +191,13 @@ class Analyzer:
         out: list[tuple[str, str]] = []
         i = 0
         while i < len(tokens):
-            for size in range(min(pack.longest, len(tokens) - i), 0, -1):
+            read = synonyms.get(stems[i], stems[i])
+            reach = max(self._phrase_reach.get(tokens[i], 0), self._canonical_reach.get(read, 0))
+            if not reach:
+                out.append((tokens[i], read))
+                i += 1
+                continue
+            for size in range(min(reach, len(tokens) - i), 0, -1):
                 replacement = pack.phrases.get(tuple(tokens[i : i + size]))
                 if replacement is None and any(mapped[i : i + size]):
                     replacement = self._canonical.get(
@@ -258,12 +277,12 @@ class Analyzer:
         return i + 1 == len(tokens) or tokens[i + 1][0] in self._skip
 
     def _analyse(self, question: str) -> Analysis:
-        normalized = normalize(question)
+        raw_words = words(question)
+        normalized = normalize_words(raw_words, question)
         if len(normalized) > FUZZY_MAX_CHARS:
             return Analysis(normalized, "none", frozenset(), frozenset(), (), frozenset(), (),
                             (), None, refers_back=False, matchable=False, source=question)
         pack = self.pack
-        raw_words = words(question)
         # No words at all ("👍"): the normalised text is the whole text, not words to compare.
         tokens = self._rewrite(normalized.split()) if raw_words else []
         names = self._capitalised(unicodedata.normalize("NFKC", question))
@@ -290,7 +309,8 @@ class Analyzer:
             role = None if word in pack.determiners else self._direction(tokens, i)
             if role is not None:
                 bound.append(f"{role}:{token}")
-            if named or token in pack.names or any(c.isdigit() for c in token):
+            if (named or token in pack.names
+                    or (not token.isalpha() and any(c.isdigit() for c in token))):
                 entities.add(token)
                 terms.append(token)
                 continue

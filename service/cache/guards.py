@@ -86,12 +86,14 @@ def hard_guards(query: Analysis, cached: Analysis, any_form: bool = False) -> bo
     ``any_form`` lets the question forms answer each other ("Can I export my data?" / "How do
     I download my data?"): the embedding backends set it, the lexical model does not.
     """
-    if query.markers != cached.markers or not _directions_agree(query, cached):
+    # The cheap tests first: most candidates fail on names (the directions cost the most).
+    if query.markers != cached.markers:
         return False
     if not _intents_agree(query.intent, cached.intent, any_form):
         return False
-    q_terms, c_terms = set(query.terms), set(cached.terms)
-    if not (query.entities <= c_terms and cached.entities <= q_terms):
+    if not (query.entities.issubset(cached.terms) and cached.entities.issubset(query.terms)):
+        return False
+    if not _directions_agree(query, cached):
         return False
     for side, other in ((query, cached), (cached, query)):
         ordered = side.entity_order

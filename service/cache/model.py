@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 __all__ = ["CacheHit", "CacheScope", "CachedAnswer", "UnfinishedAnswer"]
 
@@ -61,11 +61,17 @@ class CachedAnswer:
     prewarmed: bool = False
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
+        # Its fields are flat (text, numbers, a flag): read as they are, not deep-copied by
+        # ``asdict``, which cost more than the encoding.
+        return json.dumps({name: getattr(self, name) for name in _ANSWER_FIELDS},
+                          separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> CachedAnswer:
         return cls(**json.loads(raw))
+
+
+_ANSWER_FIELDS = tuple(f.name for f in fields(CachedAnswer))
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -112,10 +112,6 @@ class DomainPack:
     refers_back_words: frozenset[str]
     refers_back_starts: frozenset[str]
     entries: int = 0  # rules the product's pack added over English
-    longest: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "longest", max(map(len, self.phrases), default=1))
 
     def threshold(self, backend: str, key: str) -> float | None:
         """The pack's calibrated value for ``backend`` (``strict``, ``balanced``, ``word``)."""

@@ -11,6 +11,7 @@ in Pro?". Only then is cosine similarity compared with the calibrated threshold.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import threading
 from collections import Counter, OrderedDict
@@ -47,13 +48,15 @@ def _trigrams(word: str) -> set[str]:
     return {padded[i : i + 3] for i in range(len(padded) - 2)}
 
 
+@functools.lru_cache(maxsize=4096)
+def _term_features(term: str) -> tuple[str, ...]:
+    """A term's features: the word, then its character trigrams. Terms recur from question to
+    question, so each is spelt out once (and its strings are shared by the documents)."""
+    return ("w:" + term, *("c:" + gram for gram in _trigrams(term)))
+
+
 def _features(analysis: Analysis) -> Counter[str]:
-    features: Counter[str] = Counter()
-    for term in analysis.terms:
-        features["w:" + term] += 1
-        for gram in _trigrams(term):
-            features["c:" + gram] += 1
-    return features
+    return Counter(itertools.chain.from_iterable(map(_term_features, analysis.terms)))
 
 
 class _Idf:
@@ -65,6 +68,9 @@ class _Idf:
 
     def add(self, features: Counter[str], sign: int) -> None:
         self.docs += sign
+        if sign > 0:
+            self.df.update(features.keys())  # each feature once: a document counts once
+            return
         for feature in features:
             self.df[feature] += sign
             if not self.df[feature]:
@@ -92,6 +98,23 @@ def similarity(a: Analysis, b: Analysis, idf: _Idf | None = None) -> float:
     return sum(w * vb.get(f, 0.0) for f, w in va.items()) / (na * nb)
 
 
+class _QueryVector:
+    """The query's TF-IDF vector and norm, made when a candidate first passed the guards: on a
+    miss none usually does, and the vector is never needed."""
+
+    __slots__ = ("_idf", "_query", "_vector")
+
+    def __init__(self, query: Analysis, idf: _Idf) -> None:
+        self._query = query
+        self._idf = idf
+        self._vector: tuple[dict[str, float], float] | None = None
+
+    def __call__(self) -> tuple[dict[str, float], float]:
+        if self._vector is None:
+            self._vector = _vector(_features(self._query), self._idf)
+        return self._vector
+
+
 @dataclass
 class _Doc:
     scope: str
@@ -115,25 +138,34 @@ def _doc_size(analysis: Analysis, features: Counter[str]) -> int:
 
 
 class _Postings:
-    """Which document slots contain a term, as a set plus a numpy copy rebuilt when it changed."""
+    """Which document slots contain a term: a set, and a numpy copy for the search. A common
+    term's set holds most slots, so the copy is not rebuilt at each store: the next search
+    appends the slots added since (their order in it does not matter); a removal rebuilds it."""
 
-    __slots__ = ("_array", "slots")
+    __slots__ = ("_added", "_array", "slots")
 
     def __init__(self) -> None:
         self.slots: set[int] = set()
         self._array: np.ndarray | None = None
+        self._added: list[int] = []
 
     def add(self, slot: int) -> None:
-        self.slots.add(slot)
-        self._array = None
+        if slot not in self.slots:
+            self.slots.add(slot)
+            if self._array is not None:
+                self._added.append(slot)
 
     def discard(self, slot: int) -> None:
         self.slots.discard(slot)
         self._array = None
+        self._added.clear()
 
     def array(self) -> np.ndarray:
         if self._array is None:
             self._array = np.fromiter(self.slots, dtype=np.int64, count=len(self.slots))
+        elif self._added:
+            self._array = np.concatenate((self._array, np.array(self._added, dtype=np.int64)))
+            self._added.clear()
         return self._array
 
 
@@ -187,7 +219,10 @@ class SemanticIndex:
             self.bytes += doc.size
             self._idf.add(doc.features, +1)
             for term in set(analysis.terms):
-                self._postings.setdefault((scope, term), _Postings()).add(slot)
+                postings = self._postings.get((scope, term))
+                if postings is None:
+                    postings = self._postings[(scope, term)] = _Postings()
+                postings.add(slot)
             while len(self._slots) > self._max_docs or self.bytes > self._max_bytes:
                 self._drop(next(iter(self._slots)))
 
@@ -219,7 +254,8 @@ class SemanticIndex:
                 if not postings.slots:
                     del self._postings[(doc.scope, term)]
 
-    def _cosine(self, q_vector: dict[str, float], q_norm: float, doc: _Doc) -> float:
+    def _cosine(self, query_vector: _QueryVector, doc: _Doc) -> float:
+        q_vector, q_norm = query_vector()
         d_vector, d_norm = _vector(doc.features, self._idf)
         return sum(w * d_vector.get(f, 0.0) for f, w in q_vector.items()) / (q_norm * d_norm)
 
@@ -237,14 +273,14 @@ class SemanticIndex:
                 return []
             shortlist = min(_SHORTLIST, found)
             best = np.argpartition(-overlap, shortlist - 1)[:shortlist]
-            q_vector, q_norm = _vector(_features(query), self._idf)
+            query_vector = _QueryVector(query, self._idf)
             words = WordStats(lambda word: self._idf.df.get("w:" + word, 0), self._idf.docs)
             matches = []
-            for slot in best[np.argsort(-overlap[best])]:
-                doc = self._docs[int(slot)]
+            for slot in best[np.argsort(-overlap[best])].tolist():
+                doc = self._docs[slot]
                 if doc is None:
                     continue
-                score_of = functools.partial(self._cosine, q_vector, q_norm, doc)
+                score_of = functools.partial(self._cosine, query_vector, doc)
                 accepted = self.point.accept(query, doc.analysis, score_of, words, False)
                 if accepted is not None:
                     matches.append(SemanticMatch(doc.entry_key, accepted[0], doc.analysis,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from service.cache.analyzer import Analyzer
-from service.cache.normalize import normalize
+from service.cache.normalize import _ASCII_TOKEN, _TOKEN, normalize
 
 READER = Analyzer()
 
@@ -57,3 +59,12 @@ def test_too_little_left_is_exact_only(question: str) -> None:
 def test_an_english_question_stays_matchable() -> None:
     analysis = READER.analyse("How much does the Pro plan cost?")
     assert analysis.matchable and READER.variation_key(analysis) is not None
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.characters(max_codepoint=127), max_size=60)
+       | st.lists(st.sampled_from(["c++", "c#", "1.5", "2,000", "_", "a_b", "x1", "9", "pro",
+                                   " ", ".", ",", "#", "+", "-"])).map("".join))
+def test_ascii_text_is_read_as_the_full_tokeniser_reads_it(text: str) -> None:
+    """The ASCII fast path finds the tokens the full pattern (every script) finds."""
+    assert _ASCII_TOKEN.findall(text) == _TOKEN.findall(text)
