@@ -15,17 +15,19 @@ and every route sees the end of the shutdown grace.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 from collections.abc import Callable, Generator, Iterator
 from typing import Protocol
 
-from flask import Response, g, request, stream_with_context
+from flask import Response, request
 
 from service.chat_request import ChatRequest
 from service.components import Components
 from service.errors import INTERNAL_FAILURE, SHUTTING_DOWN, UpstreamFailure
 from service.events import CollectedAnswer, Done, Failed, Keepalive, PipelineEvent, collect_answer
+from service.request_context import bound_g, streaming_request_id
 from service.sockets import has_input
 
 __all__ = ["SSE_HEADERS", "Answer", "ClientGone", "Renderer", "client_gone"]
@@ -72,9 +74,11 @@ class Answer:
         self._admission = parts.admission
         self._admission.admit()
         self._released = False
+        scope = bound_g()
+        self._request_id: str = scope.request_id
         try:
             self.events: Generator[PipelineEvent, None, None] = parts.pipeline.run(
-                chat, g.request_id, route, g.timings
+                chat, self._request_id, route, scope.timings
             )
         except BaseException:
             self.close()
@@ -113,9 +117,12 @@ class Answer:
         self, renderer: Renderer, first: tuple[PipelineEvent, ...] = (),
         headers: dict[str, str] | None = None,
     ) -> Response:
-        """A streamed response of ``renderer``'s bytes; ``first`` are events already read."""
-        body = stream_with_context(self._guarded(renderer, first))
-        response = Response(body, mimetype="text/event-stream",
+        """A streamed response of ``renderer``'s bytes; ``first`` are events already read.
+
+        The body needs no request context (Flask's ``stream_with_context``): what it reads of
+        the request was taken at construction, and its log lines get the id from
+        ``streaming_request_id``."""
+        response = Response(self._guarded(renderer, first), mimetype="text/event-stream",
                             headers={**SSE_HEADERS, **(headers or {})})
         # The WSGI server closes every response, even one whose body never started.
         response.call_on_close(self.close)
@@ -133,6 +140,7 @@ class Answer:
     def _guarded(
         self, renderer: Renderer, first: tuple[PipelineEvent, ...]
     ) -> Iterator[bytes]:
+        request_id = streaming_request_id.set(self._request_id)
         try:
             yield from renderer.render(self._events(first))
         except GeneratorExit:
@@ -142,3 +150,5 @@ class Answer:
             yield renderer.failure(INTERNAL_FAILURE)
         finally:
             self.close()
+            with contextlib.suppress(ValueError):  # closed from another context: nothing set
+                streaming_request_id.reset(request_id)
