@@ -18,10 +18,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-from collections.abc import Callable, Generator, Iterator
-from typing import Protocol
+from collections.abc import Callable, Generator, Iterable, Iterator
+from typing import Any, Protocol
 
 from flask import Response, request
+from werkzeug.datastructures import Headers
+from werkzeug.wsgi import ClosingIterator
 
 from service.chat_request import ChatRequest
 from service.components import Components
@@ -65,6 +67,23 @@ class Renderer(Protocol):
     def failure(self, failure: UpstreamFailure) -> bytes:
         """The in-band end of a stream that cannot continue."""
         ...
+
+
+class _AnswerResponse(Response):
+    """A streamed answer's response: a generator of bytes with status 200 and no length or
+    location, for which werkzeug's copy of the headers, its fix-ups of them, and its pass over
+    the body encoding ``str`` pieces change nothing; they are skipped. Any other status, and a
+    HEAD request, go werkzeug's way."""
+
+    def get_wsgi_headers(self, environ: dict[str, Any]) -> Headers:
+        if self.status_code != 200:
+            return super().get_wsgi_headers(environ)
+        return self.headers
+
+    def get_app_iter(self, environ: dict[str, Any]) -> Iterable[bytes]:
+        if self.status_code != 200 or environ["REQUEST_METHOD"] == "HEAD":
+            return super().get_app_iter(environ)
+        return ClosingIterator(self.response, self.close)  # type: ignore[arg-type]  # bytes
 
 
 class Answer:
@@ -122,7 +141,7 @@ class Answer:
         The body needs no request context (Flask's ``stream_with_context``): what it reads of
         the request was taken at construction, and its log lines get the id from
         ``streaming_request_id``."""
-        response = Response(self._guarded(renderer, first), mimetype="text/event-stream",
+        response = _AnswerResponse(self._guarded(renderer, first), mimetype="text/event-stream",
                             headers={**SSE_HEADERS, **(headers or {})})
         # The WSGI server closes every response, even one whose body never started.
         response.call_on_close(self.close)
