@@ -189,12 +189,13 @@ class _Telemetry:
         return bool(traced)
 
     def before_request(self) -> None:
-        environ = request.environ
-        if self._excluded(request.path):
+        bound = request._get_current_object()  # type: ignore[attr-defined]  # one lookup
+        environ = bound.environ
+        if self._excluded(bound.path):
             environ[_TRACED] = False
             return
         environ[_TRACED] = True
-        rule = request.url_rule
+        rule = bound.url_rule
         route = rule.rule if rule is not None else None
         attributes: dict[str, AttributeValue] = span_attributes(environ, route)
         outer = None
@@ -212,7 +213,8 @@ class _Telemetry:
 
     @staticmethod
     def after_request(response: Response) -> Response:
-        state: _ServerSpan | None = request.environ.get(_STATE)
+        environ = request.environ
+        state: _ServerSpan | None = environ.get(_STATE)
         if state is None:
             return response
         span_context = state.span.get_span_context()
@@ -220,7 +222,7 @@ class _Telemetry:
             response.headers[semconv.HEADER_TRACE_RESPONSE] = traceresponse_value(span_context)
         if response.is_streamed:
             # Ended from the body's close, not at teardown (before the body is written).
-            request.environ[_STREAMED] = True
+            environ[_STREAMED] = True
             response.call_on_close(state.end)
         return response
 

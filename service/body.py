@@ -58,11 +58,13 @@ def _deadline(request: Request, seconds: float) -> Iterator[Any]:
         sock.settimeout(previous)
 
 
-def _read_capped(request: Request, limit: int, timeout_seconds: float) -> bytes:
+def _read_capped(request: Request, length: int | None, limit: int,
+                 timeout_seconds: float) -> bytes:
+    """Up to ``limit`` + 1 bytes; a body of known ``length`` is not read past its end (all of it
+    read: no further read to find the end)."""
     stream = request.stream
     pieces: list[bytes] = []
     size = 0
-    length = request.content_length  # all of it read: no further read to find the end
     deadline = time.monotonic() + timeout_seconds
     with _deadline(request, timeout_seconds) as sock:
         try:
@@ -97,7 +99,10 @@ def _read_capped(request: Request, limit: int, timeout_seconds: float) -> bytes:
 
 
 def read_json_body(request: Request, limit: int, timeout_seconds: float) -> dict[str, Any]:
-    """The body as a JSON object, refusing oversized, slow, non-JSON and malformed bodies."""
+    """The body as a JSON object, refusing oversized, slow, non-JSON and malformed bodies.
+
+    Pass the bound request (``bound_request()``), not Flask's proxy: every attribute read
+    through the proxy is a context lookup."""
     length = request.content_length
     if length is not None and length > limit:
         raise PayloadTooLarge(f"request body is {length} bytes; the limit is {limit}")
@@ -105,7 +110,7 @@ def read_json_body(request: Request, limit: int, timeout_seconds: float) -> dict
         raise UnsupportedMediaType(
             f"send the body as application/json (got {request.mimetype or 'no content type'})"
         )
-    body = loads(_read_capped(request, limit, timeout_seconds))
+    body = loads(_read_capped(request, length, limit, timeout_seconds))
     if not isinstance(body, dict):
         raise InvalidJSON("body must be a JSON object")
     return body

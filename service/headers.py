@@ -19,11 +19,21 @@ PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src
 _API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 
+_NOSNIFF = ("X-Content-Type-Options", "nosniff")
+_NO_REFERRER = ("Referrer-Policy", "no-referrer")
+_PAGE_HEADERS = (("Content-Security-Policy", PAGE_POLICY), _NOSNIFF, _NO_REFERRER)
+_API_HEADERS = (("Content-Security-Policy", _API_POLICY), _NOSNIFF, _NO_REFERRER)
+
+
 def _secure(response: Response) -> Response:
-    html = response.mimetype == "text/html"
-    response.headers.setdefault("Content-Security-Policy", PAGE_POLICY if html else _API_POLICY)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    """Each header the response does not carry yet, in this order (what ``setdefault`` each
+    would do, with one pass over the headers instead of a failed lookup each)."""
+    headers = response.headers
+    wanted = _PAGE_HEADERS if response.mimetype == "text/html" else _API_HEADERS
+    present = {name.lower() for name, _ in headers}
+    for name, value in wanted:
+        if name.lower() not in present:
+            headers.add(name, value)
     return response
 
 

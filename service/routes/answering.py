@@ -15,17 +15,21 @@ and every route sees the end of the shutdown grace.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
-from collections.abc import Callable, Generator, Iterator
-from typing import Protocol
+from collections.abc import Callable, Generator, Iterable, Iterator
+from typing import Any, Protocol
 
-from flask import Response, g, request, stream_with_context
+from flask import Response, request
+from werkzeug.datastructures import Headers
+from werkzeug.wsgi import ClosingIterator
 
 from service.chat_request import ChatRequest
 from service.components import Components
 from service.errors import INTERNAL_FAILURE, SHUTTING_DOWN, UpstreamFailure
 from service.events import CollectedAnswer, Done, Failed, Keepalive, PipelineEvent, collect_answer
+from service.request_context import bound_g, streaming_request_id
 from service.sockets import has_input
 
 __all__ = ["SSE_HEADERS", "Answer", "ClientGone", "Renderer", "client_gone"]
@@ -65,6 +69,23 @@ class Renderer(Protocol):
         ...
 
 
+class _AnswerResponse(Response):
+    """A streamed answer's response: a generator of bytes with status 200 and no length or
+    location, for which werkzeug's copy of the headers, its fix-ups of them, and its pass over
+    the body encoding ``str`` pieces change nothing; they are skipped. Any other status, and a
+    HEAD request, go werkzeug's way."""
+
+    def get_wsgi_headers(self, environ: dict[str, Any]) -> Headers:
+        if self.status_code != 200:
+            return super().get_wsgi_headers(environ)
+        return self.headers
+
+    def get_app_iter(self, environ: dict[str, Any]) -> Iterable[bytes]:
+        if self.status_code != 200 or environ["REQUEST_METHOD"] == "HEAD":
+            return super().get_app_iter(environ)
+        return ClosingIterator(self.response, self.close)  # type: ignore[arg-type]  # bytes
+
+
 class Answer:
     """One admitted answer: its events, and the slot and upstream call it holds."""
 
@@ -72,9 +93,11 @@ class Answer:
         self._admission = parts.admission
         self._admission.admit()
         self._released = False
+        scope = bound_g()
+        self._request_id: str = scope.request_id
         try:
             self.events: Generator[PipelineEvent, None, None] = parts.pipeline.run(
-                chat, g.request_id, route, g.timings
+                chat, self._request_id, route, scope.timings
             )
         except BaseException:
             self.close()
@@ -113,9 +136,12 @@ class Answer:
         self, renderer: Renderer, first: tuple[PipelineEvent, ...] = (),
         headers: dict[str, str] | None = None,
     ) -> Response:
-        """A streamed response of ``renderer``'s bytes; ``first`` are events already read."""
-        body = stream_with_context(self._guarded(renderer, first))
-        response = Response(body, mimetype="text/event-stream",
+        """A streamed response of ``renderer``'s bytes; ``first`` are events already read.
+
+        The body needs no request context (Flask's ``stream_with_context``): what it reads of
+        the request was taken at construction, and its log lines get the id from
+        ``streaming_request_id``."""
+        response = _AnswerResponse(self._guarded(renderer, first), mimetype="text/event-stream",
                             headers={**SSE_HEADERS, **(headers or {})})
         # The WSGI server closes every response, even one whose body never started.
         response.call_on_close(self.close)
@@ -133,6 +159,7 @@ class Answer:
     def _guarded(
         self, renderer: Renderer, first: tuple[PipelineEvent, ...]
     ) -> Iterator[bytes]:
+        request_id = streaming_request_id.set(self._request_id)
         try:
             yield from renderer.render(self._events(first))
         except GeneratorExit:
@@ -142,3 +169,5 @@ class Answer:
             yield renderer.failure(INTERNAL_FAILURE)
         finally:
             self.close()
+            with contextlib.suppress(ValueError):  # closed from another context: nothing set
+                streaming_request_id.reset(request_id)

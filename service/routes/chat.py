@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from service.body import read_json_body
 from service.chat_request import ChatRequest, parse_chat_body, parse_history_param
 from service.components import components
 from service.errors import UpstreamFailure, error_body
 from service.events import Done, Failed, Keepalive, Meta, PipelineEvent, Tokens
+from service.request_context import bound_g, bound_request
 from service.routes.answering import Answer, ClientGone
 from service.sse import format_comment, format_event, format_token
 
@@ -26,16 +27,18 @@ bp = Blueprint("chat", __name__)
 
 def _chat_request() -> ChatRequest:
     settings = components().settings
-    if request.method == "GET":
+    bound = bound_request()
+    if bound.method == "GET":
         # ``GET ?message=…`` for browser ``EventSource``, which cannot POST.
-        body: dict[str, Any] = {k: request.args[k] for k in ("message", "model", "session_id")
-                                if k in request.args}
+        args = bound.args
+        body: dict[str, Any] = {k: args[k] for k in ("message", "model", "session_id")
+                                if k in args}
         body.setdefault("message", "")
-        if "history" in request.args:
-            body["history"] = parse_history_param(request.args["history"])
+        if "history" in args:
+            body["history"] = parse_history_param(args["history"])
     else:
-        body = read_json_body(request, settings.max_body_bytes, settings.body_timeout_seconds)
-    return parse_chat_body(body, settings, g.tenant)
+        body = read_json_body(bound, settings.max_body_bytes, settings.body_timeout_seconds)
+    return parse_chat_body(body, settings, bound_g().tenant)
 
 
 class SSERenderer:

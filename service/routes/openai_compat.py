@@ -13,13 +13,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from service.body import read_json_body
 from service.chat_request import parse_openai_body
 from service.components import components
 from service.errors import UpstreamFailure, ValidationFailed, api_error_response, error_body
 from service.events import Done, Failed, Keepalive, Meta, PipelineEvent, Tokens
+from service.request_context import bound_g, bound_request
 from service.routes.answering import Answer, ClientGone
 from service.sse import format_comment, format_data
 
@@ -108,12 +109,13 @@ class ChunkRenderer:
 def chat_completions() -> Response | tuple[Response, int]:
     parts = components()
     settings = parts.settings
+    scope = bound_g()
     chat, options = parse_openai_body(
-        read_json_body(request, settings.max_body_bytes, settings.body_timeout_seconds),
-        settings, g.tenant,
+        read_json_body(bound_request(), settings.max_body_bytes, settings.body_timeout_seconds),
+        settings, scope.tenant,
     )
     answer = Answer(parts, chat, "openai")
-    completion_id = f"chatcmpl-{g.request_id}"
+    completion_id = f"chatcmpl-{scope.request_id}"
     if not options.stream:
         try:
             collected = answer.collect()

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app
 from flask.blueprints import BlueprintSetupState
 
 from otel import semconv
@@ -23,6 +23,7 @@ from service.body import read_json_body
 from service.components import components
 from service.errors import ValidationFailed
 from service.ratelimit import RateLimiter
+from service.request_context import bound_request
 from service.settings import RateLimit
 
 __all__ = ["MAX_PAINT_MS", "bp", "parse_client_timings"]
@@ -98,11 +99,12 @@ def parse_client_timings(body: dict[str, Any]) -> tuple[float, float | None, str
 @bp.post("/api/client/timings")
 def client_timings() -> tuple[str, int]:
     """Record one answer's perceived latency as the page measured it; 204 when accepted."""
-    current_app.extensions[_LIMITER_KEY].check(f"addr:{request.remote_addr}")
+    bound = bound_request()
+    current_app.extensions[_LIMITER_KEY].check(f"addr:{bound.remote_addr}")
     settings = components().settings
     # The beacon's own cap, whatever the framing (a chunked body once bypassed it).
     first, last, cache_hit = parse_client_timings(read_json_body(
-        request, min(_MAX_BEACON_BYTES, settings.max_body_bytes), settings.body_timeout_seconds))
+        bound, min(_MAX_BEACON_BYTES, settings.max_body_bytes), settings.body_timeout_seconds))
     instruments = components().telemetry.instruments
     labels = {semconv.LABEL_CACHE_HIT: cache_hit}
     instruments.client_first_paint.record(first, labels)
