@@ -23,6 +23,7 @@ from service.cache.analyzer import Analysis, footprint
 from service.cache.guards import GENERIC_SHARE
 from service.cache.judge import WordStats
 from service.cache.matching import OperatingPoint
+from service.cache.ranking import smallest
 
 __all__ = ["DEFAULT_THRESHOLD", "SemanticIndex", "SemanticMatch", "similarity"]
 
@@ -191,6 +192,8 @@ class SemanticIndex:
         self._docs: list[_Doc | None] = []
         self._free: list[int] = []
         self._length = np.zeros(0)  # 1/sqrt(terms) per slot: short questions are not drowned
+        self._age = np.zeros(0, dtype=np.int64)  # when a slot was (re)stored: ties go oldest first
+        self._clock = 0
         self._postings: dict[tuple[str, str], _Postings] = {}
         self._idf = _Idf()
         self._lock = threading.Lock()
@@ -203,6 +206,7 @@ class SemanticIndex:
         with self._lock:
             if key in self._slots:
                 self._slots.move_to_end(key)
+                self._age[self._slots[key]] = self._tick()
                 return
             features = _features(analysis)
             doc = _Doc(scope, entry_key, analysis, features, _doc_size(analysis, features))
@@ -212,8 +216,11 @@ class SemanticIndex:
             if slot == len(self._docs):
                 self._docs.append(None)
                 if slot >= len(self._length):
-                    self._length = np.concatenate([self._length, np.zeros(max(64, slot))])
+                    grown = max(64, slot)
+                    self._length = np.concatenate([self._length, np.zeros(grown)])
+                    self._age = np.concatenate([self._age, np.zeros(grown, dtype=np.int64)])
             self._docs[slot] = doc
+            self._age[slot] = self._tick()
             self._length[slot] = 1.0 / math.sqrt(max(1, len(set(analysis.terms))))
             self._slots[key] = slot
             self.bytes += doc.size
@@ -225,6 +232,10 @@ class SemanticIndex:
                 postings.add(slot)
             while len(self._slots) > self._max_docs or self.bytes > self._max_bytes:
                 self._drop(next(iter(self._slots)))
+
+    def _tick(self) -> int:
+        self._clock += 1
+        return self._clock
 
     def add_many(self, items: list[tuple[str, str, Analysis]]) -> None:
         for scope, entry_key, analysis in items:
@@ -263,7 +274,9 @@ class SemanticIndex:
         """The matches the operating point accepts, most confident first."""
         with self._lock:
             overlap = np.zeros(len(self._docs))
-            for term in set(query.terms):
+            # Terms in a fixed order: a float sum's last bit follows the order of its terms, and a
+            # set's order follows string hashing, which differs per process; so would the ties.
+            for term in sorted(set(query.terms)):
                 postings = self._postings.get((scope, term))
                 if postings is not None:
                     overlap[postings.array()] += self._idf.weight("w:" + term)
@@ -271,19 +284,21 @@ class SemanticIndex:
             found = int(np.count_nonzero(overlap))
             if not found:
                 return []
-            shortlist = min(_SHORTLIST, found)
-            best = np.argpartition(-overlap, shortlist - 1)[:shortlist]
+            age = self._age[: len(overlap)]
+            best = smallest(-overlap, min(_SHORTLIST, found), age)
             query_vector = _QueryVector(query, self._idf)
             words = WordStats(lambda word: self._idf.df.get("w:" + word, 0), self._idf.docs)
-            matches = []
-            for slot in best[np.argsort(-overlap[best])].tolist():
+            ranked = []
+            for slot in best.tolist():
                 doc = self._docs[slot]
                 if doc is None:
                     continue
                 score_of = functools.partial(self._cosine, query_vector, doc)
                 accepted = self.point.accept(query, doc.analysis, score_of, words, False)
                 if accepted is not None:
-                    matches.append(SemanticMatch(doc.entry_key, accepted[0], doc.analysis,
-                                                 accepted[1]))
-        matches.sort(key=lambda m: m.confidence, reverse=True)
+                    match = SemanticMatch(doc.entry_key, accepted[0], doc.analysis, accepted[1])
+                    ranked.append((-match.confidence, -overlap[slot], age[slot], match))
+        # most confident first; on a tie the larger overlap, then the oldest (ages are unique)
+        ranked.sort(key=lambda r: r[:3])
+        matches = [r[3] for r in ranked]
         return matches[:limit]
