@@ -114,9 +114,11 @@ def test_a_request_line_and_headers_have_a_deadline_of_their_own(
     with socket.create_connection(("127.0.0.1", service.port), timeout=10) as silent, \
             socket.create_connection(("127.0.0.1", service.port), timeout=10) as slow:
         started = time.monotonic()
-        for piece in (b"GET /healthz HTTP/1.1\r\n", b"Host: x\r\n", b"X-A: 1\r\n"):
-            slow.sendall(piece)  # a header line every half second: never a whole request
-            time.sleep(0.5)
+        # A header line every 0.3 s, never a whole request; the last goes 0.1 s before the 1 s
+        # deadline (one sent just as the worker closes would be unread, and the close a reset).
+        for piece in (b"GET /healthz HTTP/1.1\r\n", b"Host: x\r\n", b"X-A: 1\r\n", b"X-B: 2\r\n"):
+            slow.sendall(piece)
+            time.sleep(0.3)
         assert slow.recv(4096) == b""
         assert silent.recv(1) == b""
         assert time.monotonic() - started < 5
