@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["smallest"]
+__all__ = ["SlotAges", "smallest"]
 
 
 def smallest(keys: np.ndarray, k: int, age: np.ndarray) -> np.ndarray:
@@ -34,3 +34,21 @@ def smallest(keys: np.ndarray, k: int, age: np.ndarray) -> np.ndarray:
         oldest = tied[ages <= np.partition(ages, need - 1)[need - 1]]
         chosen = np.concatenate((chosen[~at_cut], oldest))
     return chosen
+
+
+class SlotAges:
+    """When each slot of an index was last stored (or stored again), as unique ascending stamps:
+    the ``age`` that ``smallest`` and the indexes' rankings break ties by."""
+
+    def __init__(self) -> None:
+        self.of = np.zeros(0, dtype=np.int64)
+        self._clock = 0
+
+    def grow(self, slots: int) -> None:
+        """Room for ``slots`` more slots (stamped 0 until stored)."""
+        self.of = np.concatenate([self.of, np.zeros(slots, dtype=np.int64)])
+
+    def stamp(self, slot: int) -> None:
+        """``slot`` was stored now: it becomes the youngest."""
+        self._clock += 1
+        self.of[slot] = self._clock

@@ -23,7 +23,7 @@ from service.cache.analyzer import Analysis, footprint
 from service.cache.guards import GENERIC_SHARE
 from service.cache.judge import WordStats
 from service.cache.matching import OperatingPoint
-from service.cache.ranking import smallest
+from service.cache.ranking import SlotAges, smallest
 
 __all__ = ["DEFAULT_THRESHOLD", "SemanticIndex", "SemanticMatch", "similarity"]
 
@@ -192,8 +192,7 @@ class SemanticIndex:
         self._docs: list[_Doc | None] = []
         self._free: list[int] = []
         self._length = np.zeros(0)  # 1/sqrt(terms) per slot: short questions are not drowned
-        self._age = np.zeros(0, dtype=np.int64)  # when a slot was (re)stored: ties go oldest first
-        self._clock = 0
+        self._ages = SlotAges()  # when a slot was (re)stored: ties go oldest first
         self._postings: dict[tuple[str, str], _Postings] = {}
         self._idf = _Idf()
         self._lock = threading.Lock()
@@ -206,7 +205,7 @@ class SemanticIndex:
         with self._lock:
             if key in self._slots:
                 self._slots.move_to_end(key)
-                self._age[self._slots[key]] = self._tick()
+                self._ages.stamp(self._slots[key])
                 return
             features = _features(analysis)
             doc = _Doc(scope, entry_key, analysis, features, _doc_size(analysis, features))
@@ -218,9 +217,9 @@ class SemanticIndex:
                 if slot >= len(self._length):
                     grown = max(64, slot)
                     self._length = np.concatenate([self._length, np.zeros(grown)])
-                    self._age = np.concatenate([self._age, np.zeros(grown, dtype=np.int64)])
+                    self._ages.grow(grown)
             self._docs[slot] = doc
-            self._age[slot] = self._tick()
+            self._ages.stamp(slot)
             self._length[slot] = 1.0 / math.sqrt(max(1, len(set(analysis.terms))))
             self._slots[key] = slot
             self.bytes += doc.size
@@ -232,10 +231,6 @@ class SemanticIndex:
                 postings.add(slot)
             while len(self._slots) > self._max_docs or self.bytes > self._max_bytes:
                 self._drop(next(iter(self._slots)))
-
-    def _tick(self) -> int:
-        self._clock += 1
-        return self._clock
 
     def add_many(self, items: list[tuple[str, str, Analysis]]) -> None:
         for scope, entry_key, analysis in items:
@@ -284,7 +279,7 @@ class SemanticIndex:
             found = int(np.count_nonzero(overlap))
             if not found:
                 return []
-            age = self._age[: len(overlap)]
+            age = self._ages.of[: len(overlap)]
             best = smallest(-overlap, min(_SHORTLIST, found), age)
             query_vector = _QueryVector(query, self._idf)
             words = WordStats(lambda word: self._idf.df.get("w:" + word, 0), self._idf.docs)

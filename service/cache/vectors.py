@@ -25,7 +25,7 @@ from service.cache.breaker import CircuitBreaker
 from service.cache.embeddings import Embedder, EmbeddingError
 from service.cache.judge import WordStats
 from service.cache.matching import OperatingPoint
-from service.cache.ranking import smallest
+from service.cache.ranking import SlotAges, smallest
 from service.cache.semantic import SemanticMatch
 
 __all__ = ["VectorIndex"]
@@ -71,8 +71,7 @@ class VectorIndex:
         self._codes = np.zeros((0, 0), dtype=np.int8)
         self._scale = np.zeros(0, dtype=np.float32)
         self._scope = np.zeros(0, dtype=np.int32)
-        self._age = np.zeros(0, dtype=np.int64)  # when a slot was (re)stored: ties go oldest first
-        self._clock = 0
+        self._ages = SlotAges()  # when a slot was (re)stored: ties go oldest first
         self._keys: list[str | None] = []
         self._questions: list[str | None] = []
         self._slots: OrderedDict[tuple[str, str], int] = OrderedDict()  # oldest first
@@ -146,7 +145,7 @@ class VectorIndex:
         self._bits, self._codes = bits, codes
         self._scale = np.concatenate([self._scale, np.zeros(new - capacity, dtype=np.float32)])
         self._scope = np.concatenate([self._scope, np.full(new - capacity, _FREE, np.int32)])
-        self._age = np.concatenate([self._age, np.zeros(new - capacity, dtype=np.int64)])
+        self._ages.grow(new - capacity)
         self._keys += [None] * (new - capacity)
         self._questions += [None] * (new - capacity)
         self._free.extend(range(new - 1, capacity - 1, -1))
@@ -170,7 +169,7 @@ class VectorIndex:
             for scope, entry_key, analysis in items:
                 if (scope, entry_key) in self._slots:
                     self._slots.move_to_end((scope, entry_key))
-                    self._age[self._slots[(scope, entry_key)]] = self._tick()
+                    self._ages.stamp(self._slots[(scope, entry_key)])
                 else:
                     fresh[(scope, entry_key)] = analysis
         if not fresh:
@@ -213,17 +212,13 @@ class VectorIndex:
         self._bits[:, slot] = bits
         sid = self._scope_ids.setdefault(scope, len(self._scope_ids))
         self._scope[slot] = sid
-        self._age[slot] = self._tick()
+        self._ages.stamp(slot)
         self._scope_docs[sid] += 1
         question = analysis.source
         self._keys[slot], self._questions[slot] = entry_key, question
         self._text_bytes += len(entry_key) + len(question)
         self._slots[(scope, entry_key)] = slot
         self._df.update(analysis.content)
-
-    def _tick(self) -> int:
-        self._clock += 1
-        return self._clock
 
     def remove(self, scope: str, entry_key: str) -> None:
         with self._lock:
@@ -262,7 +257,7 @@ class VectorIndex:
             best = self._candidates(vector, sid)
             scores = (self._codes[best].astype(np.float32) @ vector) * self._scale[best]
             above = [(float(scores[i]), self._keys[int(best[i])], self._questions[int(best[i])])
-                     for i in np.lexsort((self._age[best], -scores))[:_GUARDED]
+                     for i in np.lexsort((self._ages.of[best], -scores))[:_GUARDED]
                      if scores[i] >= self.point.floor]  # ties: the oldest (ages are unique)
             df = self._df
             words = WordStats(lambda word: df.get(word, 0), len(self._slots),
@@ -313,7 +308,7 @@ class VectorIndex:
             histogram = np.cumsum(np.bincount(distance, minlength=far + 1)[: cutoff + 1])
             near = np.flatnonzero(distance <= int(np.searchsorted(histogram, _SHORTLIST)))
         if len(near) > _SHORTLIST:
-            near = near[smallest(distance[near], _SHORTLIST, self._age[near])]
+            near = near[smallest(distance[near], _SHORTLIST, self._ages.of[near])]
         return near
 
     def close(self) -> None:
