@@ -32,7 +32,7 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 # Probes, scrapes and the page's static files are not traced: they would drown the chat traces.
-_UNTRACED = "^/healthz$,^/readyz$,^/metrics$,^/ui/"
+_UNTRACED = "^/healthz$,^/health$,^/readyz$,^/metrics$,^/ui/"
 
 
 def _build_components(settings: Settings, telemetry: Telemetry) -> Components:

@@ -150,6 +150,8 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                 "responses": {"204": {"description": "recorded"},
                               **_error_responses(400, 413, 415, 422, 429)}}},
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": json_ok}}},
+            "/health": {"get": {"summary": "Liveness, where vLLM-style clients look for it",
+                                "responses": {"200": json_ok}}},
             "/readyz": {"get": {"summary": "Readiness", "responses": {
                 "200": json_ok, "503": {"description": "not ready", "content": {
                     "application/json": {"schema": {"type": "object"}}}}}}},

@@ -1,5 +1,9 @@
 """Liveness (``/healthz``), readiness (``/readyz``) and the API description (``/openapi.json``).
 
+``/health`` answers as ``/healthz`` does: it is where vLLM, TGI and LiteLLM answer liveness, so
+tools written for them (guidellm's backend check, load balancers' defaults) find the service
+alive without being configured for it.
+
 Readiness fails when this worker cannot take another answer: the upstream is unreachable or
 refuses us (a 401/403 is a wrong key, a 404 a wrong base URL), it is draining for shutdown, or
 every stream slot is taken (``checks.streams`` shows open and limit). A
@@ -52,6 +56,7 @@ def _judge(status: int) -> tuple[bool, str]:
 
 
 @bp.get("/healthz")
+@bp.get("/health")
 def healthz() -> Response:
     return jsonify({"status": "ok"})
 
