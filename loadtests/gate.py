@@ -22,7 +22,8 @@ from typing import Any, TextIO
 from loadtests.baseline import MARGINS, compare_baseline, settings_differ
 from loadtests.cli import HelpFormatter, add_strict, exit_codes_epilog
 from loadtests.report import render_junit, render_markdown, verdict_table
-from loadtests.summary import (
+from loadtests.thresholds import Threshold, ThresholdError, evaluate_thresholds, parse_cli
+from loadtests.verdict import (
     OPTIONAL_TARGETS,
     TARGETS,
     aborted_checks,
@@ -31,7 +32,6 @@ from loadtests.summary import (
     load_thresholds,
     overall_verdict,
 )
-from loadtests.thresholds import Threshold, ThresholdError, evaluate_thresholds, parse_cli
 
 __all__ = ["MARGINS", "GateError", "build_parser", "compare_baseline", "find_run", "judge", "main"]
 

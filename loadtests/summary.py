@@ -2,8 +2,8 @@
 
 ``summary.json`` is the contract: the verdict table, ``report.html``, ``gate.md`` and
 ``junit.xml`` only read it. Percentiles come from all samples (linear interpolation between
-closest ranks), never from averages of averages; the targets come from ``targets.yaml`` and
-the same ``evaluate`` judges a run at its end and again in the gate. Only the measured part is
+closest ranks), never from averages of averages; ``loadtests.verdict`` judges the summary
+against ``targets.yaml``, at the end of a run and again in the gate. Only the measured part is
 judged; the warm-up before it gets its own small block (``warmup``), so the cold-cache figures
 stay visible, and a soak's memory readings become ``rss_growth_pct`` and the ``rss_mb`` series.
 """
@@ -13,41 +13,17 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from loadtests.breakdown import breakdown, ttft_histogram
 from loadtests.confidence import mean_interval, percentile, proportion_interval, quantile_interval
 from loadtests.instances import instance_figures
 from loadtests.memory import rss_figures
-from loadtests.thresholds import Threshold, evaluate_thresholds, figure_names, parse_thresholds
+from loadtests.thresholds import Threshold, evaluate_thresholds, figure_names
+from loadtests.verdict import aborted_checks, evaluate, overall_verdict
 
-__all__ = [
-    "HIT_RATE_MIN_LOOKUPS",
-    "TARGETS",
-    "aborted_checks",
-    "build_summary",
-    "evaluate",
-    "figure_names_of_a_summary",
-    "load_targets",
-    "load_thresholds",
-    "overall_verdict",
-]
+__all__ = ["build_summary", "figure_names_of_a_summary"]
 
-# targets.yaml key → (summary field, comparison, label, unit)
-TARGETS: Mapping[str, tuple[str, str, str, str]] = {
-    "perceived_p95_seconds": ("ttft_p95_s", "<=", "perceived response (TTFT) p95", "s"),
-    "cache_hit_rate_min": ("cache_hit_rate", ">=", "cache hit rate", "ratio"),
-    "full_response_avg_seconds_max": (
-        "full_response_avg_s", "<=", "full response mean (cache misses)", "s"),
-    "error_rate_max": ("error_rate", "<=", "error rate", "ratio"),
-    "browser_first_paint_p95_seconds": (
-        "browser_first_paint_p95_s", "<=", "browser first paint p95", "s"),
-}
-# Targets only some runs measure: judged when the run's option (a key of ``run``) asked for them.
-OPTIONAL_TARGETS: Mapping[str, str] = {"browser_first_paint_p95_seconds": "browsers"}
 STREAM_KINDS = ("chat", "openai")
 # The endpoint each kind of request goes to (Locust's entry names).
 ENDPOINTS: Mapping[str, str] = {"chat": "POST /api/chat/stream",
@@ -55,26 +31,9 @@ ENDPOINTS: Mapping[str, str] = {"chat": "POST /api/chat/stream",
                                 "quick": "POST /api/chat/quick"}
 # None in an empty summary, but not figures
 _BLOCKS = ("schema", "warmup", "rss", "rss_mb", "instances")
-THRESHOLDS_KEY = "thresholds"  # the targets file's section of extra k6-style thresholds
 _DEFAULT_TTFT_TARGET_S = 1.0  # goodput's bound when a targets file has no TTFT target
 _HIT_RATE_AGREEMENT = 0.01  # samples and the service may differ by rounding, no more
-# Below this many lookups a hit rate under target is not a failure: a cache that has seen so few
-# questions is still filling (the reference workload has 40 FAQs, each asked many ways), and its
-# interval assumes the steady rate the target is about.
-HIT_RATE_MIN_LOOKUPS = 100
 _SERIES_POINTS = 40
-
-
-def _read_targets_file(path: Path) -> dict[str, Any]:
-    raw = yaml.safe_load(Path(path).read_text())
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a mapping of targets")
-    return raw
-
-
-def load_thresholds(path: Path) -> list[Threshold]:
-    """The ``thresholds:`` of a targets file (k6 style, ``loadtests.thresholds``); may be none."""
-    return parse_thresholds(_read_targets_file(path).get(THRESHOLDS_KEY))
 
 
 def figure_names_of_a_summary() -> list[str]:
@@ -83,91 +42,12 @@ def figure_names_of_a_summary() -> list[str]:
     return [name for name in figure_names(empty) if name not in _BLOCKS]
 
 
-def load_targets(path: Path) -> dict[str, float]:
-    """The targets file as numbers; unknown or missing keys are an error, not a silent pass."""
-    raw = _read_targets_file(path)
-    raw.pop(THRESHOLDS_KEY, None)
-    unknown = sorted(set(raw) - set(TARGETS))
-    if unknown:
-        raise ValueError(f"{path}: unknown targets {', '.join(unknown)}")
-    return {key: float(value) for key, value in raw.items()}
-
-
 def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
-
-
-def _meets(value: float, op: str, threshold: float) -> bool:
-    return value <= threshold if op == "<=" else value >= threshold
-
-
-def evaluate(summary: Mapping[str, Any], targets: Mapping[str, float]) -> list[dict[str, Any]]:
-    """Each target's threshold, measured value, 95 % bounds and result; no data is a failure.
-
-    ``result`` is ``pass`` when the bound on the unfavourable side meets the target, ``fail``
-    when the bound on the favourable side misses it, and ``inconclusive`` in between or when the
-    samples give no bound (``loadtests.confidence``): a run too small to tell either way.
-    """
-    results = []
-    for key, threshold in targets.items():
-        if key in OPTIONAL_TARGETS and not (summary.get("run") or {}).get(OPTIONAL_TARGETS[key]):
-            continue
-        field, op, label, unit = TARGETS[key]
-        measured = summary.get(field)
-        interval = (summary.get("intervals") or {}).get(field)
-        worst, best = (interval[1], interval[0]) if interval and op == "<=" else (
-            (interval[0], interval[1]) if interval else (None, None))
-        if measured is None:
-            result = "fail"
-        elif worst is not None and _meets(worst, op, threshold):
-            result = "pass"
-        elif best is not None and not _meets(best, op, threshold):
-            result = "fail"
-        else:
-            result = "inconclusive"
-        note = None
-        if result == "fail" and field == "cache_hit_rate":
-            lookups = _hit_rate_lookups(summary)
-            if lookups is not None and lookups < HIT_RATE_MIN_LOOKUPS:
-                result = "inconclusive"
-                note = (f"{lookups} lookups: a cache still filling, judged from "
-                        f"{HIT_RATE_MIN_LOOKUPS}; run longer")
-        if field == "cache_hit_rate" and summary.get("cache_backend_errors"):
-            note = (f"{summary['cache_backend_errors']} lookups failed in the cache backend "
-                    "(Redis down or slow): counted as misses")
-        results.append({"target": key, "label": label, "metric": field, "op": op,
-                        "threshold": threshold, "measured": measured, "unit": unit,
-                        "interval": interval, "result": result, "passed": result == "pass",
-                        "note": note})
-    return results
-
-
-def _hit_rate_lookups(summary: Mapping[str, Any]) -> int | None:
-    """The lookups behind ``cache_hit_rate`` (the service's count when it gave the rate), or
-    None when the summary does not say."""
-    service = summary.get("cache_lookups_service")
-    if service is not None and summary.get("cache_hit_rate_service") is not None:
-        return int(service)
-    samples = summary.get("cache_lookups_samples")
-    return None if samples is None else int(samples)
-
-
-def aborted_checks(run: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """A run a threshold stopped early (``abortOnFail``) failed, whatever its other figures."""
-    aborted = run.get("aborted")
-    return [{"result": "fail", "passed": False, **aborted}] if aborted else []
-
-
-def overall_verdict(checks: Sequence[Mapping[str, Any]]) -> str:
-    """``fail`` if any check failed, else ``inconclusive`` if any was, else ``pass``."""
-    results = {check.get("result", "pass" if check["passed"] else "fail") for check in checks}
-    if "fail" in results:
-        return "fail"
-    return "inconclusive" if "inconclusive" in results else "pass"
 
 
 def _intervals(ttft: Sequence[float], misses: Sequence[float], errors: int, requests: int,

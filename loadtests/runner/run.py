@@ -33,15 +33,9 @@ from loadtests.runner.locust_process import LocustFailed, LocustFiles, run_locus
 from loadtests.runner.rss import RssSampler, read_rss
 from loadtests.runner.service_stats import fleet_snapshot, wait_ready
 from loadtests.runner.stack import Stack, start_scraper, start_stack
-from loadtests.summary import (
-    aborted_checks,
-    build_summary,
-    figure_names_of_a_summary,
-    load_targets,
-    load_thresholds,
-    overall_verdict,
-)
+from loadtests.summary import build_summary, figure_names_of_a_summary
 from loadtests.thresholds import check_names, parse_cli
+from loadtests.verdict import aborted_checks, load_targets, load_thresholds, overall_verdict
 
 __all__ = ["HarnessError", "RunResult", "run_load"]
 

@@ -44,7 +44,7 @@ class Targets:
         return 1.0 - self.error_rate_max
 
 
-# Targets that only the load gate judges (``loadtests.summary``), with no alert rule: the page's
+# Targets that only the load gate judges (``loadtests.verdict``), with no alert rule: the page's
 # timing beacons are sparse (only while people use the page) and unauthenticated, too thin a
 # signal to page anyone on. The dashboard draws the perceived target beside them.
 LOAD_RUN_ONLY = frozenset({"browser_first_paint_p95_seconds"})

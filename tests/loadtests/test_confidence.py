@@ -6,7 +6,7 @@ import pytest
 
 from loadtests.confidence import mean_interval, proportion_interval, quantile_interval
 from loadtests.gate import exit_code
-from loadtests.summary import evaluate, overall_verdict
+from loadtests.verdict import evaluate, overall_verdict
 
 TARGETS = {"cache_hit_rate_min": 0.28, "perceived_p95_seconds": 1.0}
 

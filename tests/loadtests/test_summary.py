@@ -8,7 +8,8 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from loadtests.report import render_markdown, verdict_table
 from loadtests.report.html import render_html
 from loadtests.runner.service_stats import histogram_totals
-from loadtests.summary import build_summary, evaluate, load_targets, percentile
+from loadtests.summary import build_summary, percentile
+from loadtests.verdict import evaluate, load_targets
 from otel import semconv
 from tests.loadtests.conftest import TARGETS, run_meta, sample
 
