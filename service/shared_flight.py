@@ -34,18 +34,17 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, Literal, cast
-
-import orjson
+from typing import Literal, cast
 
 from service.cache.breaker import CircuitBreaker
 from service.errors import UpstreamFailure
-from service.events import Completion, Keepalive, TokenDelta, UpstreamItem
+from service.events import Completion, Keepalive, UpstreamItem
+from service.flight_items import ABANDONED, Abandoned, Entry, Interrupted, Resume, decode, encode
 from service.redis_connect import REDIS_ERRORS, LazyRedis
 
-__all__ = ["FlightRole", "Interrupted", "SharedFlights"]
+__all__ = ["FlightRole", "SharedFlights"]
 
 log = logging.getLogger(__name__)
 
@@ -64,86 +63,12 @@ _STREAM_TTL_MS = 60_000  # a finished flight's stream outlives every follower's 
 _MAX_CLAIMS = 5  # leaders that come and go before a follower gives up on the answer
 
 
-
-class Interrupted(UpstreamFailure):
-    """Raised when a new leader's answer does not continue what this worker's callers have."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "upstream_interrupted",
-            "the answer's leader stopped and its replacement answered differently; ask again",
-            retryable=True,
-        )
-
-
 @dataclass
 class FlightRole:
     """Whether this caller's answer comes from an upstream call it made itself, from the start
     (it then stores the answer and counts its TTFT overhead)."""
 
     leads: bool
-
-
-class _Abandoned:
-    """The stream's marker: its leader stopped before the end, and nobody was following."""
-
-
-_ABANDONED = _Abandoned()
-Entry = UpstreamItem | UpstreamFailure | _Abandoned
-
-
-def _encode(item: Entry) -> bytes:
-    if isinstance(item, TokenDelta):
-        return orjson.dumps({"t": item.texts})
-    if isinstance(item, Completion):
-        return orjson.dumps({"c": [item.finish_reason, item.response_model, item.input_tokens,
-                                   item.output_tokens, item.reported_ttft_ms]})
-    if isinstance(item, UpstreamFailure):
-        return orjson.dumps({"f": [item.code, item.message, item.retryable, item.http_status,
-                                   item.retry_after]})
-    return orjson.dumps({"a": 1})
-
-
-def _decode(raw: str) -> Entry:
-    value: dict[str, Any] = orjson.loads(raw)
-    if "t" in value:
-        return TokenDelta(tuple(value["t"]))
-    if "c" in value:
-        return Completion(*value["c"])
-    if "f" in value:
-        return UpstreamFailure(*value["f"])
-    return _ABANDONED
-
-
-class _Resume:
-    """The text this worker's callers already have, so that a new generation of the answer
-    (a new leader's, or this worker's own call) goes on where they are."""
-
-    def __init__(self) -> None:
-        self.text = ""
-        self._at = 0  # how much of ``text`` the current generation has repeated
-
-    def restart(self) -> None:
-        self._at = 0
-
-    def deliver(self, item: UpstreamItem) -> Iterator[UpstreamItem]:
-        """``item`` less what the callers have; raises ``Interrupted`` where it differs."""
-        if isinstance(item, Completion) and self._at < len(self.text):
-            raise Interrupted()  # the new answer is shorter than what was already sent
-        if not isinstance(item, TokenDelta):
-            yield item
-            return
-        fresh: list[str] = []
-        for piece in item.texts:
-            have = self.text[self._at:self._at + len(piece)]
-            if not piece.startswith(have):
-                raise Interrupted()
-            if len(piece) > len(have):
-                fresh.append(piece[len(have):])
-                self.text += piece[len(have):]
-            self._at += len(piece)
-        if fresh:
-            yield TokenDelta(tuple(fresh))
 
 
 class _Leader:
@@ -177,11 +102,11 @@ class _Leader:
             fresh = self._items[self._published:]
             self._published += len(fresh)
             if fresh:
-                self._flights.publish(self, [_encode(item) for item in fresh])
+                self._flights.publish(self, [encode(item) for item in fresh])
 
     def finish(self, abandoned: bool) -> None:
         if abandoned:
-            self.add(_ABANDONED)
+            self.add(ABANDONED)
         self.finished_at = time.monotonic()
         self._flights.release(self)
 
@@ -218,7 +143,7 @@ class SharedFlights:
         return self._run(f"{self._prefix}:{digest}", source, role)
 
     def _run(self, lock: str, source: Source, role: FlightRole) -> Upstream:
-        resume = _Resume()
+        resume = Resume()
         for _ in range(_MAX_CLAIMS):
             holder, owner = self._claim(lock)
             if holder is not None:
@@ -255,7 +180,7 @@ class SharedFlights:
         return None, None
 
     def _lead(self, lock: str, owner: str | None, source: Source,
-              resume: _Resume | None) -> Upstream:
+              resume: Resume | None) -> Upstream:
         leader = self._start_leading(lock, owner) if owner is not None else None
         upstream = source()
         finished = handed_over = False
@@ -374,7 +299,7 @@ class SharedFlights:
                 self._fast.run_script(_RENEW, [leader.lock], [leader.owner, self._lock_ms])
 
     # --- following -------------------------------------------------------------------------------
-    def _follow(self, lock: str, holder: str, resume: _Resume
+    def _follow(self, lock: str, holder: str, resume: Resume
                 ) -> Generator[UpstreamItem, None, Literal["done", "gone", "alone"]]:
         """Replay ``holder``'s answer; "gone" when it stopped without finishing."""
         resume.restart()  # another worker's generation, from its start
@@ -415,8 +340,8 @@ class SharedFlights:
             quiet_since = time.monotonic()
             for entry_id, fields in entries:
                 after = entry_id
-                item = _decode(fields["i"])
-                if isinstance(item, _Abandoned):
+                item = decode(fields["i"])
+                if isinstance(item, Abandoned):
                     return "gone"
                 if isinstance(item, UpstreamFailure):
                     raise item
