@@ -15,7 +15,8 @@ import redis
 from loadtests.processes import ManagedProcess, free_port
 from service.errors import UpstreamFailure
 from service.events import Completion, Keepalive, TokenDelta, UpstreamItem
-from service.shared_flight import FlightRole, Interrupted, SharedFlights
+from service.flight_items import Interrupted
+from service.shared_flight import FlightRole, SharedFlights
 
 WORDS = tuple(f"word{i} " for i in range(12))
 LEASE = 2.0  # short enough for quick takeovers, long enough for a loaded CI machine
@@ -28,6 +29,7 @@ class Upstream:
                  first_token: float = 0.2) -> None:
         self.words, self.gap, self.first_token = words, gap, first_token
         self.calls = 0
+        self.tokens_sent = 0
         self.stall_after: int | None = None  # the next call hangs there (a leader that died)
         self.unstall = threading.Event()
         self.fail_with: UpstreamFailure | None = None
@@ -46,6 +48,7 @@ class Upstream:
                 if self.fail_with is not None and index == 3:
                     raise self.fail_with
                 yield TokenDelta((word,))
+                self.tokens_sent += 1
                 time.sleep(self.gap)
             yield Completion("stop", "gpt-4o-mini", 5, len(words), None)
         finally:
@@ -113,12 +116,13 @@ def test_an_answer_nobody_follows_writes_no_stream(workers, redis_server: Manage
 
 @pytest.mark.parametrize("workers", ["redis", "cluster"], indirect=True)
 def test_a_late_follower_replays_the_answer_from_its_start(workers) -> None:
-    upstream = Upstream(gap=0.05)
+    # The follower joins once four tokens have gone out, with the other eight (0.8 s) still
+    # to come: room for a loaded machine to start it before the leader's answer ends.
+    upstream = Upstream(gap=0.1)
     leader, follower = workers(), workers()
     with ThreadPoolExecutor(1) as pool:
         led = pool.submit(_ask, leader, upstream)
-        _until(lambda: upstream.calls == 1)
-        time.sleep(upstream.first_token + 4 * upstream.gap)  # a few tokens have gone out
+        _until(lambda: upstream.tokens_sent >= 4)
         followed, role = _ask(follower, upstream)
     assert upstream.calls == 1 and not role.leads
     assert _text(followed) == _text(led.result()[0]) == "".join(WORDS)
