@@ -191,6 +191,7 @@ class ChatCache:
     def _hit(self, found: Found, tier: str, score: float, analysis: Analysis,
              count: bool, confidence: float = 1.0, scope: CacheScope | None = None) -> CacheHit:
         entry = CachedAnswer.from_json(found.payload)
+        self._wasted(found.wasted)
         if count and found.first_prewarm_use and self._instruments is not None:
             self._instruments.cache_prewarm.add(1, {semconv.LABEL_OUTCOME: "used"})
         return CacheHit(entry, tier, score, analysis.category, confidence, found.variant,

@@ -9,7 +9,7 @@ index tails. Variants (``variants.py``) live in the entry's hash: ``p`` is the f
 ``r`` the tries that added nothing and ``t`` the store's identity; ``<entry>:vg`` claims the
 next variant's generation, ``<entry>:c`` a hash of the variant each conversation saw last
 (expiring with the entry, deleted with it, and emptied when it would hold more than
-``_CONVERSATIONS_PER_ENTRY``: a client sending a fresh session id per request costs at most
+``CONVERSATIONS_PER_ENTRY``: a client sending a fresh session id per request costs at most
 that many small fields per entry with variants), and ``ns:vk`` a sorted set of entries with
 variants by expiry. Lookup and store are Lua scripts, so each is one round trip. Every call is
 time-boxed by socket time-outs and never retried here: the circuit breaker decides when to try
@@ -28,6 +28,7 @@ import time
 from typing import cast
 
 from service.cache.backend import (
+    CONVERSATIONS_PER_ENTRY,
     VARIANT_LEASE_SECONDS,
     BackendError,
     Found,
@@ -154,9 +155,6 @@ redis.call('ZADD', varied, tonumber(ARGV[5]) + redis.call('PTTL', k) / 1000, k)
 return 1
 """
 
-# Conversations an entry remembers the last variant of; past it, the hash starts again. 128
-# keeps it in Redis's compact listpack encoding (hash-max-listpack-entries), ~4 KB at most.
-_CONVERSATIONS_PER_ENTRY = 128
 _TAIL_BATCH = 2_000
 _TAIL_BATCHES = 5  # per call; a worker that starts late catches up over a few lookups
 _BYTES_SAMPLE = 20
@@ -192,7 +190,7 @@ class RedisBackend:
             # A draw that may not claim is as for a full entry: nothing counted or claimed.
             args += ["1", draw.conversation, "0" if draw.first_only else repr(draw.weight),
                      repr(draw.roll), self._variants if draw.claim else 0, self._variant_after_hits,
-                     int(VARIANT_LEASE_SECONDS * 1000), _CONVERSATIONS_PER_ENTRY]
+                     int(VARIANT_LEASE_SECONDS * 1000), CONVERSATIONS_PER_ENTRY]
         try:
             result = self._redis.run_script(_LOOKUP, [exact_key, alias_key or exact_key, self._lru],
                                             args)
