@@ -29,7 +29,7 @@ from typing import NamedTuple, Protocol
 from service.cache.variants import Draw, pick
 
 __all__ = ["CONVERSATIONS_PER_ENTRY", "VARIANT_LEASE_SECONDS", "Backend", "BackendError",
-           "Found", "LogRecord", "MemoryBackend", "VariantAdded"]
+           "Found", "LogRecord", "Lookup", "MemoryBackend", "VariantAdded"]
 
 # How long a claimed variant generation keeps others from claiming the same entry's.
 VARIANT_LEASE_SECONDS = 60.0
@@ -77,6 +77,14 @@ class LogRecord:
     question: str
 
 
+class Lookup(NamedTuple):
+    """What ``Backend.lookup`` found: the entry a key led to, else (when asked for) the stores
+    since the previous tail, for the semantic index to learn before it searches."""
+
+    found: Found | None
+    stored: list[LogRecord]
+
+
 class Backend(Protocol):
     """What the cache needs from storage. Every method may raise ``BackendError``."""
 
@@ -86,6 +94,11 @@ class Backend(Protocol):
             draw: Draw | None = None) -> Found | None:
         """The entry a key leads to; with ``draw``, one of its variants chosen by it, and the
         hit counted toward the next variant. Without, the first answer, nothing counted."""
+        ...
+    def lookup(self, exact_key: str, alias_key: str | None, draw: Draw | None = None,
+               tail: bool = False) -> Lookup:
+        """``get``, and when it finds nothing and ``tail`` is set, ``tail`` as well: on Redis
+        in one round trip, which a new question pays before the upstream is asked."""
         ...
     def put(self, entry_key: str, alias_key: str | None, payload: str, prewarmed: bool,
             record: LogRecord, digest: str = "") -> int:
@@ -102,7 +115,7 @@ class Backend(Protocol):
         """How many live entries hold more than one answer."""
         ...
     def tail(self) -> list[LogRecord]:
-        """Stores since the previous call (this process's and every other one's)."""
+        """Stores since the previous tail (this process's and every other one's)."""
         ...
     def stats(self) -> tuple[int, int]:
         """(entries, bytes) as the backend counts them."""
@@ -226,6 +239,11 @@ class MemoryBackend:
             if target is not None and entry is not None:
                 return self._found("variation", target, entry, draw, now)
         return None
+
+    def lookup(self, exact_key: str, alias_key: str | None, draw: Draw | None = None,
+               tail: bool = False) -> Lookup:
+        found = self.get(exact_key, alias_key, draw)
+        return Lookup(found, self.tail() if found is None and tail else [])
 
     def add_variant(self, entry_key: str, due: str, payload: str | None, digest: str,
                     tried: bool = True) -> VariantAdded:
