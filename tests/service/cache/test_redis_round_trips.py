@@ -119,6 +119,12 @@ def test_a_new_question_asks_redis_once_and_a_hit_at_most_twice(
     assert exact is not None and exact.tier == "exact"
     assert sent == ["EVALSHA"]
 
+    # With client history a lookup tries the conversation's own scope, then the shared one.
+    own = CacheScope("public", "v1", "auto", "", conversation="c1")
+    sent = commands_received(reader.port, lambda: reader.cache.lookup(
+        "How do I rotate my API token?", (own, SCOPE)))
+    assert sent == ["EVALSHA", "EVALSHA"]
+
 
 def _backend(redis: ManagedProcess, namespace: str) -> RedisBackend:
     return RedisBackend(f"redis://127.0.0.1:{redis.port}/0", namespace, 60, 100_000, 2_000)
