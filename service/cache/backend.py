@@ -12,8 +12,9 @@ answers weigh more than short ones. Its log is drained by the semantic index, wh
 when a question it can match is asked; traffic of long or non-Latin questions never drains it,
 so the log keeps at most an eighth of that budget, oldest records dropped first (the index would
 not have matched those questions anyway, or has room for fewer). Every variant's bytes count
-toward the bound. Which variant each conversation saw last is kept for at most
-``_CONVERSATIONS`` (conversation, entry) pairs, least recent out first.
+toward the bound, and so does which variant each conversation saw last: kept in the entry
+(evicted and replaced with it), at most ``CONVERSATIONS_PER_ENTRY`` conversations an entry, past
+which its conversations start afresh, as in the Redis backend.
 """
 
 from __future__ import annotations
@@ -27,11 +28,15 @@ from typing import NamedTuple, Protocol
 
 from service.cache.variants import Draw, pick
 
-__all__ = ["VARIANT_LEASE_SECONDS", "Backend", "BackendError", "Found", "LogRecord",
-           "MemoryBackend", "VariantAdded"]
+__all__ = ["CONVERSATIONS_PER_ENTRY", "VARIANT_LEASE_SECONDS", "Backend", "BackendError",
+           "Found", "LogRecord", "Lookup", "MemoryBackend", "VariantAdded"]
 
 # How long a claimed variant generation keeps others from claiming the same entry's.
 VARIANT_LEASE_SECONDS = 60.0
+# Conversations an entry remembers the last variant of; past it, they all start afresh (the
+# bound against a client that sends a fresh session id with every request). 128 keeps Redis's
+# hash of them in its compact listpack encoding (hash-max-listpack-entries), ~4 KB at most.
+CONVERSATIONS_PER_ENTRY = 128
 
 
 class BackendError(RuntimeError):
@@ -51,6 +56,8 @@ class Found:
     # Set when this hit made another variant due and claimed its generation: the entry's
     # identity, handed back to ``add_variant`` (with the answer, or None to give the claim up).
     due: str | None = None
+    # Unused pre-warmed entries the size bound evicted to make room for what this hit noted.
+    wasted: int = 0
 
 
 class VariantAdded(NamedTuple):
@@ -70,6 +77,14 @@ class LogRecord:
     question: str
 
 
+class Lookup(NamedTuple):
+    """What ``Backend.lookup`` found: the entry a key led to, else (when asked for) the stores
+    since the previous tail, for the semantic index to learn before it searches."""
+
+    found: Found | None
+    stored: list[LogRecord]
+
+
 class Backend(Protocol):
     """What the cache needs from storage. Every method may raise ``BackendError``."""
 
@@ -79,6 +94,11 @@ class Backend(Protocol):
             draw: Draw | None = None) -> Found | None:
         """The entry a key leads to; with ``draw``, one of its variants chosen by it, and the
         hit counted toward the next variant. Without, the first answer, nothing counted."""
+        ...
+    def lookup(self, exact_key: str, alias_key: str | None, draw: Draw | None = None,
+               tail: bool = False) -> Lookup:
+        """``get``, and when it finds nothing and ``tail`` is set, ``tail`` as well: on Redis
+        in one round trip, which a new question pays before the upstream is asked."""
         ...
     def put(self, entry_key: str, alias_key: str | None, payload: str, prewarmed: bool,
             record: LogRecord, digest: str = "") -> int:
@@ -95,7 +115,7 @@ class Backend(Protocol):
         """How many live entries hold more than one answer."""
         ...
     def tail(self) -> list[LogRecord]:
-        """Stores since the previous call (this process's and every other one's)."""
+        """Stores since the previous tail (this process's and every other one's)."""
         ...
     def stats(self) -> tuple[int, int]:
         """(entries, bytes) as the backend counts them."""
@@ -117,13 +137,15 @@ class _Entry:
     hits: int = 0
     tries: int = 0  # generations that brought nothing new
     claimed_until: float = 0.0
+    seen: dict[str, int] = field(default_factory=dict)  # conversation: the variant it saw last
+    seen_bytes: int = 0
 
 
 # Estimated bytes of an entry's object and its dict slots (its strings are added).
 _ENTRY_OVERHEAD = 200
 _RECORD_OVERHEAD = 150
 _VARIANT_OVERHEAD = 80  # a variant's slot and its text digest
-_CONVERSATIONS = 4096
+_SEEN_OVERHEAD = 80  # a conversation's slot in an entry's ``seen``, besides its id
 
 
 def _record_size(record: LogRecord) -> int:
@@ -148,7 +170,6 @@ class MemoryBackend:
     _entry_bytes: int = 0
     _log_bytes: int = 0
     _generations: int = 0
-    _last_served: OrderedDict[tuple[str, str], int] = field(default_factory=OrderedDict)
 
     def _live(self, entry_key: str, now: float) -> _Entry | None:
         entry = self._entries.get(entry_key)
@@ -181,17 +202,30 @@ class MemoryBackend:
                 and entry.claimed_until <= now):
             entry.claimed_until = now + VARIANT_LEASE_SECONDS
             due = entry.generation
-        chosen = pick(count, self._served(entry_key, draw.conversation), draw)
-        if count > 1 and draw.conversation:
-            self._last_served[(entry_key, draw.conversation)] = chosen
-            self._last_served.move_to_end((entry_key, draw.conversation))
-            while len(self._last_served) > _CONVERSATIONS:
-                self._last_served.popitem(last=False)
+        chosen = pick(count, entry.seen.get(draw.conversation) if draw.conversation else None,
+                      draw)
+        wasted = self._saw(entry, draw.conversation, chosen) if count > 1 else 0
         payload = entry.payload if chosen == 0 else entry.more[chosen - 1]
-        return Found(tier, entry_key, payload, first_use, chosen, count, due)
+        return Found(tier, entry_key, payload, first_use, chosen, count, due, wasted)
 
-    def _served(self, entry_key: str, conversation: str) -> int | None:
-        return self._last_served.get((entry_key, conversation)) if conversation else None
+    def _saw(self, entry: _Entry, conversation: str, chosen: int) -> int:
+        """Note that ``conversation`` saw ``chosen``; its bytes count toward the bound (the
+        unused pre-warmed entries evicted to keep it are returned)."""
+        if not conversation:
+            return 0
+        if conversation in entry.seen:
+            entry.seen[conversation] = chosen
+            return 0
+        grown = _SEEN_OVERHEAD + sys.getsizeof(conversation)
+        if len(entry.seen) >= CONVERSATIONS_PER_ENTRY:
+            entry.seen.clear()
+            grown -= entry.seen_bytes
+            entry.seen_bytes = 0
+        entry.seen[conversation] = chosen
+        entry.seen_bytes += _SEEN_OVERHEAD + sys.getsizeof(conversation)
+        entry.size += grown
+        self._entry_bytes += grown
+        return self._shrink() if grown > 0 else 0
 
     def get(self, exact_key: str, alias_key: str | None,
             draw: Draw | None = None) -> Found | None:
@@ -205,6 +239,11 @@ class MemoryBackend:
             if target is not None and entry is not None:
                 return self._found("variation", target, entry, draw, now)
         return None
+
+    def lookup(self, exact_key: str, alias_key: str | None, draw: Draw | None = None,
+               tail: bool = False) -> Lookup:
+        found = self.get(exact_key, alias_key, draw)
+        return Lookup(found, self.tail() if found is None and tail else [])
 
     def add_variant(self, entry_key: str, due: str, payload: str | None, digest: str,
                     tried: bool = True) -> VariantAdded:

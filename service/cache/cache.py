@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -74,7 +73,6 @@ class ChatCache:
         self._instruments = instruments
         self._breaker = CircuitBreaker(breaker_seconds)
         self._backend_errors = 0
-        self._sync_lock = threading.Lock()
 
     @classmethod
     def from_settings(
@@ -166,13 +164,15 @@ class ChatCache:
         analysis = self.analyzer.analyse(question)
         scope_key = self.scope_key(scope, analysis)
         exact_key, alias_key = self._keys(scope_key, analysis)
-        found = self.backend.get(exact_key, alias_key, draw)
+        semantic = "semantic" in self.tiers and analysis.matchable
+        # The semantic index learns what every worker stored in the same round trip.
+        found, stored = self.backend.lookup(exact_key, alias_key, draw, tail=semantic)
         if found is not None:
             return self._usable(self._hit(found, found.tier, 1.0, analysis, count, scope=scope),
                                 accept)
-        if "semantic" not in self.tiers or not analysis.matchable:
+        if not semantic:
             return None
-        self._sync()
+        self._learn(stored)
         try:
             matches = self.index.search(scope_key, analysis)
         except EmbeddingError:  # the exact and variation tiers still answered above
@@ -191,6 +191,7 @@ class ChatCache:
     def _hit(self, found: Found, tier: str, score: float, analysis: Analysis,
              count: bool, confidence: float = 1.0, scope: CacheScope | None = None) -> CacheHit:
         entry = CachedAnswer.from_json(found.payload)
+        self._wasted(found.wasted)
         if count and found.first_prewarm_use and self._instruments is not None:
             self._instruments.cache_prewarm.add(1, {semconv.LABEL_OUTCOME: "used"})
         return CacheHit(entry, tier, score, analysis.category, confidence, found.variant,
@@ -267,11 +268,9 @@ class ChatCache:
         except Exception:
             return False
 
-    def _sync(self) -> None:
+    def _learn(self, stored: list[LogRecord]) -> None:
         """Feed the semantic index with questions stored since the last lookup, by any worker."""
-        with self._sync_lock:
-            records = self.backend.tail()
-        fresh = [(record.scope, record.entry_key, analysis) for record in records
+        fresh = [(record.scope, record.entry_key, analysis) for record in stored
                  if (analysis := self.analyzer.analyse(record.question)).matchable]
         if fresh:
             self.index.add_many(fresh)

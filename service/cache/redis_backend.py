@@ -9,9 +9,11 @@ index tails. Variants (``variants.py``) live in the entry's hash: ``p`` is the f
 ``r`` the tries that added nothing and ``t`` the store's identity; ``<entry>:vg`` claims the
 next variant's generation, ``<entry>:c`` a hash of the variant each conversation saw last
 (expiring with the entry, deleted with it, and emptied when it would hold more than
-``_CONVERSATIONS_PER_ENTRY``: a client sending a fresh session id per request costs at most
+``CONVERSATIONS_PER_ENTRY``: a client sending a fresh session id per request costs at most
 that many small fields per entry with variants), and ``ns:vk`` a sorted set of entries with
-variants by expiry. Lookup and store are Lua scripts, so each is one round trip. Every call is
+variants by expiry. Lookup and store are Lua scripts, so each is one round trip; a lookup
+that finds nothing also returns the log after this worker's cursor, so a new question costs one
+round trip before the upstream is asked, and a semantic hit two. Every call is
 time-boxed by socket time-outs and never retried here: the circuit breaker decides when to try
 again.
 
@@ -28,10 +30,12 @@ import time
 from typing import cast
 
 from service.cache.backend import (
+    CONVERSATIONS_PER_ENTRY,
     VARIANT_LEASE_SECONDS,
     BackendError,
     Found,
     LogRecord,
+    Lookup,
     VariantAdded,
 )
 from service.cache.variants import Draw
@@ -39,16 +43,19 @@ from service.redis_connect import REDIS_ERRORS, LazyRedis
 
 __all__ = ["RedisBackend"]
 
-# ARGV[3] = '1': a counted hit that draws a variant (ARGV[4] conversation, ARGV[5] the first's
-# weight, '0' for the first always, ARGV[6] the roll), the rule of ``variants.pick``; ARGV[7]
-# the answers a key may hold, ARGV[8] hits per answer before the next, ARGV[9] the claim's
-# lease in ms, ARGV[10] the conversations an entry remembers.
+# Returns {hit} ({tier, key, payload, first pre-warm use, variant, variants, due} or nil) and,
+# when nothing was found and ARGV[3] is an XRANGE start, the next ARGV[4] records of the log
+# (KEYS[4]): the semantic index learns in the round trip that missed. ARGV[5] = '1': a counted
+# hit that draws a variant (ARGV[6] conversation, ARGV[7] the first's weight, '0' for the first
+# always, ARGV[8] the roll), the rule of ``variants.pick``; ARGV[9] the answers a key may hold,
+# ARGV[10] hits per answer before the next, ARGV[11] the claim's lease in ms, ARGV[12] the
+# conversations an entry remembers.
 _LOOKUP = """
 local function draw(n, last)
-  if ARGV[5] == '0' then return 0 end
-  local w0, total = tonumber(ARGV[5]), 0
+  if ARGV[7] == '0' then return 0 end
+  local w0, total = tonumber(ARGV[7]), 0
   for i = 0, n - 1 do if i ~= last then total = total + (i == 0 and w0 or 1) end end
-  local target, chosen = tonumber(ARGV[6]) * total, 0
+  local target, chosen = tonumber(ARGV[8]) * total, 0
   for i = 0, n - 1 do
     if i ~= last then
       chosen = i
@@ -63,26 +70,26 @@ local function hit(k, tier)
   if not p then return false end
   redis.call('ZADD', KEYS[3], 'XX', ARGV[1], k)
   local first = redis.call('DEL', k .. ':pw')
-  if ARGV[3] ~= '1' then return {tier, k, p, first, 0, 1, false} end
+  if ARGV[5] ~= '1' then return {tier, k, p, first, 0, 1, false} end
   local n = tonumber(redis.call('HGET', k, 'n') or '1')
   local due = false
-  if n < tonumber(ARGV[7]) then  -- a full entry counts no more hits
+  if n < tonumber(ARGV[9]) then  -- a full entry counts no more hits
     local hits = redis.call('HINCRBY', k, 'h', 1)
     local tries = tonumber(redis.call('HGET', k, 'r') or '0')
     local stamp = redis.call('HGET', k, 't')
-    if stamp and hits >= tonumber(ARGV[8]) * (n + tries)
-        and redis.call('SET', k .. ':vg', '1', 'NX', 'PX', ARGV[9]) then
+    if stamp and hits >= tonumber(ARGV[10]) * (n + tries)
+        and redis.call('SET', k .. ':vg', '1', 'NX', 'PX', ARGV[11]) then
       due = stamp
     end
   end
   local chosen = 0
   if n > 1 then
-    local seen, who = k .. ':c', ARGV[4]
+    local seen, who = k .. ':c', ARGV[6]
     local last = who ~= '' and tonumber(redis.call('HGET', seen, who) or '-1') or -1
     chosen = draw(n, last)
     if who ~= '' then
       if redis.call('HSET', seen, who, chosen) == 1
-          and redis.call('HLEN', seen) > tonumber(ARGV[10]) then
+          and redis.call('HLEN', seen) > tonumber(ARGV[12]) then
         redis.call('DEL', seen)  -- the bound: every conversation starts afresh
         redis.call('HSET', seen, who, chosen)
       end
@@ -94,12 +101,12 @@ local function hit(k, tier)
   return {tier, k, p, first, chosen, n, due}
 end
 local r = hit(KEYS[1], 'exact')
-if r then return r end
-if ARGV[2] == '1' then
+if not r and ARGV[2] == '1' then
   local target = redis.call('GET', KEYS[2])
-  if target then return hit(target, 'variation') end
+  if target then r = hit(target, 'variation') end
 end
-return false
+if r or ARGV[3] == '' then return {r} end
+return {false, redis.call('XRANGE', KEYS[4], ARGV[3], '+', 'COUNT', ARGV[4])}
 """
 
 _STORE = """
@@ -154,12 +161,19 @@ redis.call('ZADD', varied, tonumber(ARGV[5]) + redis.call('PTTL', k) / 1000, k)
 return 1
 """
 
-# Conversations an entry remembers the last variant of; past it, the hash starts again. 128
-# keeps it in Redis's compact listpack encoding (hash-max-listpack-entries), ~4 KB at most.
-_CONVERSATIONS_PER_ENTRY = 128
 _TAIL_BATCH = 2_000
 _TAIL_BATCHES = 5  # per call; a worker that starts late catches up over a few lookups
 _BYTES_SAMPLE = 20
+
+_StreamEntry = tuple[str, dict[str, str]]  # a log record as XRANGE returns it: id, fields
+
+
+def _position(stream_id: str) -> tuple[int, int]:
+    """A stream id as a comparable pair; the cursor before the first record, ``-``, first."""
+    if stream_id == "-":
+        return (-1, -1)
+    millis, _, sequence = stream_id.partition("-")
+    return int(millis), int(sequence)
 
 
 class RedisBackend:
@@ -182,27 +196,47 @@ class RedisBackend:
         self._varied = f"{namespace}:vk"
         self._variants = variants
         self._variant_after_hits = variant_after_hits
-        self._last_id = "-"
+        self._last_id = "-"  # the log's cursor: every record up to it went to the index
+        self._position = _position(self._last_id)
         self._tail_lock = threading.Lock()
 
     def get(self, exact_key: str, alias_key: str | None,
             draw: Draw | None = None) -> Found | None:
-        args: list[object] = [time.time(), "1" if alias_key else "0"]
+        return self._look(exact_key, alias_key, draw, "")[0]
+
+    def lookup(self, exact_key: str, alias_key: str | None, draw: Draw | None = None,
+               tail: bool = False) -> Lookup:
+        if not tail:
+            return Lookup(self.get(exact_key, alias_key, draw), [])
+        found, batch = self._look(exact_key, alias_key, draw, self._tail_start())
+        if found is not None:
+            return Lookup(found, [])
+        stored = self._take(batch)
+        if len(batch) == _TAIL_BATCH:  # behind (a worker that starts late): catch up as tail()
+            stored += self.tail(_TAIL_BATCHES - 1)
+        return Lookup(None, stored)
+
+    def _look(self, exact_key: str, alias_key: str | None, draw: Draw | None,
+              tail_start: str) -> tuple[Found | None, list[_StreamEntry]]:
+        """The lookup script: what the keys lead to, else the log from ``tail_start``."""
+        args: list[object] = [time.time(), "1" if alias_key else "0", tail_start, _TAIL_BATCH]
         if draw is not None:
             # A draw that may not claim is as for a full entry: nothing counted or claimed.
             args += ["1", draw.conversation, "0" if draw.first_only else repr(draw.weight),
                      repr(draw.roll), self._variants if draw.claim else 0, self._variant_after_hits,
-                     int(VARIANT_LEASE_SECONDS * 1000), _CONVERSATIONS_PER_ENTRY]
+                     int(VARIANT_LEASE_SECONDS * 1000), CONVERSATIONS_PER_ENTRY]
         try:
-            result = self._redis.run_script(_LOOKUP, [exact_key, alias_key or exact_key, self._lru],
-                                            args)
+            reply = self._redis.run_script(
+                _LOOKUP, [exact_key, alias_key or exact_key, self._lru, self._log], args)
         except REDIS_ERRORS as exc:
             raise BackendError(f"redis lookup: {exc}") from exc
-        if not result:
-            return None
-        tier, entry_key, payload, first, variant, variants, due = result
+        if reply[0] is None:
+            rows = reply[1] if len(reply) > 1 else []
+            return None, [(row[0], dict(zip(row[1][::2], row[1][1::2], strict=True)))
+                          for row in rows]
+        tier, entry_key, payload, first, variant, variants, due = reply[0]
         return Found(tier, entry_key, payload, bool(first), int(variant), int(variants),
-                     due if isinstance(due, str) else None)
+                     due if isinstance(due, str) else None), []
 
     def add_variant(self, entry_key: str, due: str, payload: str | None, digest: str,
                     tried: bool = True) -> VariantAdded:
@@ -233,24 +267,43 @@ class RedisBackend:
             raise BackendError(f"redis store: {exc}") from exc
         return int(wasted)
 
-    def tail(self) -> list[LogRecord]:
+    def tail(self, batches: int = _TAIL_BATCHES) -> list[LogRecord]:
         records: list[LogRecord] = []
-        # One tailer at a time: two would read the same batch and move the cursor twice.
+        # One tailer at a time here: two would read the same batches.
         with self._tail_lock:
-            for _ in range(_TAIL_BATCHES):
-                start = "-" if self._last_id == "-" else f"({self._last_id}"
+            for _ in range(batches):
                 try:
                     # decode_responses=True: ids and fields arrive as str (redis-py types
                     # them as bytes | str | None whatever the option).
-                    batch = cast(list[tuple[str, dict[str, str]]], self._redis.client().xrange(
-                        self._log, min=start, count=_TAIL_BATCH))
+                    batch = cast(list[_StreamEntry], self._redis.client().xrange(
+                        self._log, min=self._tail_start(), count=_TAIL_BATCH))
                 except REDIS_ERRORS as exc:
                     raise BackendError(f"redis tail: {exc}") from exc
-                for stream_id, fields in batch:
-                    records.append(LogRecord(fields["s"], fields["k"], fields["q"]))
-                    self._last_id = stream_id
+                records += self._advance(batch)
                 if len(batch) < _TAIL_BATCH:
                     break
+        return records
+
+    def _tail_start(self) -> str:
+        return "-" if self._last_id == "-" else f"({self._last_id}"
+
+    def _take(self, batch: list[_StreamEntry]) -> list[LogRecord]:
+        """The records of a batch a lookup read after the cursor as it was when it was sent:
+        lookups that missed together read from the same cursor, and each record goes to the
+        semantic index once, to whichever reply is taken first."""
+        with self._tail_lock:
+            return self._advance(batch)
+
+    def _advance(self, batch: list[_StreamEntry]) -> list[LogRecord]:
+        """The records of ``batch`` past the cursor, which moves to the batch's end (the
+        caller holds ``_tail_lock``). A batch starts at or before the cursor, so none is
+        skipped."""
+        records = []
+        for stream_id, fields in batch:
+            position = _position(stream_id)
+            if position > self._position:
+                records.append(LogRecord(fields["s"], fields["k"], fields["q"]))
+                self._last_id, self._position = stream_id, position
         return records
 
     def stats(self) -> tuple[int, int]:

@@ -7,6 +7,7 @@ import dataclasses
 import itertools
 import math
 import time
+import tracemalloc
 from collections import Counter
 
 import pytest
@@ -146,6 +147,31 @@ def test_every_variant_counts_toward_the_byte_bound() -> None:
     assert backend.get("old", None) is None  # the least recently used entry made room
     assert backend.stats()[1] <= 200_000
     assert backend.variant_keys() == 1
+
+
+def test_what_each_conversation_saw_last_stays_inside_the_byte_bound() -> None:
+    """A client sending a fresh session id with every request leaves one marker per hit: the
+    process must not hold more than the bound says, whatever ``stats`` reports."""
+    bound = 300_000
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        backend = MemoryBackend(60, 1000, max_bytes=bound, variants=2, variant_after_hits=1)
+        keys = [f"key{i}" for i in range(10)]
+        for key in keys:
+            backend.put(key, None, "first answer " * 20, False, LogRecord("s", key, "q"), "d0")
+            found = backend.get(key, None, Draw("", 1.0, 0.0))
+            assert found is not None and found.due is not None
+            assert backend.add_variant(key, found.due, "second answer " * 20, "d1").added
+        for session in range(20_000):
+            backend.get(keys[session % len(keys)], None, Draw(f"session-{session:08d}", 1.0, 0.5))
+        backend.tail()  # the log is the semantic index's to drain
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    entries, reported = backend.stats()
+    assert reported <= bound and entries > 0
+    assert held <= bound * 1.25, f"{held:,} bytes held, {reported:,} reported"
 
 
 @pytest.mark.parametrize(("temperature", "skip"), [
