@@ -58,11 +58,11 @@ class ChunkRenderer:
         self._model = model
         self._id = completion_id
         created = int(time.time())
-        # Every chunk shares its head; only the delta changes, so it is encoded once.
+        # Every chunk shares its head; only the delta changes, so it is encoded once. A content
+        # chunk is that head, the text as JSON and a fixed tail: the tokens of one batch are
+        # joined by tail + head, so each token costs one ``orjson.dumps``.
         head = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
                 "model": model}
-        # A content chunk is the head, the text as JSON and a fixed tail; the tokens of one
-        # batch are joined by tail + head, so each token costs one ``orjson.dumps``.
         self._content_head = (b"data: " + orjson.dumps(head)[:-1]
                               + b',"choices":[{"index":0,"delta":{"content":')
         self._content_tail = b'},"finish_reason":null}]}\n\n'
