@@ -14,6 +14,7 @@ response, so the upstream stops generating.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import logging
 import platform
@@ -156,7 +157,10 @@ class _Reader:
         self._drained = False  # [DONE] seen: what follows is only read to reuse the connection
         self.sent_at: float | None = None
         self.first_content_at: float | None = None
-        threading.Thread(target=self._run, name="upstream-reader", daemon=True).start()
+        # A bare thread (a greenlet under gevent): ``threading.Thread`` would build its own
+        # events and locks, and its ``start`` waits for the thread to run, one more trip through
+        # the event loop before the request goes on to wait for the first chunk anyway.
+        _thread.start_new_thread(self._run, ())
 
     def _hand_over(self, chunks: list[Any]) -> None:
         self.items.extend(chunks)
