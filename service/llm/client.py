@@ -14,6 +14,7 @@ response, so the upstream stops generating.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import logging
 import platform
@@ -129,8 +130,11 @@ def _has_content(chunk: Any) -> bool:
 class _Reader:
     """Reads one upstream stream in a helper thread and hands parsed chunks over.
 
-    ``items`` holds ``("chunk", dict)``, then ``("end", None)`` or ``("error", exception)``;
-    ``ready`` is set whenever something was added, so the caller waits without polling.
+    ``items`` holds the parsed chunks in order; ``finished`` is set once the reader added its
+    last one, with ``failure`` set first if the stream failed. Everything one read brought is
+    added at once, and ``ready`` is set only while the caller says it is ``waiting``: a caller
+    that finds ``items`` empty sets ``waiting`` and looks again before it waits, so it never
+    sleeps through an arrival, and a chunk that arrives while the caller works costs no wake-up.
     ``sent_at`` and ``first_content_at`` are the wire's side of the upstream's TTFT: the
     request's bytes sent (as the lean transport saw it; else just before the SDK was asked),
     and the bytes that held the first content read, before they were parsed and handed over.
@@ -138,7 +142,10 @@ class _Reader:
 
     def __init__(self, client: openai.OpenAI, url: str, body: dict[str, Any],
                  headers: dict[str, str]) -> None:
-        self.items: deque[tuple[str, Any]] = deque()
+        self.items: deque[Any] = deque()
+        self.finished = False
+        self.failure: Exception | None = None
+        self.waiting = False
         self.ready = threading.Event()
         self.headers: httpx2.Headers | None = None
         self._client = client
@@ -150,11 +157,21 @@ class _Reader:
         self._drained = False  # [DONE] seen: what follows is only read to reuse the connection
         self.sent_at: float | None = None
         self.first_content_at: float | None = None
-        threading.Thread(target=self._run, name="upstream-reader", daemon=True).start()
+        # A bare thread (a greenlet under gevent): ``threading.Thread`` would build its own
+        # events and locks, and its ``start`` waits for the thread to run, one more trip through
+        # the event loop before the request goes on to wait for the first chunk anyway.
+        _thread.start_new_thread(self._run, ())
 
-    def _put(self, kind: str, payload: Any) -> None:
-        self.items.append((kind, payload))
-        self.ready.set()
+    def _hand_over(self, chunks: list[Any]) -> None:
+        self.items.extend(chunks)
+        if self.waiting:
+            self.ready.set()
+
+    def _finish(self, failure: Exception | None = None) -> None:
+        self.failure = failure
+        self.finished = True
+        if self.waiting:
+            self.ready.set()
 
     def _run(self) -> None:
         asked = time.monotonic()
@@ -169,7 +186,7 @@ class _Reader:
                                          cast_to=httpx2.Response, stream=True)
         except Exception as exc:  # handed to the caller, who maps and decides
             if not self._closed:
-                self._put("error", exc)
+                self._finish(exc)
             return
         self._response = response
         self.headers = response.headers
@@ -179,37 +196,44 @@ class _Reader:
                 self._read(response)
         except Exception as exc:
             if not self._closed:
-                self._put("error", exc)
+                self._finish(exc)
         finally:
             response.close()
 
     def _read(self, http_response: httpx2.Response) -> None:
         buffer = b""
+        loads = orjson.loads
         for raw in http_response.iter_raw():
             if self._drained:
                 continue  # read to the body's end, so the connection goes back to the pool
             if self._closed:
                 return
             read_at = time.monotonic() if self.first_content_at is None else 0.0
-            buffer += raw
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                if not line.startswith(b"data:"):
-                    continue  # event names, ids, comments and the blank line between events
-                payload = line[5:].strip()
-                if payload == b"[DONE]":
-                    self._drained = True
-                    self._put("end", None)
-                    break
-                chunk = orjson.loads(payload)
-                if isinstance(chunk, dict) and "error" in chunk:
-                    raise openai.APIError("the upstream reported an error mid-answer",
-                                          http_response.request, body=chunk)
-                if self.first_content_at is None and _has_content(chunk):
-                    self.first_content_at = read_at
-                self._put("chunk", chunk)
+            lines = (buffer + raw if buffer else raw).split(b"\n")
+            buffer = lines.pop()  # the start of a line still on the wire
+            chunks: list[Any] = []
+            try:
+                for line in lines:
+                    if not line.startswith(b"data:"):
+                        continue  # event names, ids, comments and the blank line between events
+                    payload = line[5:].strip()
+                    if payload == b"[DONE]":
+                        self._drained = True
+                        break
+                    chunk = loads(payload)
+                    if isinstance(chunk, dict) and "error" in chunk:
+                        raise openai.APIError("the upstream reported an error mid-answer",
+                                              http_response.request, body=chunk)
+                    if self.first_content_at is None and _has_content(chunk):
+                        self.first_content_at = read_at
+                    chunks.append(chunk)
+            finally:  # what came before a failure is still the answer's
+                if chunks:
+                    self._hand_over(chunks)
+            if self._drained:
+                self._finish()
         if not self._drained:
-            self._put("end", None)
+            self._finish()
 
     def close(self) -> None:
         """Stop reading and close the HTTP response (the upstream sees the disconnect).
@@ -408,66 +432,73 @@ class UpstreamClient:
         deadline = sent + settings.upstream_first_token_timeout_seconds
         reader = _Reader(self._client, self.completions_url, body, headers)
         items, ready = reader.items, reader.ready
+        popleft = items.popleft
         finish_reason: str | None = None
         response_model: str | None = None
         input_tokens = output_tokens = 0
         first = True
         try:
             while True:
-                if not items:
+                # Read before ``items``: once the reader finished, all it added is in there.
+                finished = reader.finished
+                if items:
+                    # Everything that arrived since the last look goes up as one batch.
+                    texts: list[str] = []
+                    while items:
+                        chunk = popleft()
+                        model = chunk.get("model")
+                        if model:
+                            response_model = model
+                        usage = chunk.get("usage")
+                        if usage:
+                            input_tokens = usage.get("prompt_tokens") or 0
+                            output_tokens = usage.get("completion_tokens") or 0
+                        for choice in chunk.get("choices") or ():
+                            if choice.get("finish_reason"):
+                                finish_reason = choice["finish_reason"]
+                            delta = choice.get("delta")
+                            if delta:
+                                text = delta.get("content")
+                                if text:
+                                    texts.append(text)
+                    if texts:
+                        if first:
+                            first = False
+                            # The upstream's TTFT is the wire's: request bytes sent to the bytes
+                            # of the first token read. The SDK's work and the hand-over count as
+                            # ours.
+                            timings.upstream_sent = reader.sent_at or sent
+                            timings.upstream_first_token = (reader.first_content_at
+                                                            or time.monotonic())
+                            if labels[semconv.LABEL_ORIGIN] != "request":
+                                # A client's call is recorded with its request's overhead, by
+                                # the recorder, so the two describe the same requests.
+                                self._instruments.upstream_ttft.record(
+                                    timings.upstream_first_token - timings.upstream_sent, labels)
+                        deadline = time.monotonic() + settings.upstream_idle_timeout_seconds
+                        yield TokenDelta(tuple(texts))
+                elif not finished:
                     ready.clear()
-                    if not items:
+                    reader.waiting = True
+                    woken = True
+                    if not items and not reader.finished:  # nothing came since the first look
                         wait = min(settings.ping_interval_seconds, deadline - time.monotonic())
-                        if wait <= 0 or not ready.wait(wait):
-                            if time.monotonic() >= deadline:
-                                phase = "first token" if first else "next token"
-                                raise UpstreamFailure(
-                                    "upstream_timeout", f"no {phase} from the upstream in time",
-                                    retryable=True, http_status=504,
-                                )
-                            yield Keepalive()
-                        continue
-                # Everything that arrived since the last look goes up as one batch.
-                texts: list[str] = []
-                ended: tuple[str, Any] | None = None
-                while items and ended is None:
-                    kind, payload = items.popleft()
-                    if kind != "chunk":
-                        ended = (kind, payload)
-                        break
-                    chunk: dict[str, Any] = payload
-                    response_model = chunk.get("model") or response_model
-                    usage = chunk.get("usage")
-                    if usage:
-                        input_tokens = usage.get("prompt_tokens") or 0
-                        output_tokens = usage.get("completion_tokens") or 0
-                    for choice in chunk.get("choices") or ():
-                        if choice.get("finish_reason"):
-                            finish_reason = choice["finish_reason"]
-                        delta = choice.get("delta")
-                        text = delta.get("content") if delta else None
-                        if text:
-                            texts.append(text)
-                if texts:
-                    if first:
-                        first = False
-                        # The upstream's TTFT is the wire's: request bytes sent to the bytes of
-                        # the first token read. The SDK's work and the hand-over count as ours.
-                        timings.upstream_sent = reader.sent_at or sent
-                        timings.upstream_first_token = (reader.first_content_at
-                                                        or time.monotonic())
-                        if labels[semconv.LABEL_ORIGIN] != "request":
-                            # A client's call is recorded with its request's overhead, by the
-                            # recorder, so the two describe the same requests.
-                            self._instruments.upstream_ttft.record(
-                                timings.upstream_first_token - timings.upstream_sent, labels)
-                    deadline = time.monotonic() + settings.upstream_idle_timeout_seconds
-                    yield TokenDelta(tuple(texts))
-                if ended is None:
+                        woken = wait > 0 and ready.wait(wait)
+                    reader.waiting = False
+                    if not woken:
+                        if time.monotonic() >= deadline:
+                            phase = "first token" if first else "next token"
+                            raise UpstreamFailure(
+                                "upstream_timeout", f"no {phase} from the upstream in time",
+                                retryable=True, http_status=504,
+                            )
+                        yield Keepalive()
                     continue
-                kind, payload = ended
-                if kind == "error":
-                    raise _failure_from(payload, settings.upstream_retry_after_max_seconds,
+                if not finished:
+                    continue
+                if reader.failure is not None:
+                    raise _failure_from(reader.failure,
+                                        settings.upstream_retry_after_max_seconds,
                                         mid_stream=not first)
                 if finish_reason is None:
                     raise UpstreamFailure(

@@ -192,49 +192,65 @@ class _Body(httpx2.SyncByteStream):
                 return
 
     def _chunked(self) -> Iterator[bytes]:
+        # Read by position in the received bytes (slicing off what was read would copy the rest
+        # of a burst once per chunk), and a chunk that arrived whole with its CRLF in one step.
         buffer, self._buffer = self._buffer, b""
+        at = 0  # where the unread part of ``buffer`` begins
         remaining = 0  # data bytes of the current chunk still to come; -2: its CRLF is next
         while True:
             pieces: list[bytes] = []
-            while buffer:
-                if remaining > 0:
-                    piece = buffer[:remaining]
-                    pieces.append(piece)
-                    buffer = buffer[len(piece):]
-                    remaining -= len(piece)
+            received = len(buffer)
+            while at < received:
+                if remaining == 0:
+                    end = buffer.find(b"\r\n", at)
+                    if end < 0:
+                        if received - at > 1024:
+                            raise self._malformed("a chunk-size line too long")
+                        break
+                    line = buffer[at:end]
+                    if b";" in line:
+                        line = line.split(b";", 1)[0]
+                    try:
+                        size = int(line, 16)
+                    except ValueError:
+                        raise self._malformed("a chunk size that is not hexadecimal") from None
+                    if size < 0:
+                        raise self._malformed("a negative chunk size")
+                    at = end + 2
+                    if size == 0:
+                        if pieces:
+                            yield b"".join(pieces)
+                        self._trailers(buffer[at:])
+                        return
+                    stop = at + size
+                    if stop + 2 <= received:  # the whole chunk is here
+                        if buffer[stop:stop + 2] != b"\r\n":
+                            raise self._malformed("no CRLF after a chunk")
+                        pieces.append(buffer[at:stop])
+                        at = stop + 2
+                    else:
+                        remaining = size
+                elif remaining > 0:
+                    stop = at + remaining
+                    if stop > received:
+                        stop = received
+                    pieces.append(buffer[at:stop])
+                    remaining -= stop - at
+                    at = stop
                     if remaining:
                         break  # the rest of this chunk is still on the wire
                     remaining = -2
-                    continue
-                if remaining == -2:
-                    if len(buffer) < 2:
+                else:
+                    if received - at < 2:
                         break
-                    if buffer[:2] != b"\r\n":
+                    if buffer[at:at + 2] != b"\r\n":
                         raise self._malformed("no CRLF after a chunk")
-                    buffer = buffer[2:]
+                    at += 2
                     remaining = 0
-                    continue
-                end = buffer.find(b"\r\n")
-                if end < 0:
-                    if len(buffer) > 1024:
-                        raise self._malformed("a chunk-size line too long")
-                    break
-                try:
-                    size = int(buffer[:end].split(b";", 1)[0], 16)
-                except ValueError:
-                    raise self._malformed("a chunk size that is not hexadecimal") from None
-                if size < 0:
-                    raise self._malformed("a negative chunk size")
-                buffer = buffer[end + 2:]
-                if size == 0:
-                    if pieces:
-                        yield b"".join(pieces)
-                    self._trailers(buffer)
-                    return
-                remaining = size
             if pieces:
                 yield b"".join(pieces)
-            buffer += self._more()
+            buffer = buffer[at:] + self._more() if at < received else self._more()
+            at = 0
 
     def _trailers(self, buffer: bytes) -> None:
         """Skip the trailer section after the last chunk, up to its empty line."""

@@ -58,10 +58,15 @@ class ChunkRenderer:
         self._model = model
         self._id = completion_id
         created = int(time.time())
-        # Every chunk shares its head; only the delta changes, so it is encoded once.
+        # Every chunk shares its head; only the delta changes, so it is encoded once. A content
+        # chunk is that head, the text as JSON and a fixed tail: the tokens of one batch are
+        # joined by tail + head, so each token costs one ``orjson.dumps``.
         head = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
                 "model": model}
-        self._head = orjson.dumps(head)[:-1]  # the object without its closing brace
+        self._content_head = (b"data: " + orjson.dumps(head)[:-1]
+                              + b',"choices":[{"index":0,"delta":{"content":')
+        self._content_tail = b'},"finish_reason":null}]}\n\n'
+        self._between = self._content_tail + self._content_head
         self._created = created
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
@@ -70,9 +75,11 @@ class ChunkRenderer:
                             "created": self._created, "model": self._model,
                             "choices": [choice]})
 
-    def _content_chunk(self, text: str) -> bytes:
-        return (b"data: " + self._head + b',"choices":[{"index":0,"delta":{"content":'
-                + orjson.dumps(text) + b'},"finish_reason":null}]}\n\n')
+    def _content_chunks(self, texts: tuple[str, ...]) -> bytes:
+        if not texts:
+            return b""
+        return (self._content_head + self._between.join(map(orjson.dumps, texts))
+                + self._content_tail)
 
     def render(self, events: Iterator[PipelineEvent]) -> Iterator[bytes]:
         # The role chunk goes out with what follows it, and an answer's end in one piece: the
@@ -80,7 +87,7 @@ class ChunkRenderer:
         pending = self._chunk({"role": "assistant", "content": ""})
         for event in events:
             if isinstance(event, Tokens):
-                yield pending + b"".join(map(self._content_chunk, event.deltas))
+                yield pending + self._content_chunks(event.deltas)
             elif isinstance(event, Keepalive):
                 yield pending + format_comment("ping")
             elif isinstance(event, Done):

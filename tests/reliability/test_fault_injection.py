@@ -62,7 +62,7 @@ def _inject(stage: str, parts: Components, monkeypatch: pytest.MonkeyPatch) -> N
         monkeypatch.setattr(parts.pipeline, "_store", _raise)
     elif stage == "rendering":
         monkeypatch.setattr(chat, "format_token", _raise)
-        monkeypatch.setattr(openai_compat.ChunkRenderer, "_content_chunk", _raise)
+        monkeypatch.setattr(openai_compat.ChunkRenderer, "_content_chunks", _raise)
 
 
 STAGES = ("cache-lookup", "routing", "upstream-start", "upstream-mid-stream", "cache-store",

@@ -164,6 +164,20 @@ def test_an_in_band_error_mid_answer_is_upstream_error(upstream) -> None:
     assert caught.value.code == "upstream_error"
 
 
+def test_tokens_read_together_with_an_in_band_error_still_come_first(upstream) -> None:
+    # One write: the chunks before the error arrive in the same read as the error itself.
+    error = b'data: {"error": {"message": "overloaded"}}\n\n'
+    url, script = upstream([_chunk("Hel") + _chunk("lo") + error])
+    items: list[Any] = []
+    with pytest.raises(UpstreamFailure) as caught:
+        for item in _client(url).stream([{"role": "user", "content": "hi"}], DECISION,
+                                        StreamTimings()):
+            items.append(item)
+    assert [t for item in items if isinstance(item, TokenDelta) for t in item.texts] == [
+        "Hel", "lo"]
+    assert caught.value.code == "upstream_error" and script.seen == 1  # delivered: no retry
+
+
 def test_a_connection_cut_mid_answer_is_interrupted_and_not_retried(upstream) -> None:
     url, script = upstream([_chunk("Hel"), "CUT"])
     with pytest.raises(UpstreamFailure) as caught:

@@ -63,8 +63,12 @@ def test_the_request_is_the_sdks_own_byte_for_byte(recorder: str, transport: str
     client = UpstreamClient(settings, ChatInstruments.create(),
                             trace.NoOpTracerProvider().get_tracer("test"))
     _Recorder.seen = []
-    items = list(client.stream([{"role": "user", "content": "Ünïcode, \"quotes\" and 1e-7"}],
-                               RouteDecision("fast", "gpt-4o-mini", "simple"), StreamTimings()))
+    # Numbers JSON encoders write differently (``1e-05`` or ``0.00001``), a control character,
+    # and text beyond ASCII: an encoding other than the SDK's would show in the body.
+    items = list(client.stream([{"role": "user", "content": "Ünïcode, \"quotes\",\x01 and 1e-7"}],
+                               RouteDecision("fast", "gpt-4o-mini", "simple"), StreamTimings(),
+                               sampling={"temperature": 1e-05, "top_p": 0.95,
+                                         "seed": 2**62 + 1}))
     assert isinstance(items[-1], Completion)
     (ours,) = _Recorder.seen
     sent_headers = dict((name.lower(), value) for name, value in ours[1])

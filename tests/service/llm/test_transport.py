@@ -139,6 +139,30 @@ def test_a_chunked_stream_split_anywhere_arrives_whole_and_the_same_as_httpx(raw
     assert lean == stock == b"".join(EVENTS)
 
 
+BURST = [b'data: {"choices":[{"delta":{"content":"t%d"}}]}\n\n' % i for i in range(40)]
+
+
+def _chunked_in_bursts(sock: socket.socket, head: bytes) -> None:
+    """Many chunks in each write, as a busy upstream's arrive: writes cut inside a size line,
+    inside a chunk's data and between a chunk and its CRLF."""
+    framed = b"".join(b"%x\r\n%s\r\n" % (len(event), event) for event in BURST)
+    body = framed + b"0\r\n\r\n"
+    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n")
+    one = len(BURST[0]) + 6  # a framed chunk of the first ten (one-digit numbers)
+    for cut in (1, one * 7 + 20, one * 9 - 2, len(framed) - 200, len(body)):
+        sock.sendall(body[:cut])
+        time.sleep(0.005)
+        body = body[cut:]
+
+
+def test_chunks_arriving_many_at_once_come_out_whole_and_the_same_as_httpx(raw_server) -> None:
+    server = raw_server(_chunked_in_bursts)
+    lean = _stream_body(_sdk(server.port, LeanTransport()))
+    stock = _stream_body(_sdk(server.port))
+    assert lean == stock == b"".join(BURST)
+
+
 def _json(sock: socket.socket, status: bytes, body: bytes) -> None:
     sock.sendall(b"HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
                  b"Content-Length: %d\r\n\r\n%s" % (status, len(body), body))
