@@ -35,6 +35,7 @@ from prometheus_client.metrics_core import Metric
 
 from otel import semconv
 from otel.aggregation import SnapshotDirectory
+from otel.exemplars import histogram_views, last_per_bucket
 from otel.instruments import ChatInstruments
 
 __all__ = ["Telemetry", "TelemetrySettings", "init_telemetry"]
@@ -151,9 +152,12 @@ def init_telemetry(
                 _otlp_metric_exporter(settings.otel_exporter_otlp_protocol)
             )
         )
-    # No client-controlled value may become a label (semconv.LABEL_VALUES).
+    # No client-controlled value may become a label (semconv.LABEL_VALUES). Exemplars are kept
+    # on the histograms whose docs promise them, by a leaner reservoir, and on no others.
     views = [View(instrument_name="http.server.*",
-                  attribute_keys=set(semconv.HTTP_SERVER_METRIC_ATTRIBUTES))]
+                  attribute_keys=set(semconv.HTTP_SERVER_METRIC_ATTRIBUTES),
+                  exemplar_reservoir_factory=last_per_bucket),
+             *histogram_views()]
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, views=views)
 
     tracer_provider: TracerProvider | None = None
