@@ -124,6 +124,10 @@ def stream_body(play: Playback) -> Iterator[bytes]:
             yield sse(job.completion.usage_chunk(sent))
         yield DONE
         outcome = Outcome.COMPLETED
+        if fault == "cut-after-done":
+            # The whole answer went out; the connection drops before the body's last chunk
+            # (a proxy or server closing a stream abruptly): the answer is still complete.
+            conn.cut()
     finally:
         # Also reached through GeneratorExit when a write to a departed client fails.
         play.ended(outcome, sent, 200)

@@ -28,6 +28,7 @@ FAULT_KINDS: tuple[str, ...] = (
     "stall-mid-stream",
     "cut-mid-stream",
     "error-chunk",
+    "cut-after-done",
 )
 NO_FAULT = "none"
 

@@ -121,9 +121,9 @@ def _failure_from(
                            retryable=False, http_status=502)
 
 
-def _has_content(chunk: Any) -> bool:
+def _has_content(chunk: dict[str, Any]) -> bool:
     """Whether a parsed chunk carries answer text (the first one ends the upstream's TTFT)."""
-    choices = chunk.get("choices") if isinstance(chunk, dict) else None
+    choices = chunk.get("choices")
     return any((c.get("delta") or {}).get("content") for c in choices or ())
 
 
@@ -195,7 +195,9 @@ class _Reader:
             if not self._closed:
                 self._read(response)
         except Exception as exc:
-            if not self._closed:
+            # After [DONE] the answer is complete: what goes wrong reading the rest of the body
+            # (a connection dropped before its last chunk) only keeps it from being reused.
+            if not self._closed and not self.finished:
                 self._finish(exc)
         finally:
             response.close()
@@ -221,7 +223,10 @@ class _Reader:
                         self._drained = True
                         break
                     chunk = loads(payload)
-                    if isinstance(chunk, dict) and "error" in chunk:
+                    if not isinstance(chunk, dict):
+                        raise openai.APIError("the upstream sent a chunk that is not an object",
+                                              http_response.request, body=chunk)
+                    if "error" in chunk:
                         raise openai.APIError("the upstream reported an error mid-answer",
                                               http_response.request, body=chunk)
                     if self.first_content_at is None and _has_content(chunk):

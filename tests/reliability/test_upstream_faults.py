@@ -96,3 +96,24 @@ def test_openai_route_reports_a_mid_stream_fault_in_band(
             if chunk.choices and chunk.choices[0].delta.content:
                 received.append(chunk.choices[0].delta.content)
     assert received, "the client saw the tokens sent before the fault"
+
+
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+def test_an_answer_whose_connection_drops_after_done_is_complete(
+    start_faulty_simulator, start_chat_service, transport: str
+) -> None:
+    # The upstream sends the whole answer and [DONE], then drops the connection before the
+    # body's last chunk (a proxy closing streams abruptly). Everything the answer needs arrived:
+    # the client gets it with ``done``, it is cached, and nothing counts as an upstream error.
+    simulator = start_faulty_simulator("cut-after-done")
+    service = start_chat_service(simulator.url, **FAST_FAILING,
+                                 CHAT_UPSTREAM_TRANSPORT=transport)
+    for index in range(5):
+        question = {"message": f"What does plan {index} include?"}
+        response, events = stream_chat(service.url, question)
+        names = [event.event for event in events]
+        assert response.status_code == 200
+        assert names[-1] == "done" and "error" not in names, events[-1].data
+        quick = httpx.post(f"{service.url}/api/chat/quick", json=question).json()
+        assert quick["hit"] is True
+    assert sim_stats(simulator)["requests"] == 5  # complete answers: none retried

@@ -164,6 +164,14 @@ def test_an_in_band_error_mid_answer_is_upstream_error(upstream) -> None:
     assert caught.value.code == "upstream_error"
 
 
+@pytest.mark.parametrize("chunk", [b"null", b"[]", b'"text"', b"3"])
+def test_a_chunk_that_is_not_an_object_is_upstream_error(upstream, chunk: bytes) -> None:
+    url, script = upstream([_chunk("Hel"), b"data: " + chunk + b"\n\n"])
+    with pytest.raises(UpstreamFailure) as caught:
+        _read(_client(url))
+    assert caught.value.code == "upstream_error" and script.seen == 1
+
+
 def test_tokens_read_together_with_an_in_band_error_still_come_first(upstream) -> None:
     # One write: the chunks before the error arrive in the same read as the error itself.
     error = b'data: {"error": {"message": "overloaded"}}\n\n'
