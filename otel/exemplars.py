@@ -67,7 +67,7 @@ class LastPerBucket(ExemplarReservoir):
     An offer is a single store into a list slot (atomic in CPython, no lock); a collection
     swaps in a fresh list first. An offer racing a collection lands whole in one list or the
     other: reported now, next time, or (if it reached the old list after that slot was read)
-    replaced by the bucket's next one, never torn.
+    not at all — one exemplar of one period lost, never a torn one.
     """
 
     def __init__(self, boundaries: Sequence[float], **_aggregation_parameters: Any) -> None:

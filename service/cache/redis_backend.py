@@ -199,6 +199,7 @@ class RedisBackend:
         self._last_id = "-"  # the log's cursor: every record up to it went to the index
         self._position = _position(self._last_id)
         self._tail_lock = threading.Lock()
+        self._tailing = False  # a lookup's reply with the log's tail is on its way
 
     def get(self, exact_key: str, alias_key: str | None,
             draw: Draw | None = None) -> Found | None:
@@ -208,10 +209,20 @@ class RedisBackend:
                tail: bool = False) -> Lookup:
         if not tail:
             return Lookup(self.get(exact_key, alias_key, draw), [])
-        found, batch = self._look(exact_key, alias_key, draw, self._tail_start())
-        if found is not None:
-            return Lookup(found, [])
-        stored = self._take(batch)
+        # One tail in flight per worker: lookups that miss meanwhile search the index as it is,
+        # rather than each reading (and parsing) the same records, up to a batch of them on a
+        # worker that is behind.
+        with self._tail_lock:
+            start = "" if self._tailing else self._tail_start()
+            self._tailing = self._tailing or bool(start)
+        try:
+            found, batch = self._look(exact_key, alias_key, draw, start)
+            if found is not None or not start:
+                return Lookup(found, [])
+            stored = self._take(batch)
+        finally:
+            if start:
+                self._tailing = False
         if len(batch) == _TAIL_BATCH:  # behind (a worker that starts late): catch up as tail()
             stored += self.tail(_TAIL_BATCHES - 1)
         return Lookup(None, stored)
@@ -288,8 +299,8 @@ class RedisBackend:
         return "-" if self._last_id == "-" else f"({self._last_id}"
 
     def _take(self, batch: list[_StreamEntry]) -> list[LogRecord]:
-        """The records of a batch a lookup read after the cursor as it was when it was sent:
-        lookups that missed together read from the same cursor, and each record goes to the
+        """The records of a batch a lookup read after the cursor as it was when it was sent: a
+        catch-up (``tail``) may have read some of them meanwhile, and each record goes to the
         semantic index once, to whichever reply is taken first."""
         with self._tail_lock:
             return self._advance(batch)

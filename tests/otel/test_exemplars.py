@@ -1,5 +1,6 @@
 """The exemplars of the service's histograms: the same ones the SDK's default reservoir kept on
-the histograms docs/telemetry.md promises them on, none on the others (issue 26).
+the histograms docs/telemetry.md promises them on (issue 26); that the others keep none is
+``test_latency_histograms_carry_trace_exemplars`` in ``test_metrics.py``, over OTLP.
 
 ``LastPerBucket`` replaces the SDK's ``AlignedHistogramBucketExemplarReservoir`` (same choice of
 exemplar, less work per record): both are offered the same measurements, inside a real sampled
@@ -14,7 +15,7 @@ from opentelemetry.sdk.metrics import AlignedHistogramBucketExemplarReservoir, E
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel import semconv
-from otel.exemplars import LastPerBucket, NoExemplars
+from otel.exemplars import LastPerBucket
 
 _EDGES = semconv.TTFT_BUCKETS_S
 _POINT = {semconv.LABEL_CACHE_HIT: "false", semconv.LABEL_ROUTE: "stream"}
@@ -67,8 +68,3 @@ def test_last_per_bucket_outside_a_span_keeps_no_ids() -> None:
     assert len(kept) == 6
     assert all(e.span_id is None and e.trace_id is None for e in kept)
 
-
-def test_no_exemplars_keeps_nothing() -> None:
-    reservoir = NoExemplars(boundaries=_EDGES)
-    _offer_all([reservoir], TracerProvider().get_tracer("test").start_span("request"))
-    assert reservoir.collect(_POINT) == []
