@@ -40,6 +40,7 @@ __all__ = ["SENT_AT", "LeanTransport"]
 SENT_AT = "chatperf.sent_at"
 
 _MAX_HEAD = 64 * 1024
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
 _RECV = 65536
 _IDLE_EXPIRY_SECONDS = 5.0  # httpx's default keep-alive expiry: most servers close later
 
@@ -209,13 +210,11 @@ class _Body(httpx2.SyncByteStream):
                         break
                     line = buffer[at:end]
                     if b";" in line:
-                        line = line.split(b";", 1)[0]
-                    try:
-                        size = int(line, 16)
-                    except ValueError:
-                        raise self._malformed("a chunk size that is not hexadecimal") from None
-                    if size < 0:
-                        raise self._malformed("a negative chunk size")
+                        line = line.split(b";", 1)[0].rstrip(b" \t")  # before an extension
+                    # Hex digits only: ``int`` would also take a sign, ``0x``, ``_`` and spaces.
+                    if not line or line.strip(_HEX_DIGITS):
+                        raise self._malformed("a chunk size that is not hexadecimal")
+                    size = int(line, 16)
                     at = end + 2
                     if size == 0:
                         if pieces:
