@@ -35,6 +35,7 @@ class Abandoned:
 
 
 ABANDONED = Abandoned()
+# What one entry of a flight's stream holds: an item of the answer, its failure, or the marker.
 Entry = UpstreamItem | UpstreamFailure | Abandoned
 
 
@@ -72,6 +73,7 @@ class Resume:
         self._at = 0  # how much of ``text`` the current generation has repeated
 
     def restart(self) -> None:
+        """A new generation of the answer begins: it is compared from the text's start."""
         self._at = 0
 
     def deliver(self, item: UpstreamItem) -> Iterator[UpstreamItem]:

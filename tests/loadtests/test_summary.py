@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
+from loadtests.confidence import percentile
 from loadtests.report import render_markdown, verdict_table
 from loadtests.report.html import render_html
 from loadtests.runner.service_stats import histogram_totals
-from loadtests.summary import build_summary, percentile
+from loadtests.summary import build_summary
 from loadtests.verdict import evaluate, load_targets
 from otel import semconv
 from tests.loadtests.conftest import TARGETS, run_meta, sample

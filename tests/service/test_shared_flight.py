@@ -29,7 +29,6 @@ class Upstream:
                  first_token: float = 0.2) -> None:
         self.words, self.gap, self.first_token = words, gap, first_token
         self.calls = 0
-        self.tokens_sent = 0
         self.stall_after: int | None = None  # the next call hangs there (a leader that died)
         self.unstall = threading.Event()
         self.fail_with: UpstreamFailure | None = None
@@ -48,7 +47,6 @@ class Upstream:
                 if self.fail_with is not None and index == 3:
                     raise self.fail_with
                 yield TokenDelta((word,))
-                self.tokens_sent += 1
                 time.sleep(self.gap)
             yield Completion("stop", "gpt-4o-mini", 5, len(words), None)
         finally:
@@ -116,14 +114,23 @@ def test_an_answer_nobody_follows_writes_no_stream(workers, redis_server: Manage
 
 @pytest.mark.parametrize("workers", ["redis", "cluster"], indirect=True)
 def test_a_late_follower_replays_the_answer_from_its_start(workers) -> None:
-    # The follower joins once four tokens have gone out, with the other eight (0.8 s) still
-    # to come: room for a loaded machine to start it before the leader's answer ends.
-    upstream = Upstream(gap=0.1)
+    # The leader's answer waits after four tokens until the follower has them all: the follower
+    # joined late, and the rest of the answer is still to come.
+    upstream = Upstream()
+    upstream.stall_after = 4
     leader, follower = workers(), workers()
-    with ThreadPoolExecutor(1) as pool:
+    followed: list[UpstreamItem] = []
+    role = FlightRole(leads=False)
+    with ThreadPoolExecutor(2) as pool:
         led = pool.submit(_ask, leader, upstream)
-        _until(lambda: upstream.tokens_sent >= 4)
-        followed, role = _ask(follower, upstream)
+        _until(lambda: upstream.calls == 1)
+        upstream.stall_after = None
+        following = pool.submit(lambda: followed.extend(follower.stream("q", upstream, role)))
+        try:
+            _until(lambda: len(_text(followed)) >= len("".join(WORDS[:4])))
+        finally:
+            upstream.unstall.set()
+        following.result(timeout=10)
     assert upstream.calls == 1 and not role.leads
     assert _text(followed) == _text(led.result()[0]) == "".join(WORDS)
 
