@@ -32,7 +32,7 @@ from service.app import create_app  # noqa: E402
 from service.settings import Settings  # noqa: E402
 from service.timings import ARRIVED  # noqa: E402
 
-__all__ = ["main", "measure"]
+__all__ = ["ask", "build_app", "main", "measure"]
 
 _PATH = "/v1/chat/completions"
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -51,7 +51,8 @@ def _environ(body: bytes) -> dict[str, Any]:
     }
 
 
-def _ask(app: WsgiApp, question: str) -> bytes:
+def ask(app: WsgiApp, question: str) -> bytes:
+    """Ask ``question`` as a streamed chat completion; the whole answer, checked to be one."""
     body = json.dumps({"model": "gpt-4o-mini", "stream": True,
                        "messages": [{"role": "user", "content": question}]}).encode()
     status: list[str] = []
@@ -65,9 +66,18 @@ def _ask(app: WsgiApp, question: str) -> bytes:
     return answer
 
 
+def build_app(simulator_url: str, telemetry: bool) -> WsgiApp:
+    """The service's WSGI app in front of ``simulator_url``, as measured: no pre-warm (its
+    background answers would be counted), quiet logs, room for every question asked."""
+    settings = Settings.from_env({}, openai_base_url=f"{simulator_url}/v1", prewarm=False,
+                                 log_level="WARNING", telemetry=telemetry,
+                                 cache_index_bytes=256 * 1024 * 1024)
+    return create_app(settings)
+
+
 def measure(app: WsgiApp, requests: int, rounds: int) -> dict[str, float]:
     """The best round's CPU µs per request: ``hit`` (one cached question) and ``miss``."""
-    _ask(app, "How do I reset my password?")  # cached from here on
+    ask(app, "How do I reset my password?")  # cached from here on
     best = {"hit": float("inf"), "miss": float("inf")}
     serial = 0
     for _ in range(rounds):
@@ -75,7 +85,7 @@ def measure(app: WsgiApp, requests: int, rounds: int) -> dict[str, float]:
             started = time.process_time()
             for _ in range(requests):
                 serial += 1
-                _ask(app, "How do I reset my password?" if kind == "hit"
+                ask(app, "How do I reset my password?" if kind == "hit"
                      else f"Question number {serial} about invoice {serial * 7919}?")
             spent = (time.process_time() - started) / requests * 1e6
             best[kind] = min(best[kind], spent)
@@ -94,10 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--ttft-ms", "0", "--itl-ms", "0", "--output-tokens", str(args.tokens),
         "--log-level", "WARNING"])
     try:
-        settings = Settings.from_env({}, openai_base_url=f"{simulator.url}/v1", prewarm=False,
-                                     log_level="WARNING", telemetry=args.telemetry == "on",
-                                     cache_index_bytes=256 * 1024 * 1024)
-        app = create_app(settings)
+        app = build_app(simulator.url, telemetry=args.telemetry == "on")
         best = measure(app, args.requests, args.rounds)
     finally:
         simulator.stop()
