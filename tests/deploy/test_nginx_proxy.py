@@ -111,6 +111,9 @@ def test_first_token_through_the_proxy_is_not_delayed(
 def test_a_client_that_leaves_closes_the_instances_stream(
     proxy: ManagedProcess, fleet: Fleet, upstream: ManagedProcess
 ) -> None:
+    # The previous test's streams, closed after their first token, may still be ending upstream:
+    # start from none open, so the cancellation counted below is this stream's.
+    _until_upstream_idle(upstream)
     cancelled = sim_stats(upstream)["cancelled_streams"]
     with httpx.Client(timeout=30) as client, client.stream(
             "POST", f"{proxy.url}/api/chat/stream", json=_question()) as response:
@@ -127,6 +130,13 @@ def test_a_client_that_leaves_closes_the_instances_stream(
         assert time.monotonic() < deadline, "the instance kept the stream after the client left"
         time.sleep(0.05)
     assert sim_stats(upstream)["open_streams"] == 0
+
+
+def _until_upstream_idle(upstream: ManagedProcess, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while sim_stats(upstream)["open_streams"]:
+        assert time.monotonic() < deadline, "the upstream still streams a previous answer"
+        time.sleep(0.05)
 
 
 def test_a_body_over_the_services_cap_stops_at_the_proxy(proxy: ManagedProcess) -> None:
