@@ -168,10 +168,11 @@ _BYTES_SAMPLE = 20
 _StreamEntry = tuple[str, dict[str, str]]  # a log record as XRANGE returns it: id, fields
 
 
+_BEFORE_THE_FIRST = (-1, -1)  # the cursor of a worker that has read no record yet
+
+
 def _position(stream_id: str) -> tuple[int, int]:
-    """A stream id as a comparable pair; the cursor before the first record, ``-``, first."""
-    if stream_id == "-":
-        return (-1, -1)
+    """A stream id (``<millis>-<sequence>``) as a comparable pair."""
     millis, _, sequence = stream_id.partition("-")
     return int(millis), int(sequence)
 
@@ -196,8 +197,7 @@ class RedisBackend:
         self._varied = f"{namespace}:vk"
         self._variants = variants
         self._variant_after_hits = variant_after_hits
-        self._last_id = "-"  # the log's cursor: every record up to it went to the index
-        self._position = _position(self._last_id)
+        self._cursor = _BEFORE_THE_FIRST  # every record up to it went to the index
         self._tail_lock = threading.Lock()
         self._tailing = False  # a lookup's reply with the log's tail is on its way
 
@@ -296,7 +296,9 @@ class RedisBackend:
         return records
 
     def _tail_start(self) -> str:
-        return "-" if self._last_id == "-" else f"({self._last_id}"
+        if self._cursor == _BEFORE_THE_FIRST:
+            return "-"
+        return "({}-{}".format(*self._cursor)
 
     def _take(self, batch: list[_StreamEntry]) -> list[LogRecord]:
         """The records of a batch a lookup read after the cursor as it was when it was sent: a
@@ -312,9 +314,9 @@ class RedisBackend:
         records = []
         for stream_id, fields in batch:
             position = _position(stream_id)
-            if position > self._position:
+            if position > self._cursor:
                 records.append(LogRecord(fields["s"], fields["k"], fields["q"]))
-                self._last_id, self._position = stream_id, position
+                self._cursor = position
         return records
 
     def stats(self) -> tuple[int, int]:
