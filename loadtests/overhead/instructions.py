@@ -11,7 +11,10 @@ hash seed, and prints instructions per request.
 
 ``python -m loadtests.overhead.instructions --requests 100`` (needs valgrind; ~1 minute). An A/B
 of two checkouts: ``PYTHONPATH=/path/to/other python loadtests/overhead/instructions.py`` and
-the same from this one; the runs can go side by side, the counts do not interfere.
+the same from this one; the runs can go side by side, the counts do not interfere. The measured
+process runs this file as a script, so it imports the code ``PYTHONPATH`` names, as
+``inprocess`` does. ``--tokens 64 --itl-ms 2`` makes every token arrive on its own read, the
+per-token cost of a real stream; with the default ``--itl-ms 0`` they arrive together.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ def _wait_for(path: Path, process: subprocess.Popen[bytes]) -> None:
         time.sleep(0.1)
 
 
-def count(kind: str, requests: int, tokens: int = 1) -> float:
+def count(kind: str, requests: int, tokens: int = 1, itl_ms: float = 0.0) -> float:
     """Instructions per request of ``kind`` (``hit`` or ``miss``), counted by callgrind."""
     valgrind, control = shutil.which("valgrind"), shutil.which("callgrind_control")
     if valgrind is None or control is None:
@@ -54,8 +57,9 @@ def count(kind: str, requests: int, tokens: int = 1) -> float:
         log = marks / "valgrind.log"
         command = [valgrind, "--tool=callgrind", "--instr-atstart=no",
                    f"--callgrind-out-file={marks / 'callgrind.out'}", f"--log-file={log}",
-                   sys.executable, "-m", "loadtests.overhead.instructions", "--measured", kind,
-                   "--requests", str(requests), "--tokens", str(tokens), "--marks", folder]
+                   sys.executable, str(Path(__file__).resolve()), "--measured", kind,
+                   "--requests", str(requests), "--tokens", str(tokens),
+                   "--itl-ms", str(itl_ms), "--marks", folder]
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
         try:
@@ -75,7 +79,7 @@ def count(kind: str, requests: int, tokens: int = 1) -> float:
         return int(found.group(1)) / requests
 
 
-def _measured(kind: str, requests: int, tokens: int, marks: Path) -> None:
+def _measured(kind: str, requests: int, tokens: int, itl_ms: float, marks: Path) -> None:
     """The process valgrind runs: warm up, then the measured requests between two markers."""
     from gevent import monkey
 
@@ -89,7 +93,7 @@ def _measured(kind: str, requests: int, tokens: int, marks: Path) -> None:
             time.sleep(0.05)
 
     simulator = start_simulator("fixed", extra_args=[
-        "--ttft-ms", "0", "--itl-ms", "0", "--output-tokens", str(tokens),
+        "--ttft-ms", "0", "--itl-ms", str(itl_ms), "--output-tokens", str(tokens),
         "--log-level", "WARNING"])
     try:
         app = build_app(simulator.url, telemetry=True)
@@ -112,16 +116,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=100, help="measured requests per kind")
     parser.add_argument("--tokens", type=int, default=1, help="a miss's answer length")
+    parser.add_argument("--itl-ms", type=float, default=0.0,
+                        help="the simulator's gap between a miss's tokens (0: all at once)")
     parser.add_argument("--kind", choices=(*_KINDS, "both"), default="both")
     parser.add_argument("--measured", choices=_KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--marks", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measured:
-        _measured(args.measured, args.requests, args.tokens, args.marks)
+        _measured(args.measured, args.requests, args.tokens, args.itl_ms, args.marks)
         return 0
     kinds = _KINDS if args.kind == "both" else (args.kind,)
     try:
-        figures = {kind: count(kind, args.requests, args.tokens) for kind in kinds}
+        figures = {kind: count(kind, args.requests, args.tokens, args.itl_ms) for kind in kinds}
     except RuntimeError as exc:
         print(f"instructions: {exc}", file=sys.stderr)
         return 2

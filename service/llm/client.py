@@ -4,12 +4,12 @@ One retry layer only: the SDK's own retries are off (``max_retries=0``) and this
 failed call itself — bounded, honouring a capped ``Retry-After``, and only while no token has
 reached the caller. The SDK sends the request and checks its status; the body is read through
 the SDK's raw streaming response and each ``data:`` line parsed with orjson, which costs a few
-microseconds a chunk instead of a typed object per chunk. Reading happens in a helper thread (a
-greenlet under gevent) that hands chunks over through a deque, so the caller can wait with
-deadlines: it yields ``Keepalive`` when nothing arrived for a ping interval (the SSE writer turns
-that into ``: ping``, which also reveals a vanished client), and raises ``UpstreamFailure`` when
-the first-token or idle deadline passes. Closing the generator closes the upstream HTTP
-response, so the upstream stops generating.
+microseconds a chunk instead of a typed object per chunk (``service/llm/reader.py``). The caller
+waits with deadlines, for the helper thread that asks the SDK or, over the lean transport, on
+the upstream socket itself: it yields ``Keepalive`` when nothing arrived for a ping interval
+(the SSE writer turns that into ``: ping``, which also reveals a vanished client), and raises
+``UpstreamFailure`` when the first-token or idle deadline passes. Closing the generator closes
+the upstream HTTP response, so the upstream stops generating.
 """
 
 from __future__ import annotations
@@ -299,7 +299,7 @@ class UpstreamClient:
         timings.upstream_sent = sent
         deadline = sent + settings.upstream_first_token_timeout_seconds
         reader = StreamReader(self._client, self.completions_url, body, headers)
-        items, ready = reader.items, reader.ready
+        items = reader.items
         popleft = items.popleft
         finish_reason: str | None = None
         response_model: str | None = None
@@ -346,14 +346,8 @@ class UpstreamClient:
                         deadline = time.monotonic() + settings.upstream_idle_timeout_seconds
                         yield TokenDelta(tuple(texts))
                 elif not finished:
-                    ready.clear()
-                    reader.waiting = True
-                    woken = True
-                    if not items and not reader.finished:  # nothing came since the first look
-                        wait = min(settings.ping_interval_seconds, deadline - time.monotonic())
-                        woken = wait > 0 and ready.wait(wait)
-                    reader.waiting = False
-                    if not woken:
+                    wait = min(settings.ping_interval_seconds, deadline - time.monotonic())
+                    if not reader.pull(wait):
                         if time.monotonic() >= deadline:
                             phase = "first token" if first else "next token"
                             raise UpstreamFailure(

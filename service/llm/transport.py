@@ -33,13 +33,17 @@ import httpx2
 
 from service.sockets import has_input
 
-__all__ = ["SENT_AT", "LeanTransport"]
+__all__ = ["BODY", "SENT_AT", "LeanTransport"]
 
 # The request extension this transport sets once the request's bytes are on the wire: the
 # ``time.monotonic()`` after the send, where the upstream's own time begins.
 SENT_AT = "chatperf.sent_at"
+# The response extension that holds the body itself, for a reader that waits on it with its own
+# deadlines (``_Body.read``) instead of iterating it.
+BODY = "chatperf.body"
 
 _MAX_HEAD = 64 * 1024
+_CRLF, _TRAILERS = -2, -3  # a chunked body's states besides a chunk's bytes still to come
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
 _RECV = 65536
 _IDLE_EXPIRY_SECONDS = 5.0  # httpx's default keep-alive expiry: most servers close later
@@ -131,7 +135,13 @@ class _Pool:
 class _Body(httpx2.SyncByteStream):
     """A response body read from the connection: chunked, sized, or until the server closes.
 
-    The connection goes back to the pool when the body was read to its end and both sides allow
+    ``read`` gives it piece by piece, each piece everything that arrived together, and can wait
+    a bounded time for the next: the upstream client reads a stream that way in the request's
+    own greenlet, waking for the keep-alive ping and the next-token deadline without a reader
+    greenlet between the socket and the request (the response's ``BODY`` extension). Iterating
+    it (httpx's ``iter_raw``) reads with the SDK's read timeout.
+
+    The connection goes back to the pool once the body was read to its end and both sides allow
     keep-alive; closing the stream earlier closes the socket, which the upstream sees as the
     client going away (and stops generating)."""
 
@@ -140,66 +150,98 @@ class _Body(httpx2.SyncByteStream):
         self._pool = pool
         self._connection: _Connection | None = connection
         self._buffer = buffer
+        self._at = 0  # where the unread part of ``_buffer`` begins
         self._framing = framing  # "chunked" | "length" | "close"
-        self._remaining = length  # body bytes still to come ("length")
+        # "length": body bytes still to come. "chunked": data bytes of the current chunk still
+        # to come; 0: a chunk-size line is next, _CRLF: a chunk's CRLF, _TRAILERS: the trailers.
+        self._remaining = length if framing == "length" else 0
         self._keep_alive = keep_alive
         self._request = request
+        self._read_timeout: float | None = connection.sock.gettimeout()  # the SDK's
+        self._timeout = self._read_timeout  # the socket's now
         self._complete = False
 
     def __iter__(self) -> Iterator[bytes]:
-        if self._framing == "chunked":
-            yield from self._chunked()
-        elif self._framing == "length":
-            yield from self._sized()
-        else:
-            yield from self._until_close()
-        self._complete = True
-        self._release()
+        while piece := self.read():
+            yield piece
 
-    def _recv(self) -> bytes:
+    def read(self, timeout: float | None = None) -> bytes | None:
+        """The body's next piece: all that arrived together, ``b""`` once the body was read to
+        its end (the connection is then released), or ``None`` if ``timeout`` seconds passed
+        with nothing new (0: only what has already arrived). Without a timeout it waits the
+        SDK's read timeout, then raises httpx's ``ReadTimeout``. A read that timed out loses
+        nothing: the next one goes on where it stopped."""
+        if self._complete:
+            return b""
+        if self._framing == "chunked":
+            piece = self._chunked(timeout)
+        elif self._framing == "length":
+            piece = self._sized(timeout)
+        else:
+            piece = self._until_close(timeout)
+        if self._complete:
+            self._release()
+        return piece
+
+    def _recv(self, timeout: float | None) -> bytes | None:
+        """What arrived (``b""``: the server closed), or ``None`` when ``timeout`` ran out."""
         connection = self._connection
         if connection is None:
             raise httpx2.ReadError("the response was closed", request=self._request)
-        return _receive(connection.sock, self._request)
+        sock = connection.sock
+        wanted = self._read_timeout if timeout is None else max(timeout, 0.0)
+        if wanted != self._timeout:
+            sock.settimeout(wanted)
+            self._timeout = wanted
+        if timeout is None:
+            return _receive(sock, self._request)
+        try:
+            return sock.recv(_RECV)
+        except (TimeoutError, BlockingIOError, ssl.SSLWantReadError):
+            return None
+        except OSError as exc:
+            raise httpx2.ReadError(str(exc) or type(exc).__name__,
+                                   request=self._request) from exc
 
-    def _more(self) -> bytes:
-        data = self._recv()
-        if not data:
+    def _unread(self) -> bytes:
+        data = self._buffer[self._at:] if self._at else self._buffer
+        self._buffer, self._at = b"", 0
+        return data
+
+    def _more(self, timeout: float | None) -> bytes | None:
+        data = self._recv(timeout)
+        if data == b"":
             raise httpx2.RemoteProtocolError("the server closed the connection mid-body",
                                              request=self._request)
         return data
 
-    def _sized(self) -> Iterator[bytes]:
-        data, self._buffer = self._buffer, b""
-        while True:
-            if data:
-                piece = data[:self._remaining]
-                self._remaining -= len(piece)
-                if len(data) > len(piece):
-                    self._keep_alive = False  # bytes past the response: do not reuse
-                yield piece
-            if self._remaining <= 0:
-                return
-            data = self._more()
+    def _sized(self, timeout: float | None) -> bytes | None:
+        if self._remaining <= 0:
+            self._complete = True
+            return b""
+        data = self._unread() or self._more(timeout)
+        if data is None:
+            return None
+        piece = data[:self._remaining]
+        self._remaining -= len(piece)
+        if len(data) > len(piece):
+            self._keep_alive = False  # bytes past the response: do not reuse
+        self._complete = self._remaining <= 0
+        return piece
 
-    def _until_close(self) -> Iterator[bytes]:
-        data, self._buffer = self._buffer, b""
+    def _until_close(self, timeout: float | None) -> bytes | None:
         self._keep_alive = False
-        while True:
-            if data:
-                yield data
-            data = self._recv()
-            if not data:
-                return
+        data = self._unread() or self._recv(timeout)
+        if data == b"":
+            self._complete = True
+        return data
 
-    def _chunked(self) -> Iterator[bytes]:
+    def _chunked(self, timeout: float | None) -> bytes | None:
         # Read by position in the received bytes (slicing off what was read would copy the rest
         # of a burst once per chunk), and a chunk that arrived whole with its CRLF in one step.
-        buffer, self._buffer = self._buffer, b""
-        at = 0  # where the unread part of ``buffer`` begins
-        remaining = 0  # data bytes of the current chunk still to come; -2: its CRLF is next
+        pieces: list[bytes] = []
+        buffer, at, remaining = self._buffer, self._at, self._remaining
         while True:
-            pieces: list[bytes] = []
             received = len(buffer)
             while at < received:
                 if remaining == 0:
@@ -217,10 +259,8 @@ class _Body(httpx2.SyncByteStream):
                     size = int(line, 16)
                     at = end + 2
                     if size == 0:
-                        if pieces:
-                            yield b"".join(pieces)
-                        self._trailers(buffer[at:])
-                        return
+                        remaining = _TRAILERS
+                        continue
                     stop = at + size
                     if stop + 2 <= received:  # the whole chunk is here
                         if buffer[stop:stop + 2] != b"\r\n":
@@ -238,33 +278,35 @@ class _Body(httpx2.SyncByteStream):
                     at = stop
                     if remaining:
                         break  # the rest of this chunk is still on the wire
-                    remaining = -2
-                else:
+                    remaining = _CRLF
+                elif remaining == _CRLF:
                     if received - at < 2:
                         break
                     if buffer[at:at + 2] != b"\r\n":
                         raise self._malformed("no CRLF after a chunk")
                     at += 2
                     remaining = 0
-            if pieces:
-                yield b"".join(pieces)
-            buffer = buffer[at:] + self._more() if at < received else self._more()
+                else:  # the trailer section after the last chunk, up to its empty line
+                    end = buffer.find(b"\r\n", at)
+                    if end < 0:
+                        if received - at > _MAX_HEAD:
+                            raise self._malformed("trailers too long")
+                        break
+                    last = end == at  # the empty line that ends them
+                    at = end + 2
+                    if last:
+                        if at < received:
+                            self._keep_alive = False  # bytes past the response: do not reuse
+                        self._complete = True
+                        break
+            self._buffer, self._at, self._remaining = buffer, at, remaining
+            if pieces or self._complete:
+                return b"".join(pieces)
+            data = self._more(timeout)
+            if data is None:
+                return None
+            buffer = buffer[at:] + data if at < received else data
             at = 0
-
-    def _trailers(self, buffer: bytes) -> None:
-        """Skip the trailer section after the last chunk, up to its empty line."""
-        while True:
-            end = buffer.find(b"\r\n")
-            if end == 0:
-                if len(buffer) > 2:
-                    self._keep_alive = False  # bytes past the response: do not reuse
-                return
-            if end > 0:
-                buffer = buffer[end + 2:]
-                continue
-            if len(buffer) > _MAX_HEAD:
-                raise self._malformed("trailers too long")
-            buffer += self._more()
 
     def _malformed(self, what: str) -> httpx2.RemoteProtocolError:
         return httpx2.RemoteProtocolError(f"malformed chunked body: {what}",
@@ -437,7 +479,8 @@ class LeanTransport(httpx2.BaseTransport):
                        request)
         return httpx2.Response(
             status, headers=headers, stream=stream,
-            extensions={"http_version": version, "reason_phrase": reason[0] if reason else b""},
+            extensions={"http_version": version, "reason_phrase": reason[0] if reason else b"",
+                        BODY: stream},
         )
 
     def close(self) -> None:

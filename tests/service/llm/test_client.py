@@ -157,6 +157,60 @@ def test_rate_limiting_that_persists_is_upstream_rate_limited(upstream) -> None:
     assert script.seen == 2  # one retry, then the failure
 
 
+class _CountingServer(ThreadingHTTPServer):
+    """Counts the connections it accepted."""
+
+    connections = 0
+
+    def get_request(self) -> Any:
+        self.connections += 1
+        return super().get_request()
+
+
+def _kept_alive(end_after: float) -> type[BaseHTTPRequestHandler]:
+    """Answers ``ANSWER`` chunked on a kept-alive connection; the body's last chunk comes
+    ``end_after`` seconds after ``[DONE]``."""
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for piece in ANSWER:
+                if isinstance(piece, float):
+                    time.sleep(piece)
+                else:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    self.wfile.flush()
+            time.sleep(end_after)
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+    return Handler
+
+
+@pytest.mark.parametrize("end_after", [0.0, 0.3])
+def test_answers_reuse_one_upstream_connection_even_when_the_body_ends_after_done(
+        end_after: float) -> None:
+    server = _CountingServer(("127.0.0.1", 0), _kept_alive(end_after))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = _client(f"http://127.0.0.1:{server.server_address[1]}/v1")
+        for _ in range(3):
+            assert isinstance(_read(client)[-1], Completion)  # not held until the body ends
+            time.sleep(end_after + 0.3)  # the rest of the body read meanwhile
+        assert server.connections == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_an_in_band_error_mid_answer_is_upstream_error(upstream) -> None:
     url, _ = upstream([_chunk("Hel"), b'data: {"error": {"message": "overloaded"}}\n\n'])
     with pytest.raises(UpstreamFailure) as caught:

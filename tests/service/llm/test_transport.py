@@ -22,7 +22,7 @@ import httpx2
 import openai
 import pytest
 
-from service.llm.transport import LeanTransport
+from service.llm.transport import BODY, LeanTransport
 
 Handler = Callable[[socket.socket, bytes], None]
 
@@ -49,6 +49,7 @@ class RawServer:
             threading.Thread(target=self._connection, args=(sock,), daemon=True).start()
 
     def _connection(self, sock: socket.socket) -> None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each write when it is made
         if self._tls is not None:
             try:
                 sock = self._tls.wrap_socket(sock, server_side=True)
@@ -161,6 +162,36 @@ def test_chunks_arriving_many_at_once_come_out_whole_and_the_same_as_httpx(raw_s
     lean = _stream_body(_sdk(server.port, LeanTransport()))
     stock = _stream_body(_sdk(server.port))
     assert lean == stock == b"".join(BURST)
+
+
+def _polled_body(client: openai.OpenAI, timeout: float) -> tuple[bytes, int]:
+    """The body read as the upstream client reads a stream: bounded reads of the ``BODY``
+    extension, each ``timeout`` seconds at most; with how many ran out with nothing."""
+    response = client.post("/chat/completions", body={"model": "m", "messages": []},
+                           cast_to=httpx2.Response, stream=True)
+    body, pieces, empty = response.extensions[BODY], [], 0
+    try:
+        while (piece := body.read(timeout)) != b"":
+            if piece is None:
+                empty += 1
+            else:
+                pieces.append(piece)
+    finally:
+        response.close()
+    return b"".join(pieces), empty
+
+
+@pytest.mark.parametrize("timeout", [0.0, 0.001])
+@pytest.mark.parametrize("send", [_chunked_in_pieces, _chunked_in_bursts])
+def test_bounded_reads_that_run_out_lose_nothing_and_keep_the_connection(
+        raw_server, send: Handler, timeout: float) -> None:
+    server = raw_server(send)
+    client = _sdk(server.port, LeanTransport())
+    for _ in range(2):
+        body, empty = _polled_body(client, timeout)
+        assert body == _stream_body(_sdk(server.port))  # what httpx reads whole
+        assert empty > 0  # the framing's pauses were waited through, not read past
+    assert server.connections == 1 + 2  # one kept by the lean transport, two for httpx
 
 
 def _json(sock: socket.socket, status: bytes, body: bytes) -> None:
@@ -318,6 +349,14 @@ def test_https_upstreams_are_verified_and_streamed(raw_server, certificate) -> N
     trusting = ssl.create_default_context(cafile=str(certificate[0]))
     client = _sdk(server.port, LeanTransport(ssl_context=trusting), scheme="https")
     assert _stream_body(client) == b"".join(EVENTS)
+
+
+def test_bounded_reads_over_https_lose_nothing(raw_server, certificate) -> None:
+    server = _tls_server(raw_server, certificate)
+    trusting = ssl.create_default_context(cafile=str(certificate[0]))
+    client = _sdk(server.port, LeanTransport(ssl_context=trusting), scheme="https")
+    body, empty = _polled_body(client, 0.0)
+    assert (body, empty > 0) == (b"".join(EVENTS), True)
 
 
 def test_an_https_upstream_with_an_untrusted_certificate_is_refused(raw_server,
