@@ -7,6 +7,8 @@ to read spans and metrics in memory, their own ``Telemetry``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
@@ -64,6 +66,24 @@ def _build_components(settings: Settings, telemetry: Telemetry) -> Components:
                       flights)
 
 
+class _ChatFlask(Flask):
+    """Flask, deciding once per function whether it must be run as a coroutine.
+
+    Flask asks ``ensure_sync`` for the view and every request hook on every request (seven
+    times here), and each time inspects the function's code flags. The answer cannot change for
+    a registered function, so it is kept; ``ensure_sync`` is Flask's documented override."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._runnable: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        runnable = self._runnable.get(func)
+        if runnable is None:
+            runnable = self._runnable[func] = super().ensure_sync(func)
+        return runnable
+
+
 def create_app(settings: Settings | None = None, telemetry: Telemetry | None = None) -> Flask:
     """Build the service; ``settings`` default to the environment."""
     settings = settings or Settings.from_env()
@@ -73,7 +93,7 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
             "`python -m service`, which starts the embedded simulator"
         )
     telemetry = telemetry or init_telemetry(settings)
-    app = Flask("service", static_folder=None)  # the page's files are served at /ui/
+    app = _ChatFlask("service", static_folder=None)  # the page's files are served at /ui/
     json_provider = DefaultJSONProvider(app)
     json_provider.sort_keys = False  # bodies keep the order the code writes them in
     app.json = json_provider
